@@ -1,0 +1,74 @@
+"""Frame source options, one model per ``type``; the daemon's config embeds :data:`SourceConfig`.
+
+Validators here do no I/O: whether a file exists or a stream opens is checked when the source
+is opened (and by ``ovedged check-config``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Source(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SyntheticSourceConfig(_Source):
+    """Rendered textured parts with injected defects; deterministic for a seed."""
+
+    type: Literal["synthetic"] = "synthetic"
+    seed: int = Field(0, description="same seed, same frames and same defects")
+    width: int = Field(256, gt=15, description="frame width, pixels")
+    height: int = Field(256, gt=15, description="frame height, pixels")
+    fps: float = Field(10.0, ge=0.0, description="frames per second; 0 renders as fast as consumed")
+    defect_rate: float = Field(0.5, ge=0.0, le=1.0, description="share of frames that carry a defect")
+    count: int = Field(0, ge=0, description="frames before the source ends; 0 never ends")
+
+
+class VideoFileSourceConfig(_Source):
+    """A video file read through OpenCV (mp4, avi, mkv, ...)."""
+
+    type: Literal["video"] = "video"
+    path: Path = Field(description="video file; relative paths are taken from the config's folder")
+    loop: bool = Field(False, description="start again at the end instead of ending")
+    fps: float = Field(0.0, ge=0.0, description="pace reading to this rate; 0 reads as fast as consumed")
+
+
+class ImageFolderSourceConfig(_Source):
+    """Every image of a folder, in name order."""
+
+    type: Literal["folder"] = "folder"
+    path: Path = Field(description="folder of images; relative paths are taken from the config's folder")
+    pattern: str = Field("*", description="glob for file names, e.g. '*.png'")
+    loop: bool = Field(False, description="start again after the last image")
+    fps: float = Field(0.0, ge=0.0, description="pace reading to this rate; 0 reads as fast as consumed")
+
+
+class StreamSourceConfig(_Source):
+    """A network stream OpenCV opens: rtsp://, http(s):// MJPEG, ..."""
+
+    type: Literal["stream"] = "stream"
+    url: str = Field(description="stream URL; credentials in it are never logged")
+
+
+class UsbSourceConfig(_Source):
+    """A USB/V4L2 camera: /dev/videoN or its index."""
+
+    type: Literal["usb"] = "usb"
+    device: str | int = Field(0, description="index or /dev/video* path")
+    width: int | None = Field(None, gt=0, description="requested capture width")
+    height: int | None = Field(None, gt=0, description="requested capture height")
+    fps: float | None = Field(None, gt=0, description="requested capture rate")
+
+
+SourceConfig = Annotated[
+    SyntheticSourceConfig
+    | VideoFileSourceConfig
+    | ImageFolderSourceConfig
+    | StreamSourceConfig
+    | UsbSourceConfig,
+    Field(discriminator="type"),
+]
