@@ -1,0 +1,34 @@
+"""Frame sources: cameras, streams, files, folders and a synthetic defect generator.
+
+Every source is a :class:`FrameSource` (a context manager with ``read()``) built from one of the
+config models in :mod:`camera.config`; :func:`open_source` picks the class from the config's
+``type``. Frames are H x W x 3 uint8 BGR.
+"""
+
+from camera.config import (
+    ImageFolderSourceConfig,
+    SourceConfig,
+    StreamSourceConfig,
+    SyntheticSourceConfig,
+    UsbSourceConfig,
+    VideoFileSourceConfig,
+)
+from camera.frame import Frame, FrameSource, Image
+from camera.synthetic import LABELS, DefectGenerator, DefectTruth, FrameTruth, SyntheticSource
+
+__all__ = [
+    "LABELS",
+    "DefectGenerator",
+    "DefectTruth",
+    "Frame",
+    "FrameSource",
+    "FrameTruth",
+    "Image",
+    "ImageFolderSourceConfig",
+    "SourceConfig",
+    "StreamSourceConfig",
+    "SyntheticSource",
+    "SyntheticSourceConfig",
+    "UsbSourceConfig",
+    "VideoFileSourceConfig",
+]
