@@ -1,0 +1,276 @@
+"""The daemon: components wired together, started in order, stopped in the reverse order.
+
+Threads (all named):
+
+* ``camera-<id>``  one per camera (:mod:`daemon.capture`): source -> the camera's slot
+* ``dispatch``     slots -> :meth:`Engine.submit` (round-robin, blocks on free requests)
+* OpenVINO's own callback threads: copy outputs out of the request, hand off (:mod:`daemon.engine`)
+* ``decide``       post-process, rules -> verdict, sequence number, result record -> publisher
+* paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
+
+Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
+every result is published, then we wait for PUBACKs, then say ``offline``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import openvino as ov
+
+from daemon.capture import CameraWorker
+from daemon.config import DaemonConfig
+from daemon.decision import Decider
+from daemon.engine import Engine, InferenceDone, LoadedModel
+from daemon.publisher import Publisher
+from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
+from daemon.sequence import SequenceCounter
+from daemon.slots import FrameHub
+from daemon.systemd import notify
+from ovedge.errors import CameraError, ModelError, OvedgeError
+from ovedge.store import ModelStore, ModelVersion
+
+log = logging.getLogger(__name__)
+
+STATS_EVERY = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What preflight established: the model is loadable, the cameras open, the rules fit."""
+
+    version: ModelVersion
+    model: LoadedModel
+    deciders: dict[str, Decider]
+
+
+def resolve_model(cfg: DaemonConfig) -> ModelVersion:
+    store = ModelStore(cfg.path(cfg.model.store))
+    version = store.resolve(cfg.model.name, cfg.model.version)
+    if cfg.model.verify_hashes:
+        version.verify_files()
+    if cfg.model.trusted_keys:
+        from ovedge.signing import verify_manifest
+
+        verify_manifest(version.manifest, [cfg.path(p) for p in cfg.model.trusted_keys])
+    return version
+
+
+def load_model(cfg: DaemonConfig, core: ov.Core, version: ModelVersion) -> Prepared:
+    cache_dir = None
+    if cfg.model.cache:
+        cache_dir = cfg.cache_dir()
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ModelError(f"model cache folder {cache_dir} cannot be created ({exc.strerror}); "
+                             "set model.cache_dir or model.cache = false") from exc
+    loaded = LoadedModel.load(core, version, cfg.model, cache_dir=cache_dir)
+    deciders = {cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id) for cam in cfg.cameras}
+    return Prepared(version, loaded, deciders)
+
+
+def check_cameras(cfg: DaemonConfig) -> None:
+    """Open every camera once; the first that does not open fails start-up."""
+    from camera import open_source
+
+    for cam in cfg.cameras:
+        try:
+            with open_source(cam.source, base_dir=cfg.base_dir):
+                pass
+        except CameraError as exc:
+            raise CameraError(f"camera {cam.id!r}: {exc}") from exc
+
+
+class Daemon:
+    def __init__(self, cfg: DaemonConfig, *, until_sources_end: bool = False) -> None:
+        self.cfg = cfg
+        self.until_sources_end = until_sources_end
+        self.started = time.time()
+        self.verdicts: Counter[str] = Counter()
+        self._stop_capture = threading.Event()
+        self._capture_done = threading.Event()
+        self._stop_decide = threading.Event()
+        self._hub: FrameHub[str] = FrameHub()
+        self._prepared: Prepared | None = None
+        self._engine: Engine | None = None
+        self._publisher: Publisher | None = None
+        self._errors_logged = 0
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        p = self._prepared
+        model: dict[str, Any] = {}
+        if p is not None:
+            m = p.model
+            model = {
+                "name": m.name,
+                "version": m.version.version,
+                "device": m.device.device,
+                "requested_device": self.cfg.model.device,
+                "fell_back": m.device.fell_back,
+                "execution_devices": list(m.execution_devices),
+            }
+        return {
+            "started": utc_iso(self.started),
+            "model": model,
+            "cameras": [c.id for c in self.cfg.cameras],
+        }
+
+    # -- main -----------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> int:
+        cfg = self.cfg
+        version = resolve_model(cfg)
+        core = ov.Core()
+        self._prepared = prepared = load_model(cfg, core, version)
+        m = prepared.model
+        log.info(
+            "model %s on %s (execution devices %s, %d infer requests)%s",
+            m.label, m.device.device, ",".join(m.execution_devices), m.num_requests,
+            f"; fell back: {m.device.reason}" if m.device.fell_back else "",
+        )
+        check_cameras(cfg)
+        sequence = SequenceCounter(cfg.state_dir())
+        self._engine = engine = Engine(m)
+        workers = [CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras]
+        with contextlib.ExitStack() as stack:
+            self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
+            decide = threading.Thread(
+                target=self._decide_loop, args=(engine, publisher, sequence), name="decide", daemon=True
+            )
+            dispatch = threading.Thread(target=self._dispatch_loop, args=(engine,), name="dispatch", daemon=True)
+            decide.start()
+            stack.callback(self._stop_deciding, decide, engine)
+            dispatch.start()
+            stack.callback(self._stop_dispatch, dispatch)
+            for w in workers:
+                w.start()
+            stack.callback(self._stop_cameras, workers)
+            notify("READY=1")
+            log.info("running: %d camera(s), results on %s/%s/<camera>/result",
+                     len(workers), cfg.station.topic_prefix, cfg.station.name)
+            self._supervise(stop, workers)
+            notify("STOPPING=1")
+            log.info("stopping: draining the pipeline")
+        self._log_stats(final=True)
+        return 0
+
+    def _supervise(self, stop: threading.Event, workers: list[CameraWorker]) -> None:
+        next_stats = time.monotonic() + STATS_EVERY
+        while not stop.wait(0.2):
+            if self.until_sources_end and all(w.finished.is_set() for w in workers):
+                log.info("every camera has ended")
+                return
+            if time.monotonic() >= next_stats:
+                self._log_stats()
+                next_stats += STATS_EVERY
+
+    def _stop_cameras(self, workers: list[CameraWorker]) -> None:
+        self._stop_capture.set()
+        for w in workers:
+            w.join(timeout=10)
+            if w._thread.is_alive():  # noqa: SLF001
+                log.warning("camera %s did not stop within 10 s", w.cfg.id)
+        self._capture_done.set()
+
+    def _stop_dispatch(self, dispatch: threading.Thread) -> None:
+        self._hub.close()
+        dispatch.join()
+
+    def _stop_deciding(self, decide: threading.Thread, engine: Engine) -> None:
+        engine.drain()
+        self._stop_decide.set()
+        decide.join()
+
+    # -- threads --------------------------------------------------------------------------------
+
+    def _dispatch_loop(self, engine: Engine) -> None:
+        while True:
+            got = self._hub.get(timeout=0.1)
+            if got is None:
+                if self._capture_done.is_set() and self._hub.is_empty():
+                    return  # cameras stopped and every captured frame was submitted
+                continue
+            camera_id, frame = got
+            # A frame taken from its slot is always submitted: wait for a free request, even
+            # while stopping (the decide thread keeps freeing them until the very end).
+            while not engine.submit(frame, camera_id, timeout=0.5):
+                pass
+
+    def _decide_loop(self, engine: Engine, publisher: Publisher, sequence: SequenceCounter) -> None:
+        while True:
+            item = engine.take(timeout=0.1)
+            if item is None:
+                if self._stop_decide.is_set():
+                    return
+                continue
+            try:
+                record = self._judge(item, sequence)
+            except Exception:
+                log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
+                continue
+            self.verdicts[record.verdict.value] += 1
+            publisher.publish_result(record)
+
+    def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
+        camera_id: str = item.context
+        frame = item.frame
+        verdict = Verdict.ERROR
+        defects: list[DefectOut] = []
+        error = item.error
+        if item.outputs is not None:
+            try:
+                detections = item.model.postprocess(item.outputs, frame.image.shape[:2])
+                assert self._prepared is not None
+                verdict, counted = self._prepared.deciders[camera_id].decide(detections)
+                defects = [
+                    DefectOut(label=d.label, score=min(1.0, max(0.0, float(d.score))), box=d.box, area=d.area)
+                    for d in counted
+                ]
+            except (OvedgeError, ValueError, IndexError) as exc:
+                error = f"post-processing failed: {exc}"
+        if error is not None:
+            self._errors_logged += 1
+            if self._errors_logged <= 10 or self._errors_logged % 1000 == 0:
+                log.error("camera %s frame %d: ERROR verdict: %s (%d so far)",
+                          camera_id, frame.index, error, self._errors_logged)
+        now = time.time()
+        h, w = frame.image.shape[:2]
+        return ResultRecord(
+            seq=sequence.next(),
+            station=self.cfg.station.name,
+            camera=camera_id,
+            time=utc_iso(now),
+            frame=FrameOut(index=frame.index, ref=frame.source_ref, captured=utc_iso(frame.timestamp),
+                           width=w, height=h),
+            model=ModelOut(name=item.model.name, version=item.model.version.version,
+                           device=item.model.device.device),
+            verdict=verdict,
+            defects=tuple(defects),
+            timings=TimingsOut(
+                inference_ms=round(item.latency_ms, 3),
+                capture_to_result_ms=round((time.monotonic() - frame.monotonic) * 1000.0, 3),
+            ),
+            error=error,
+        )
+
+    def _log_stats(self, *, final: bool = False) -> None:
+        pub = self._publisher
+        dropped = sum(self._hub.dropped().values())
+        counters = pub.counters if pub else None
+        log.info(
+            "%sresults OK %d, NG %d, ERROR %d; frames dropped (free-run) %d; MQTT delivered %d, "
+            "no subscriber %d, rejected %d, awaiting PUBACK %d",
+            "final: " if final else "",
+            self.verdicts["OK"], self.verdicts["NG"], self.verdicts["ERROR"], dropped,
+            counters.delivered if counters else 0, counters.no_subscribers if counters else 0,
+            counters.rejected if counters else 0, pub.outstanding() if pub else 0,
+        )

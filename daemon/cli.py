@@ -1,0 +1,113 @@
+"""``ovedged``: ``run`` the inspection service, or ``check-config`` without starting anything.
+
+User-fixable problems (:class:`ovedge.errors.OvedgeError`) leave as one line on stderr and a
+non-zero exit code; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from ovedge.errors import OvedgeError
+
+DEFAULT_CONFIG = Path("/etc/ovedge/config.toml")
+log = logging.getLogger("ovedged")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ovedged", description="OpenVINO defect-inspection daemon")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the inspection service until SIGTERM/SIGINT")
+    check = sub.add_parser("check-config", help="validate the config and check model, device, cameras, broker")
+    for p in (run, check):
+        p.add_argument("--config", type=Path, default=Path(os.environ.get("OVEDGE_CONFIG", DEFAULT_CONFIG)),
+                       help="config file (default: $OVEDGE_CONFIG or /etc/ovedge/config.toml)")
+        p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None,
+                       help="overrides [logging] level")
+    run.add_argument("--until-sources-end", action="store_true",
+                     help="stop (exit 0) once every camera source has ended, e.g. a folder or a file")
+    check.add_argument("--syntax-only", action="store_true",
+                       help="only validate the file; do not touch the model, cameras or broker")
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    # Under journald (JOURNAL_STREAM set) the journal adds timestamps itself.
+    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else \
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        from daemon.config import load_config
+
+        cfg = load_config(args.config)
+        _setup_logging(args.log_level or cfg.logging.level)
+        if args.command == "check-config":
+            return _check(cfg, syntax_only=args.syntax_only, path=args.config)
+        return _run(cfg, until_sources_end=args.until_sources_end)
+    except OvedgeError as exc:
+        print(f"ovedged: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(cfg: object, *, until_sources_end: bool) -> int:
+    from daemon.app import Daemon
+    from daemon.config import DaemonConfig
+
+    assert isinstance(cfg, DaemonConfig)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    previous: dict[int, Callable[..., object] | int | None] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, on_signal)
+    try:
+        return Daemon(cfg, until_sources_end=until_sources_end).run(stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _check(cfg: object, *, syntax_only: bool, path: Path) -> int:
+    from daemon.app import check_cameras, load_model, resolve_model
+    from daemon.config import DaemonConfig
+    from daemon.publisher import probe_broker
+
+    assert isinstance(cfg, DaemonConfig)
+    print(f"config {path}: valid ({len(cfg.cameras)} camera(s))")
+    if syntax_only:
+        return 0
+    import openvino as ov
+
+    version = resolve_model(cfg)
+    print(f"model: {version.name} v{version.version} at {version.path} (hashes verified: {cfg.model.verify_hashes})")
+    prepared = load_model(cfg, ov.Core(), version)
+    m = prepared.model
+    fell = f" (fell back: {m.device.reason})" if m.device.fell_back else ""
+    print(f"device: {m.device.device}{fell}; compiled, {m.num_requests} infer requests")
+    check_cameras(cfg)
+    print(f"cameras: {', '.join(c.id for c in cfg.cameras)} open")
+    probe_broker(cfg)
+    print(f"mqtt: broker {cfg.mqtt.host}:{cfg.mqtt.port} accepted a connection")
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""From detections to a verdict, by the camera's rules; everything resolved at load time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from daemon.config import Rules
+from daemon.postprocess import Detection
+from daemon.result import Verdict
+from ovedge.errors import ConfigError
+from ovedge.irmeta import IRMeta
+
+
+@dataclass(frozen=True, slots=True)
+class Decider:
+    """The rules of one camera for one model, checked against the model's labels once."""
+
+    ok_labels: frozenset[str]
+    ignore_labels: frozenset[str]
+    thresholds: dict[str, float]  # every label of the model, resolved
+    default_threshold: float  # for labels outside the model's list (e.g. "anomaly")
+    min_area: int
+    roi: tuple[int, int, int, int] | None
+
+    @classmethod
+    def build(cls, rules: Rules, meta: IRMeta, *, camera: str) -> Decider:
+        labels = set(meta.labels)
+        ok = set(rules.ok_labels) if rules.ok_labels is not None else set(meta.ok_labels)
+        for what, names in (
+            ("ok_labels", ok),
+            ("ignore_labels", set(rules.ignore_labels)),
+            ("thresholds", set(rules.thresholds)),
+        ):
+            unknown = sorted(names - labels)
+            if unknown and meta.task.value != "anomaly":
+                raise ConfigError(
+                    f"camera {camera!r}: rules.{what} names labels the model does not have: {unknown} "
+                    f"(model labels: {sorted(labels)})"
+                )
+        thresholds = {label: rules.thresholds.get(label, rules.min_score) for label in labels}
+        return cls(
+            ok_labels=frozenset(ok),
+            ignore_labels=frozenset(rules.ignore_labels),
+            thresholds=thresholds,
+            default_threshold=rules.min_score,
+            min_area=rules.min_area,
+            roi=rules.roi,
+        )
+
+    def decide(self, detections: Sequence[Detection]) -> tuple[Verdict, list[Detection]]:
+        """The verdict and the defects that made it (empty for OK)."""
+        counted = [d for d in detections if self._counts(d)]
+        return (Verdict.NG if counted else Verdict.OK), counted
+
+    def _counts(self, d: Detection) -> bool:
+        if d.label in self.ok_labels or d.label in self.ignore_labels:
+            return False
+        if d.score < self.thresholds.get(d.label, self.default_threshold):
+            return False
+        if self.min_area and d.box is not None:
+            area = d.area if d.area is not None else (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])
+            if area < self.min_area:
+                return False
+        if self.roi is not None and d.box is not None:
+            cx = (d.box[0] + d.box[2]) / 2
+            cy = (d.box[1] + d.box[3]) / 2
+            x0, y0, x1, y1 = self.roi
+            if not (x0 <= cx < x1 and y0 <= cy < y1):
+                return False
+        return True

@@ -1,0 +1,187 @@
+"""The inference engine: one compiled IR, N requests in flight, callbacks that only hand off.
+
+:class:`LoadedModel` is everything decided at load time for one model version: the compiled
+model on its device, the IR metadata, the post-processor, the infer-request pool.
+:class:`Engine` feeds raw frames (preprocessing is inside the IR) into the active model and hands
+each finished request to the decision thread through a bounded queue. Credits make the bound
+exact: a frame is submitted only with a free credit, a credit comes back only when the decision
+thread has taken the result, so the callback's ``put_nowait`` can never find the queue full.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import openvino as ov
+
+from camera.frame import Frame
+from daemon.config import ModelConfig
+from daemon.devices import DeviceChoice, compile_properties, execution_devices, preflight
+from daemon.postprocess import PostProcessor, build_postprocessor
+from ovedge.errors import ModelError
+from ovedge.irmeta import IRMeta, read_rt_info
+from ovedge.store import ModelVersion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """One model version compiled on its device, with everything chosen at load time."""
+
+    version: ModelVersion
+    meta: IRMeta
+    compiled: Any  # openvino.CompiledModel
+    postprocess: PostProcessor
+    device: DeviceChoice
+    execution_devices: tuple[str, ...]
+    num_requests: int
+
+    @property
+    def name(self) -> str:
+        return self.version.name
+
+    @property
+    def label(self) -> str:
+        return f"{self.version.name} v{self.version.version}"
+
+    @classmethod
+    def load(cls, core: ov.Core, version: ModelVersion, cfg: ModelConfig, *, cache_dir: Path | None) -> LoadedModel:
+        source = str(version.xml)
+        try:
+            model = core.read_model(version.xml)
+        except RuntimeError as exc:
+            raise ModelError(f"{source} cannot be read by OpenVINO: {_first_line(exc)}") from exc
+        meta = read_rt_info(model, source=source)
+        choice = preflight(core, cfg.device, cfg.fallback)
+        props = compile_properties(
+            hint=cfg.hint.value,
+            num_requests=cfg.num_requests or None,
+            streams=cfg.streams,
+            threads=cfg.threads,
+            inference_precision=cfg.inference_precision,
+            cache_dir=cache_dir,
+        )
+        try:
+            # From the path, not the read model, so that the blob cache can skip compilation.
+            compiled = core.compile_model(str(version.xml) if cache_dir else model, choice.device, props)
+        except RuntimeError as exc:
+            raise ModelError(
+                f"{version.name} v{version.version} failed to compile on {choice.device}: {_first_line(exc)}"
+            ) from exc
+        shapes = [tuple(int(d) for d in out.get_partial_shape().get_min_shape()) for out in compiled.outputs]
+        post = build_postprocessor(meta, shapes)
+        try:
+            optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        except RuntimeError:
+            optimal = 1
+        return cls(
+            version=version,
+            meta=meta,
+            compiled=compiled,
+            postprocess=post,
+            device=choice,
+            execution_devices=execution_devices(compiled),
+            num_requests=cfg.num_requests or max(1, optimal),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What travels with a request: the frame and who asked, opaque to the engine."""
+
+    frame: Frame
+    context: Any
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceDone:
+    """A finished request, handed from OpenVINO's thread to the decision thread."""
+
+    frame: Frame
+    context: Any
+    model: LoadedModel
+    outputs: Sequence[npt.NDArray[Any]] | None  # None when inference failed
+    latency_ms: float
+    error: str | None = None
+
+
+class Engine:
+    """Feeds frames to the active model; results come out of :meth:`take` in completion order."""
+
+    def __init__(self, model: LoadedModel, *, extra_capacity: int = 2) -> None:
+        self._model = model
+        capacity = model.num_requests + extra_capacity
+        self._credits = threading.Semaphore(capacity)
+        self._done: queue.Queue[InferenceDone] = queue.Queue(maxsize=capacity)
+        self._queue = self._make_queue(model)
+        self._submit_lock = threading.Lock()
+        self.failures = 0
+
+    @property
+    def model(self) -> LoadedModel:
+        return self._model
+
+    def _make_queue(self, model: LoadedModel) -> ov.AsyncInferQueue:
+        pool = ov.AsyncInferQueue(model.compiled, model.num_requests)
+
+        def on_done(request: ov.InferRequest, userdata: Submitted) -> None:
+            # OpenVINO's thread: copy the outputs out of the request (it is reused) and hand off.
+            try:
+                outputs = [np.array(t.data, copy=True) for t in request.output_tensors]
+                item = InferenceDone(userdata.frame, userdata.context, model, outputs, float(request.latency))
+            except Exception as exc:  # noqa: BLE001 - a callback must never raise
+                item = InferenceDone(userdata.frame, userdata.context, model, None, 0.0, f"reading outputs: {exc}")
+            self._done.put_nowait(item)  # never full: guarded by credits
+
+        pool.set_callback(on_done)
+        return pool
+
+    def submit(self, frame: Frame, context: Any, *, timeout: float | None = None) -> bool:
+        """Start inference on ``frame``; blocks while every credit is taken.
+
+        Returns False only when ``timeout`` passed without a free credit (nothing was started).
+        A frame that cannot be started (wrong shape, device error) comes out of :meth:`take` as a
+        failed :class:`InferenceDone`, never silently.
+        """
+        if not self._credits.acquire(timeout=timeout):
+            return False
+        with self._submit_lock:
+            model = self._model
+            try:
+                self._queue.start_async({0: frame.image[np.newaxis]}, Submitted(frame, context), share_inputs=True)
+            except Exception as exc:  # noqa: BLE001 - becomes an ERROR result
+                self.failures += 1
+                self._done.put_nowait(InferenceDone(frame, context, model, None, 0.0, _first_line(exc)))
+        return True
+
+    def take(self, timeout: float | None = None) -> InferenceDone | None:
+        """The next finished request, or None after ``timeout``; frees its credit."""
+        try:
+            item = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        self._credits.release()
+        return item
+
+    def drain(self) -> None:
+        """Wait until every started request has called back."""
+        with self._submit_lock:
+            self._queue.wait_all()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Exception from", "Check '")):
+            return line
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,302 @@
+"""MQTT v5 publisher: results at QoS 1, a retained status with a Last Will, PUBACKs checked.
+
+paho's network thread only hands off: ``on_publish`` and ``on_connect`` put small tuples into a
+queue that our ``mqtt-acks`` thread reads, so no callback blocks or raises. A PUBACK whose reason
+code is a failure (0x87 not authorised, 0x10 no matching subscribers, ...) is not a delivery: it
+is counted and logged with the result's sequence number.
+
+The durable spool will sit in front of this class; until then a result that is still
+unacknowledged at shutdown is reported by count and sequence range, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from daemon.config import DaemonConfig
+from daemon.result import STATUS_SCHEMA, ResultRecord, utc_iso
+from ovedge.errors import PublishError
+
+log = logging.getLogger(__name__)
+
+NO_MATCHING_SUBSCRIBERS = 0x10
+
+
+@dataclass
+class PublishCounters:
+    published: int = 0  # handed to the client
+    delivered: int = 0  # PUBACK with a success code
+    rejected: int = 0  # PUBACK with a failure code (not delivered)
+    no_subscribers: int = 0  # PUBACK 0x10: accepted by nobody
+
+
+class Publisher:
+    """Context manager: connects on enter; on exit says offline, waits for PUBACKs, disconnects."""
+
+    def __init__(self, cfg: DaemonConfig, status: Callable[[], dict[str, Any]], *, flush_timeout: float = 10.0) -> None:
+        self._cfg = cfg
+        self._mqtt = cfg.mqtt
+        self._status = status
+        self._flush_timeout = flush_timeout
+        prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
+        self.status_topic = f"{prefix}/status"
+        self._result_topics = {cam.id: f"{prefix}/{cam.id}/result" for cam in cfg.cameras}
+        self.counters = PublishCounters()
+        self._events: queue.SimpleQueue[tuple[str, int, int, str]] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # held around publish() so a PUBACK cannot beat its mid
+        self._pending: dict[int, int] = {}  # mid -> seq
+        self._connected = threading.Event()
+        self._answered = threading.Event()  # first CONNACK, success or not
+        self._connect_error: str | None = None
+        self._stop = threading.Event()
+        self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
+        self._client = self._make_client()
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        c = self._mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._cfg.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        client.max_inflight_messages_set(c.max_inflight)
+        client.max_queued_messages_set(0)  # unbounded in memory until the spool lands: never drop
+        configure_security(client, self._cfg)
+        client.will_set(self.status_topic, self._status_payload("offline", "connection lost"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _status_payload(self, state: str, reason: str | None = None) -> bytes:
+        body: dict[str, Any] = {
+            "schema": STATUS_SCHEMA,
+            "state": state,
+            "station": self._cfg.station.name,
+            "time": utc_iso(time.time()),
+        }
+        if reason:
+            body["reason"] = reason
+        if state == "online":
+            body.update(self._status())
+        return json.dumps(body).encode()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        c = self._mqtt
+        where = f"MQTT broker {c.host}:{c.port}"
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = c.session_expiry
+        self._acks.start()
+        try:
+            if c.require_at_start:
+                self._client.connect(c.host, c.port, keepalive=c.keepalive, clean_start=False, properties=props)
+            else:
+                self._client.connect_async(c.host, c.port, keepalive=c.keepalive, clean_start=False, properties=props)
+        except (OSError, socket.gaierror) as exc:
+            self._stop.set()
+            raise PublishError(
+                f"{where} is unreachable ({exc.strerror or exc}); start the broker or fix [mqtt] host/port "
+                "in the config (set mqtt.require_at_start = false to start without it)"
+            ) from exc
+        self._client.loop_start()
+        if c.require_at_start and not (self._answered.wait(c.connect_timeout) and self._connected.is_set()):
+            self._shutdown_client()
+            reason = self._connect_error or f"no CONNACK within {c.connect_timeout:g} s"
+            raise PublishError(f"{where} refused the connection: {reason}; check [mqtt] credentials and TLS")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        info = self._client.publish(
+            self.status_topic, self._status_payload("offline", "shutdown"), qos=1, retain=True
+        )
+        deadline = time.monotonic() + self._flush_timeout
+        while time.monotonic() < deadline and (self.outstanding() or not info.is_published()):
+            if not self._connected.is_set() and time.monotonic() > deadline - self._flush_timeout / 2:
+                break
+            time.sleep(0.02)
+        left = self.outstanding_seqs()
+        if left:
+            log.error(
+                "%d results not acknowledged by the broker at shutdown (seq %d..%d)", len(left), min(left), max(left)
+            )
+        self._shutdown_client()
+
+    def _shutdown_client(self) -> None:
+        try:
+            self._client.disconnect()
+        finally:
+            self._client.loop_stop()
+            self._stop.set()
+            self._acks.join(timeout=2)
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def publish_result(self, record: ResultRecord) -> None:
+        topic = self._result_topics[record.camera]
+        with self._lock:
+            info = self._client.publish(topic, record.to_json(), qos=self._mqtt.qos)
+            if self._mqtt.qos > 0:
+                self._pending[info.mid] = record.seq
+            self.counters.published += 1
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.error("result seq %d could not be queued for MQTT: %s", record.seq, mqtt.error_string(info.rc))
+
+    def publish_status(self) -> None:
+        self._client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
+
+    def outstanding(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def outstanding_seqs(self) -> list[int]:
+        with self._lock:
+            return sorted(self._pending.values())
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # -- paho's thread: hand off only -----------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        try:
+            self._events.put(("connect", 0, int(reason.value), str(reason)))
+        except Exception:  # noqa: BLE001, S110 - a paho callback must never raise
+            pass
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        try:
+            self._events.put(("disconnect", 0, int(reason.value), str(reason)))
+        except Exception:  # noqa: BLE001, S110
+            pass
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        try:
+            self._events.put(("puback", mid, int(reason.value), str(reason)))
+        except Exception:  # noqa: BLE001, S110
+            pass
+
+    # -- our thread -----------------------------------------------------------------------------
+
+    def _ack_loop(self) -> None:
+        while not self._stop.is_set() or not self._events.empty():
+            try:
+                kind, mid, code, text = self._events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                self._handle(kind, mid, code, text)
+            except Exception:
+                log.exception("bug while handling MQTT %s", kind)
+
+    def _handle(self, kind: str, mid: int, code: int, text: str) -> None:
+        if kind == "connect":
+            if code < 0x80:
+                log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
+                self._connect_error = None
+                self._connected.set()
+                self._answered.set()
+                self.publish_status()
+            else:
+                self._connect_error = text
+                self._answered.set()
+                log.error("MQTT broker refused the connection: %s", text)
+        elif kind == "disconnect":
+            if self._connected.is_set():
+                log.warning("MQTT connection lost (%s); reconnecting", text)
+            self._connected.clear()
+        elif kind == "puback":
+            with self._lock:
+                seq = self._pending.pop(mid, None)
+            if seq is None:
+                return  # status messages are not tracked
+            if code == NO_MATCHING_SUBSCRIBERS:
+                self.counters.no_subscribers += 1
+                log.warning("result seq %d: broker has no subscriber for it (PUBACK 0x10)", seq)
+            elif code >= 0x80:
+                self.counters.rejected += 1
+                log.error("result seq %d rejected by the broker: %s (0x%02x)", seq, text, code)
+            else:
+                self.counters.delivered += 1
+
+
+def probe_broker(cfg: DaemonConfig) -> None:
+    """Connect once as ``<client_id>-check`` and leave: no status, no Will, no session.
+
+    Used by ``ovedged check-config`` so that checking never disturbs a running daemon (the same
+    client id would take its connection over).
+    """
+    c = cfg.mqtt
+    where = f"MQTT broker {c.host}:{c.port}"
+    answered = threading.Event()
+    outcome: list[str] = []
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        outcome.append("" if int(reason.value) < 0x80 else str(reason))
+        answered.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{cfg.client_id}-check",
+                         protocol=MQTTProtocolVersion.MQTTv5)
+    configure_security(client, cfg)
+    client.on_connect = on_connect
+    try:
+        client.connect(c.host, c.port, keepalive=c.keepalive)
+    except OSError as exc:
+        raise PublishError(f"{where} is unreachable ({exc.strerror or exc}); start the broker or fix "
+                           "[mqtt] host/port") from exc
+    client.loop_start()
+    try:
+        if not answered.wait(c.connect_timeout):
+            raise PublishError(f"{where} did not answer within {c.connect_timeout:g} s")
+        if outcome[0]:
+            raise PublishError(f"{where} refused the connection: {outcome[0]}; check [mqtt] credentials")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def configure_security(client: mqtt.Client, cfg: DaemonConfig) -> None:
+    """Credentials and TLS from ``[mqtt]`` (the password file is read here, at start-up)."""
+    c = cfg.mqtt
+    if c.username is not None:
+        password: str | None = None
+        if c.password is not None:
+            password = c.password.get_secret_value()
+        elif c.password_file is not None:
+            path = cfg.path(c.password_file)
+            try:
+                password = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise PublishError(f"mqtt.password_file {path} cannot be read: {exc.strerror}") from exc
+        client.username_pw_set(c.username, password)
+    if c.tls is not None:
+        t = c.tls
+        client.tls_set(
+            ca_certs=str(cfg.path(t.ca_file)) if t.ca_file else None,
+            certfile=str(cfg.path(t.cert_file)) if t.cert_file else None,
+            keyfile=str(cfg.path(t.key_file)) if t.key_file else None,
+        )
+        client.tls_insecure_set(t.insecure)

@@ -1,0 +1,80 @@
+"""The result record: the unit of truth, complete before anyone publishes it.
+
+The JSON published on ``<prefix>/<station>/<camera>/result`` is exactly
+``ResultRecord.model_dump_json()``; its JSON Schema (``docs/result.schema.json``) is generated
+from this model, so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RESULT_SCHEMA = "ovedge.result/1"
+STATUS_SCHEMA = "ovedge.status/1"
+
+
+class Verdict(StrEnum):
+    OK = "OK"  # no defect that counts under the camera's rules
+    NG = "NG"  # at least one defect counts
+    ERROR = "ERROR"  # the frame could not be judged (inference failed): never a silent OK
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DefectOut(_Frozen):
+    label: str
+    score: float = Field(ge=0.0, le=1.0, description="confidence, 0..1")
+    box: tuple[int, int, int, int] | None = Field(
+        description="x0, y0, x1, y1 in the frame's pixels; null = the whole frame (classification)"
+    )
+    area: int | None = Field(None, description="region size in pixels (segmentation/anomaly regions)")
+
+
+class FrameOut(_Frozen):
+    index: int = Field(description="frame number from the camera, 0-based")
+    ref: str | None = Field(description="where the frame came from: file name, part id, synthetic:<seed>:<n>")
+    captured: str = Field(description="UTC capture time, ISO 8601 with microseconds and Z")
+    width: int
+    height: int
+
+
+class ModelOut(_Frozen):
+    name: str
+    version: int
+    device: str = Field(description="device the model runs on, e.g. CPU, GPU.0, NPU")
+
+
+class TimingsOut(_Frozen):
+    inference_ms: float = Field(description="the infer request's own latency")
+    capture_to_result_ms: float = Field(description="from capture to the verdict being decided")
+
+
+class ResultRecord(_Frozen):
+    """One inspected frame."""
+
+    schema_: Literal["ovedge.result/1"] = Field(RESULT_SCHEMA, alias="schema", description="payload schema tag")
+    seq: int = Field(ge=1, description="per-station sequence number, increasing; may skip after a restart")
+    station: str
+    camera: str
+    time: str = Field(description="UTC time the verdict was decided, ISO 8601 with Z")
+    frame: FrameOut
+    model: ModelOut
+    verdict: Verdict
+    defects: tuple[DefectOut, ...] = Field(description="the defects that count under the camera's rules")
+    timings: TimingsOut
+    error: str | None = Field(None, description="why the verdict is ERROR")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+def utc_iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
