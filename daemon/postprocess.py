@@ -155,7 +155,7 @@ def _to_detections(
 
 
 def _fmt(shape: Shape) -> str:
-    return "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
+    return "[" + ", ".join("?" if d <= 0 else str(d) for d in shape) + "]"
 
 
 def _fmts(shapes: Sequence[Shape]) -> str:
@@ -163,7 +163,7 @@ def _fmts(shapes: Sequence[Shape]) -> str:
 
 
 def _dim_is(dim: int, value: int) -> bool:
-    return dim < 0 or dim == value
+    return dim <= 0 or dim == value  # -1 (or 0 from get_min_shape) is a dynamic dimension
 
 
 def _squeeze_leading(shape: Shape, keep: int) -> Shape | None:
@@ -526,7 +526,7 @@ DECODERS: dict[OutputLayout, Builder] = {
 def build_postprocessor(meta: IRMeta, output_shapes: Sequence[tuple[int, ...]]) -> PostProcessor:
     """Choose and configure the decoder for ``meta`` once, checking the model's output shapes.
 
-    ``output_shapes`` are in output-index order; a dynamic dimension is -1 (see
+    ``output_shapes`` are in output-index order; a dynamic dimension is -1 or 0 (see
     :func:`output_shapes`). Raises :class:`ModelError` naming the expected and found shapes.
     """
     shapes = [tuple(int(d) for d in s) for s in output_shapes]
