@@ -13,22 +13,32 @@ from camera.config import (
     UsbSourceConfig,
     VideoFileSourceConfig,
 )
+from camera.folder import ImageFolderSource
 from camera.frame import Frame, FrameSource, Image
+from camera.opencv_source import StreamSource, UsbSource, VideoFileSource, scrub_url
+from camera.registry import SOURCE_TYPES, open_source
 from camera.synthetic import LABELS, DefectGenerator, DefectTruth, FrameTruth, SyntheticSource
 
 __all__ = [
     "LABELS",
+    "SOURCE_TYPES",
     "DefectGenerator",
     "DefectTruth",
     "Frame",
     "FrameSource",
     "FrameTruth",
     "Image",
+    "ImageFolderSource",
     "ImageFolderSourceConfig",
     "SourceConfig",
+    "StreamSource",
     "StreamSourceConfig",
     "SyntheticSource",
     "SyntheticSourceConfig",
+    "UsbSource",
     "UsbSourceConfig",
+    "VideoFileSource",
     "VideoFileSourceConfig",
+    "open_source",
+    "scrub_url",
 ]

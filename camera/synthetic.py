@@ -311,9 +311,7 @@ class DefectGenerator:
             mask *= thickness / t
         return mask
 
-    def _scratch(
-        self, rng: np.random.Generator, cx: float, cy: float, delta: F32
-    ) -> tuple[int, int, int, int]:
+    def _scratch(self, rng: np.random.Generator, cx: float, cy: float, delta: F32) -> tuple[int, int, int, int]:
         s = self._scale
         length = rng.uniform(35.0, 110.0) * s
         ang = rng.uniform(0, math.pi)
@@ -393,9 +391,7 @@ class DefectGenerator:
             start = trunk[int(rng.integers(1, len(trunk) - 1))]
             seg = trunk[-1] - trunk[0]
             base = math.atan2(seg[1], seg[0]) + rng.choice((-1.0, 1.0)) * rng.uniform(0.4, 1.1)
-            branches.append(
-                self._walk(rng, float(start[0]), float(start[1]), base, rng.uniform(0.25, 0.5) * length)
-            )
+            branches.append(self._walk(rng, float(start[0]), float(start[1]), base, rng.uniform(0.25, 0.5) * length))
         contrast = float(rng.uniform(55.0, 95.0))
         mask = np.zeros_like(delta)
         for i, pts in enumerate(branches):
