@@ -198,7 +198,7 @@ class _Classification:
     softmax: bool
     top_k: int
 
-    def __call__(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int]) -> list[Detection]:  # noqa: ARG002  # whole-frame result
+    def __call__(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int]) -> list[Detection]:
         scores = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
         if self.softmax:
             exp = np.exp(scores - scores.max())
@@ -463,9 +463,7 @@ class _Anomaly:
         amap: FloatArray | None = None
         if self.map_index is not None and self.map_hw is not None:
             amap = np.asarray(outputs[self.map_index], dtype=np.float32).reshape(self.map_hw)
-            maff = _map_affine(
-                _affine(self.meta.preprocessing, frame_hw), self.meta.preprocessing, self.map_hw
-            )
+            maff = _map_affine(_affine(self.meta.preprocessing, frame_hw), self.meta.preprocessing, self.map_hw)
             mask = amap >= threshold
             outside = _outside_valid(self.map_hw, maff)
             if outside is not None:
