@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     for p in (run, check):
         p.add_argument("--config", type=Path, default=Path(os.environ.get("OVEDGE_CONFIG", DEFAULT_CONFIG)),
                        help="config file (default: $OVEDGE_CONFIG or /etc/ovedge/config.toml)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set mqtt.port=1884 (repeatable)")
         p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None,
                        help="overrides [logging] level")
     run.add_argument("--until-sources-end", action="store_true",
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from daemon.config import load_config
 
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, args.overrides)
         _setup_logging(args.log_level or cfg.logging.level)
         if args.command == "check-config":
             return _check(cfg, syntax_only=args.syntax_only, path=args.config)
@@ -74,7 +76,7 @@ def _run(cfg: object, *, until_sources_end: bool) -> int:
         log.info("received %s", signal.Signals(signum).name)
         stop.set()
 
-    previous: dict[int, Callable[..., object] | int | None] = {}
+    previous: dict[signal.Signals, Callable[..., object] | int | None] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
     try:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
@@ -240,8 +241,12 @@ class DaemonConfig(_Section):
         return (Path(xdg) if xdg else Path.home() / ".cache") / "ovedge"
 
 
-def load_config(path: Path) -> DaemonConfig:
-    """Read and validate ``path``; every problem becomes one :class:`ConfigError` line."""
+def load_config(path: Path, overrides: Sequence[str] = ()) -> DaemonConfig:
+    """Read and validate ``path``; every problem becomes one :class:`ConfigError` line.
+
+    ``overrides`` are ``key.path=value`` strings (value in TOML syntax, bare words taken as
+    strings), e.g. ``mqtt.port=18830`` or ``cameras[0].source.fps=0``, applied before validation.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -250,6 +255,8 @@ def load_config(path: Path) -> DaemonConfig:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    for item in overrides:
+        apply_override(raw, item)
     if "base_dir" in raw:
         raise ConfigError(f"{path}: base_dir is set by the loader, remove it from the file")
     raw["base_dir"] = path.resolve().parent
@@ -257,6 +264,30 @@ def load_config(path: Path) -> DaemonConfig:
         return DaemonConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe_validation_error(exc)}") from exc
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: write it as key.path=value, e.g. mqtt.port=1884")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text  # a bare word: a string
+    parts = [p for p in re.split(r"\.|\[(\d+)\]", key.strip()) if p]
+    node: Any = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        index: int | str = int(part) if part.isdigit() else part
+        try:
+            if last:
+                node[index] = value
+            elif isinstance(index, str):
+                node = node.setdefault(index, {})
+            else:
+                node = node[index]
+        except (IndexError, TypeError, KeyError) as exc:
+            raise ConfigError(f"--set {item!r}: {key} does not exist in the config file") from exc
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -180,8 +180,8 @@ class Engine:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if line and not line.startswith(("Exception from", "Check '")):
             return line
     return text.splitlines()[0] if text else type(exc).__name__

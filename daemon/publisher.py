@@ -11,6 +11,7 @@ unacknowledged at shutdown is reported by count and sequence range, never droppe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -103,7 +104,7 @@ class Publisher:
     def __enter__(self) -> Self:
         c = self._mqtt
         where = f"MQTT broker {c.host}:{c.port}"
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho untyped
         props.SessionExpiryInterval = c.session_expiry
         self._acks.start()
         try:
@@ -180,24 +181,18 @@ class Publisher:
     # -- paho's thread: hand off only -----------------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a paho callback must never raise
             self._events.put(("connect", 0, int(reason.value), str(reason)))
-        except Exception:  # noqa: BLE001, S110 - a paho callback must never raise
-            pass
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a paho callback must never raise
             self._events.put(("disconnect", 0, int(reason.value), str(reason)))
-        except Exception:  # noqa: BLE001, S110
-            pass
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a paho callback must never raise
             self._events.put(("puback", mid, int(reason.value), str(reason)))
-        except Exception:  # noqa: BLE001, S110
-            pass
 
     # -- our thread -----------------------------------------------------------------------------
 

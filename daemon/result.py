@@ -58,7 +58,7 @@ class TimingsOut(_Frozen):
 class ResultRecord(_Frozen):
     """One inspected frame."""
 
-    schema_: Literal["ovedge.result/1"] = Field(RESULT_SCHEMA, alias="schema", description="payload schema tag")
+    schema_: Literal["ovedge.result/1"] = Field("ovedge.result/1", alias="schema", description="payload schema tag")
     seq: int = Field(ge=1, description="per-station sequence number, increasing; may skip after a restart")
     station: str
     camera: str

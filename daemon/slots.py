@@ -34,7 +34,8 @@ class _Slot(Generic[T]):
 
 class FrameHub(Generic[T]):
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._slots: list[_Slot[T]] = []
         self._by_key: dict[T, _Slot[T]] = {}
         self._next = 0
@@ -42,7 +43,7 @@ class FrameHub(Generic[T]):
 
     def add(self, key: T, *, latest_wins: bool) -> None:
         slot: _Slot[T] = _Slot(key, latest_wins)
-        slot.space = threading.Condition(self._cond)
+        slot.space = threading.Condition(self._lock)
         with self._cond:
             self._slots.append(slot)
             self._by_key[key] = slot

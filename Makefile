@@ -1,0 +1,45 @@
+# ovedge: the two commands that matter are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_IR := ir_models/demo/1/manifest.json
+DEMO_CKPT := models/demo/defectnet.pt
+
+.PHONY: install demo test lint typecheck bench clean
+
+# The venv: the project with the converter extra (torch CPU build pinned by constraints.txt).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[convert,dev]"
+	touch $@
+
+install: $(STAMP)
+
+# The demo IR is made from the committed checkpoint; never overwritten (versions are immutable).
+$(DEMO_IR): | $(STAMP) $(DEMO_CKPT)
+	$(BIN)/ovedge-convert $(DEMO_CKPT) --name demo --arch convert.demo_model:DefectNet \
+	  --labels models/demo/labels.txt --ok-labels ok --input-size 128x128 \
+	  --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 --out ir_models
+
+demo: $(STAMP) $(DEMO_IR)
+	$(BIN)/python tools/demo.py --config config.toml $(DEMO_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) $(DEMO_IR)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,131 @@
+"""The walking skeleton end to end: checkpoint -> ovedge-convert -> ovedged -> MQTT subscriber."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from camera.synthetic import DefectGenerator
+from daemon.result import ResultRecord, Verdict
+from tools.subscriber import Subscriber
+
+FRAMES = 60
+SEED = 3
+BIN = Path(sys.executable).parent
+
+
+def _convert(repo_root: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "ovedge-convert"), str(repo_root / "models/demo/defectnet.pt"), "--name", "demo",
+         "--arch", "convert.demo_model:DefectNet", "--labels", str(repo_root / "models/demo/labels.txt"),
+         "--ok-labels", "ok", "--input-size", "128x128", "--mean", "123.675,116.28,103.53",
+         "--std", "58.395,57.12,57.375", "--out", str(out)],
+        capture_output=True, text=True, cwd=repo_root, timeout=600, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_store(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed demo checkpoint converted by the real CLI into a private store."""
+    store = tmp_path_factory.mktemp("store")
+    done = _convert(repo_root, store)
+    assert done.returncode == 0, done.stderr
+    assert (store / "demo" / "1" / "manifest.json").is_file()
+    return store
+
+
+def write_config(path: Path, *, store: Path, port: int, state: Path, count: int = FRAMES,
+                 extra: str = "") -> Path:
+    path.write_text(f"""
+[station]
+name = "st-test"
+topic_prefix = "ovt"
+
+[model]
+store = "{store}"
+name = "demo"
+cache_dir = "{state / 'cache'}"
+
+[[cameras]]
+id = "cam0"
+mode = "every-frame"
+[cameras.source]
+type = "synthetic"
+seed = {SEED}
+fps = 0
+count = {count}
+
+[mqtt]
+port = {port}
+connect_timeout = 5
+
+[state]
+dir = "{state}"
+{extra}
+""", encoding="utf-8")
+    return path
+
+
+def test_checkpoint_to_mqtt_round_trip(demo_store: Path, broker, tmp_path: Path, repo_root: Path) -> None:
+    """Every frame of the synthetic camera arrives as a valid result whose verdict matches the injected defect."""
+    cfg = write_config(tmp_path / "config.toml", store=demo_store, port=broker.port, state=tmp_path / "state")
+    prefix = "ovt/st-test"
+    with Subscriber(broker.port, [f"{prefix}/#"]) as sub:
+        proc = subprocess.Popen([str(BIN / "ovedged"), "run", "--config", str(cfg)], cwd=repo_root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        results: list[ResultRecord] = []
+        statuses: list[dict] = []
+        deadline = time.monotonic() + 300  # a hang guard, not a speed requirement
+        while len(results) < FRAMES and time.monotonic() < deadline and proc.poll() is None:
+            for topic, payload, _retained in sub.drain():
+                if topic == f"{prefix}/cam0/result":
+                    results.append(ResultRecord.model_validate_json(payload))
+                elif topic == f"{prefix}/status":
+                    statuses.append(json.loads(payload))
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        time.sleep(0.5)
+        statuses += [json.loads(p) for t, p, _ in sub.drain() if t == f"{prefix}/status"]
+
+    assert len(results) == FRAMES, f"got {len(results)} results; daemon log:\n{err[-2000:]}"
+    seqs = [r.seq for r in results]
+    assert len(set(seqs)) == FRAMES and seqs == sorted(seqs), "sequence numbers must be unique and increasing"
+    assert sorted(r.frame.index for r in results) == list(range(FRAMES)), "every-frame mode skips nothing"
+    gen = DefectGenerator(SEED, 256, 256, 0.5)
+    agree = 0
+    for r in results:
+        _, truth = gen.render(r.frame.index)
+        assert r.model.name == "demo" and r.model.version == 1 and r.model.device == "CPU"
+        assert r.verdict in (Verdict.OK, Verdict.NG), r.error
+        agree += (r.verdict is Verdict.NG) == truth.defective
+        if r.verdict is Verdict.NG:
+            assert r.defects and all(d.label != "ok" for d in r.defects)
+    assert agree / FRAMES >= 0.9, f"verdicts match the injected defects for only {agree}/{FRAMES} frames"
+    assert statuses and statuses[0]["state"] == "online"
+    assert statuses[-1]["state"] == "offline" and statuses[-1]["reason"] == "shutdown", statuses[-1]
+    assert "Traceback" not in err
+
+
+def test_unreachable_broker_is_one_line_error(demo_store: Path, tmp_path: Path, repo_root: Path) -> None:
+    """With nothing listening on the configured port, ovedged exits non-zero with one line naming host:port."""
+    from tools.mosquitto import free_port
+
+    port = free_port()
+    cfg = write_config(tmp_path / "config.toml", store=demo_store, port=port, state=tmp_path / "state")
+    done = subprocess.run([str(BIN / "ovedged"), "run", "--config", str(cfg)], capture_output=True, text=True,
+                          cwd=repo_root, timeout=120, check=False, env={**os.environ, "JOURNAL_STREAM": ""})
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ovedged: error:")]
+    assert len(errors) == 1, done.stderr
+    assert f"127.0.0.1:{port}" in errors[0] and "unreachable" in errors[0]
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,98 @@
+"""A private Mosquitto broker on a free loopback port, for the demo and the tests.
+
+Debian's mosquitto needs ``user root`` (or a writable pid/persistence folder) in its config, and
+another broker may already hold 1883: so each broker gets a temp folder and a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+INSTALL_HINT = "install it with: sudo apt-get install -y mosquitto (Debian/Ubuntu)"
+
+
+def find_mosquitto() -> str | None:
+    for name in CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mosquitto:
+    """``with Mosquitto() as broker: broker.port`` — started, ready, stopped and cleaned up."""
+
+    def __init__(self, port: int | None = None, *, persistence: bool = True, extra: str = "") -> None:
+        binary = find_mosquitto()
+        if binary is None:
+            raise FileNotFoundError(f"mosquitto is not installed; {INSTALL_HINT}")
+        self.binary = binary
+        self.port = port or free_port()
+        self.persistence = persistence
+        self.extra = extra
+        self.dir = Path(tempfile.mkdtemp(prefix="ovedge-mosquitto-"))
+        self.log_path = self.dir / "mosquitto.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def config_text(self) -> str:
+        return "\n".join([
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.dir}/",
+            "user root" if os.geteuid() == 0 else "",
+            f"pid_file {self.dir}/mosquitto.pid",
+            "log_dest stderr",
+            self.extra,
+            "",
+        ])
+
+    def start(self) -> None:
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(self.config_text(), encoding="utf-8")
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited at start: {self.log_path.read_text(errors='replace')[-500:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port} within 10 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
