@@ -1,0 +1,236 @@
+"""The conversion chain: checkpoint -> OpenVINO model -> preprocessing -> precision -> proof -> store.
+
+Every step is a small function; intermediates live in the store's staging folder, which is renamed
+into ``<out>/<name>/<version>`` only after parity has passed, or removed on any failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from convert.export import export_onnx, input_size, to_openvino
+from convert.frames import image_files, iter_images, synthetic_frames
+from convert.golden import write_golden
+from convert.loaders import Loaded, load_checkpoint
+from convert.options import ConvertOptions, Precision
+from convert.parity import ParityResult, compare, reference_runner
+from convert.preprocess import embed, preprocessing_model
+from convert.progress import Progress
+from convert.tasks import Shape, label_count, resolve
+from ovedge.errors import ConvertError
+from ovedge.irmeta import IRMeta, Manifest, OutputLayout, Preprocessing, SourceInfo, Task, write_rt_info
+from ovedge.store import MANIFEST, MODEL_BIN, MODEL_XML, ModelStore, check_name, digest_file, sha256_file
+
+log = logging.getLogger(__name__)
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertResult:
+    path: Path
+    manifest: Manifest
+    parity: ParityResult
+
+
+def convert(options: ConvertOptions, progress: Progress | None = None) -> ConvertResult:
+    """Convert ``options.checkpoint`` into a new version in the store, or raise and write nothing."""
+    progress = progress or Progress(enabled=False)
+    check_name(options.name)
+    parent = options.out / options.name
+    existed = parent.exists()
+    try:
+        return _convert(options, progress)
+    finally:
+        if not existed and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()  # a failed first conversion leaves no empty model folder behind
+
+
+def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
+    import openvino as ov
+
+    with progress.step("load checkpoint"):
+        loaded = load_checkpoint(options)
+    width, height = input_size(loaded, options.input_width, options.input_height)
+    with progress.step("convert to OpenVINO"):
+        model = to_openvino(loaded, width, height)
+    shapes = output_shapes(model)
+    task, layout = resolve(shapes, options.task)
+    meta = build_meta(options, task=task, layout=layout, shapes=shapes, width=width, height=height)
+    model = embed(model, meta.preprocessing)
+    write_rt_info(model, meta)
+
+    core = ov.Core()
+    frames = parity_frames(options, width, height)
+    with progress.step("reference outputs"):
+        reference_name, reference = reference_runner(loaded)
+        prep = core.compile_model(preprocessing_model(meta.preprocessing), "CPU", F32)
+        tensors = [np.asarray(prep(frame[None])[0]).copy() for frame in frames]
+        refs = [reference(t) for t in progress.iterate(tensors, "reference", len(tensors))]
+
+    store = ModelStore(options.out)
+    with store.staging(options.name) as staged:
+        xml = staged / MODEL_XML
+        int8_figures: dict[str, float] = {}
+        if options.precision is Precision.INT8:
+            from convert.quantize import quantize
+
+            with progress.step("INT8 quantization"):
+                model, int8_figures = quantize(model, options, core, progress)
+        with progress.step("save IR"):
+            ov.save_model(model, str(xml), compress_to_fp16=options.precision is Precision.FP16)
+        with progress.step("parity"):
+            compiled = core.compile_model(str(xml), "CPU", F32)
+            irs = [_run(compiled, f) for f in progress.iterate(frames, "parity", len(frames))]
+            parity = compare(
+                task,
+                layout,
+                refs,
+                irs,
+                reference=reference_name,
+                threshold=options.agreement_threshold,
+                anomaly_threshold=options.anomaly_threshold,
+            )
+            parity.extra.update(int8_figures)
+        if not parity.passed:
+            raise ConvertError(
+                f"parity failed for {options.checkpoint}: {parity.metric} {parity.agreement:.2%} is below "
+                f"{parity.threshold:.2%} for {options.precision.value} (max abs diff {parity.max_abs_diff:.3g}); "
+                "nothing was written. Try a higher precision or give --calibration images"
+            )
+        with progress.step("golden sample"):
+            golden = write_golden(core, xml, staged, precision=options.precision, width=width, height=height)
+        if options.keep_onnx:
+            with progress.step("ONNX export"):
+                export_onnx(loaded, width, height, staged / "model.onnx")
+        return _publish(store, staged, options=options, loaded=loaded, meta=meta, parity=parity, golden=golden)
+
+
+def _run(compiled: Any, frame: np.ndarray) -> list[np.ndarray]:
+    result = compiled(frame[None])
+    return [np.asarray(result[out]).copy() for out in compiled.outputs]
+
+
+def output_shapes(model: Any) -> list[Shape]:
+    shapes = []
+    for out in model.outputs:
+        partial = out.get_partial_shape()
+        shapes.append(tuple(d.get_length() if d.is_static else -1 for d in partial))
+    return shapes
+
+
+def parity_frames(options: ConvertOptions, width: int, height: int) -> list[np.ndarray]:
+    """Calibration images when given, else deterministic synthetic frames."""
+    if options.calibration is not None:
+        files = image_files(options.calibration, "--calibration")
+        return list(iter_images(files, options.parity_samples))
+    return synthetic_frames(options.parity_samples, width, height)
+
+
+def build_meta(
+    options: ConvertOptions, *, task: Task, layout: OutputLayout, shapes: Sequence[Shape], width: int, height: int
+) -> IRMeta:
+    labels = options.labels
+    expected = label_count(shapes, layout)
+    if not labels:
+        if task is Task.ANOMALY:
+            labels = ("normal", "anomaly")
+        elif expected is not None:
+            raise ConvertError(
+                f"the model has {expected} {task.value} classes: give their names with --labels FILE|a,b,c"
+            )
+        else:
+            raise ConvertError(f"give the class names of this {task.value} model with --labels FILE|a,b,c")
+    if expected is not None and len(labels) != expected:
+        raise ConvertError(
+            f"--labels gives {len(labels)} names ({', '.join(labels[:6])}) but the model's output has "
+            f"{expected} classes (output shape {list(shapes[0])})"
+        )
+    unknown = [label for label in options.ok_labels if label not in labels]
+    if unknown:
+        raise ConvertError(f"--ok-labels {', '.join(unknown)} not among --labels {', '.join(labels)}")
+    try:
+        pre = Preprocessing(
+            input_width=width,
+            input_height=height,
+            color="BGR" if options.bgr else "RGB",
+            mean=options.mean,
+            std=options.std,
+            resize=options.resize,
+            embedded=True,
+        )
+        return IRMeta(
+            task=task,
+            output_layout=layout,
+            labels=labels,
+            ok_labels=options.ok_labels,
+            preprocessing=pre,
+            confidence_threshold=options.confidence_threshold,
+            iou_threshold=options.iou_threshold,
+            anomaly_threshold=options.anomaly_threshold,
+        )
+    except ValidationError as exc:
+        raise ConvertError(f"invalid metadata: {exc.errors()[0]['msg']}") from exc
+
+
+def _tools() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for dist in ("ovedge", "openvino", "torch", "onnx", "nncf", "onnxruntime"):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _publish(
+    store: ModelStore,
+    staged: Path,
+    *,
+    options: ConvertOptions,
+    loaded: Loaded,
+    meta: IRMeta,
+    parity: ParityResult,
+    golden: Any,
+) -> ConvertResult:
+    files = {p.name: digest_file(p) for p in sorted(staged.iterdir()) if p.is_file() and p.name != MANIFEST}
+    if MODEL_XML not in files or MODEL_BIN not in files:
+        raise ConvertError(f"the IR was not written to {staged}")
+    source = SourceInfo(
+        path=options.checkpoint.name,
+        format=loaded.format.value,
+        sha256=sha256_file(options.checkpoint),
+        arch=loaded.arch,
+    )
+    staged.chmod(0o755)  # mkdtemp made it private; the daemon may run as another user
+    for _attempt in range(20):
+        version = store.next_version(options.name)
+        manifest = Manifest(
+            name=options.name,
+            version=version,
+            created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+            precision=options.precision.value,
+            meta=meta,
+            files=files,
+            source=source,
+            tools=_tools(),
+            parity=parity.to_dict(),
+            golden=golden,
+        )
+        (staged / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        try:
+            path = store.publish(options.name, staged, version)
+        except FileExistsError:
+            log.info("version %s of %s was taken meanwhile; trying the next", version, options.name)
+            continue
+        return ConvertResult(path=path, manifest=manifest, parity=parity)
+    raise ConvertError(f"could not publish {options.name}: version numbers kept being taken in {store.root}")
