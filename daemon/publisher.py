@@ -64,6 +64,7 @@ class Publisher:
         self._answered = threading.Event()  # first CONNACK, success or not
         self._connect_error: str | None = None
         self._stop = threading.Event()
+        self._closing = False  # we asked for the disconnect: not an outage
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
         self._client = self._make_client()
 
@@ -144,6 +145,7 @@ class Publisher:
         self._shutdown_client()
 
     def _shutdown_client(self) -> None:
+        self._closing = True
         try:
             self._client.disconnect()
         finally:
@@ -220,7 +222,7 @@ class Publisher:
                 self._answered.set()
                 log.error("MQTT broker refused the connection: %s", text)
         elif kind == "disconnect":
-            if self._connected.is_set():
+            if self._connected.is_set() and not self._closing:
                 log.warning("MQTT connection lost (%s); reconnecting", text)
             self._connected.clear()
         elif kind == "puback":

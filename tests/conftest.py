@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,3 +28,23 @@ def broker() -> Iterator[Mosquitto]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+DEMO_CONVERT_ARGS = [
+    "--name", "demo", "--arch", "convert.demo_model:DefectNet", "--ok-labels", "ok",
+    "--input-size", "128x128", "--mean", "123.675,116.28,103.53", "--std", "58.395,57.12,57.375",
+]
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed demo checkpoint converted by the real `ovedge-convert` CLI into a private store."""
+    store = tmp_path_factory.mktemp("store")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ovedge-convert"), str(ROOT / "models/demo/defectnet.pt"),
+         "--labels", str(ROOT / "models/demo/labels.txt"), *DEMO_CONVERT_ARGS, "--out", str(store)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (store / "demo" / "1" / "manifest.json").is_file()
+    return store

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from camera.synthetic import DefectGenerator
 from daemon.result import ResultRecord, Verdict
 from tools.subscriber import Subscriber
@@ -19,26 +17,6 @@ from tools.subscriber import Subscriber
 FRAMES = 60
 SEED = 3
 BIN = Path(sys.executable).parent
-
-
-def _convert(repo_root: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "ovedge-convert"), str(repo_root / "models/demo/defectnet.pt"), "--name", "demo",
-         "--arch", "convert.demo_model:DefectNet", "--labels", str(repo_root / "models/demo/labels.txt"),
-         "--ok-labels", "ok", "--input-size", "128x128", "--mean", "123.675,116.28,103.53",
-         "--std", "58.395,57.12,57.375", "--out", str(out)],
-        capture_output=True, text=True, cwd=repo_root, timeout=600, check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def demo_store(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The committed demo checkpoint converted by the real CLI into a private store."""
-    store = tmp_path_factory.mktemp("store")
-    done = _convert(repo_root, store)
-    assert done.returncode == 0, done.stderr
-    assert (store / "demo" / "1" / "manifest.json").is_file()
-    return store
 
 
 def write_config(path: Path, *, store: Path, port: int, state: Path, count: int = FRAMES,

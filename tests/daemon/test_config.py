@@ -69,7 +69,7 @@ def test_overrides_apply_before_validation(repo_root: Path) -> None:
     assert cfg.mqtt.port == 18830
     assert cfg.cameras[0].source.fps == 0
     assert cfg.state_dir() == Path("/tmp/x")
-    with pytest.raises(ConfigError, match="mqtt.port"):
+    with pytest.raises(ConfigError, match=r"mqtt\.port"):
         load_config(repo_root / "config.toml", ["mqtt.port=0"])
 
 

@@ -1,0 +1,149 @@
+"""The MQTT publisher against a real Mosquitto: status, Will, PUBACK reason codes, outages."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from daemon.config import DaemonConfig, load_config
+from daemon.publisher import Publisher, probe_broker
+from daemon.result import FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict
+from ovedge.errors import PublishError
+from tools.mosquitto import Mosquitto, free_port
+from tools.subscriber import Subscriber
+
+
+def _cfg(tmp_path: Path, port: int, extra: str = "") -> DaemonConfig:
+    path = tmp_path / "c.toml"
+    path.write_text(f"""
+[station]
+name = "s1"
+[[cameras]]
+id = "cam0"
+[cameras.source]
+type = "synthetic"
+[mqtt]
+port = {port}
+connect_timeout = 5
+{extra}
+""", encoding="utf-8")
+    return load_config(path)
+
+
+def _record(seq: int) -> ResultRecord:
+    return ResultRecord(
+        seq=seq, station="s1", camera="cam0", time="2026-01-01T00:00:00.000000Z",
+        frame=FrameOut(index=seq, ref=None, captured="2026-01-01T00:00:00.000000Z", width=8, height=8),
+        model=ModelOut(name="m", version=1, device="CPU"), verdict=Verdict.OK, defects=(),
+        timings=TimingsOut(inference_ms=1.0, capture_to_result_ms=2.0),
+    )
+
+
+def _wait(predicate, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds  # a hang guard, not a speed requirement
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_results_are_delivered_and_acknowledged(broker: Mosquitto, tmp_path: Path) -> None:
+    """Each result reaches a subscriber once at QoS 1 and its PUBACK is counted as delivered."""
+    cfg = _cfg(tmp_path, broker.port)
+    with Subscriber(broker.port, ["ovedge/s1/#"]) as sub, Publisher(cfg, dict) as pub:
+        for seq in range(1, 21):
+            pub.publish_result(_record(seq))
+        assert _wait(lambda: pub.counters.delivered == 20)
+        assert pub.outstanding() == 0
+    got = [json.loads(p) for t, p, _ in sub.drain() if t == "ovedge/s1/cam0/result"]
+    assert [m["seq"] for m in got] == list(range(1, 21))
+
+
+def test_status_online_retained_then_offline_on_clean_stop(broker: Mosquitto, tmp_path: Path) -> None:
+    """The retained status says online while running and offline/shutdown after a clean stop."""
+    cfg = _cfg(tmp_path, broker.port)
+    with Publisher(cfg, lambda: {"model": {"name": "m"}}), Subscriber(broker.port, ["ovedge/s1/status"]) as late:
+        assert _wait(lambda: not late.messages.empty())
+        _topic, payload, retained = late.messages.get()
+        assert retained
+        assert json.loads(payload)["state"] == "online"
+        assert json.loads(payload)["model"] == {"name": "m"}
+    with Subscriber(broker.port, ["ovedge/s1/status"]) as after:
+        assert _wait(lambda: not after.messages.empty())
+        body = json.loads(after.messages.get()[1])
+        assert body["state"] == "offline"
+        assert body["reason"] == "shutdown"
+
+
+def test_last_will_says_offline_when_the_connection_dies(broker: Mosquitto, tmp_path: Path) -> None:
+    """When the daemon's connection drops without a DISCONNECT, the broker publishes offline (Will)."""
+    cfg = _cfg(tmp_path, broker.port)
+    pub = Publisher(cfg, dict).__enter__()
+    with Subscriber(broker.port, ["ovedge/s1/status"]) as sub:
+        assert _wait(lambda: not sub.messages.empty())
+        sub.drain()
+        pub._client.loop_stop()
+        pub._client.socket().close()
+        assert _wait(lambda: not sub.messages.empty())
+        body = json.loads(sub.messages.get()[1])
+    assert body["state"] == "offline"
+    assert body["reason"] == "connection lost"
+
+
+def test_puback_not_authorised_is_not_a_delivery(tmp_path: Path) -> None:
+    """A broker that refuses the topic (PUBACK 0x87) leaves the result counted as rejected, not delivered."""
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite ovedge/s1/status\n", encoding="utf-8")
+    with Mosquitto(extra=f"acl_file {acl}") as b, Publisher(_cfg(tmp_path, b.port), dict) as pub:
+        pub.publish_result(_record(1))
+        assert _wait(lambda: pub.counters.rejected == 1)
+        assert pub.counters.delivered == 0
+
+
+def test_results_published_during_an_outage_arrive_after_reconnect(tmp_path: Path) -> None:
+    """Results published while the broker is down are held and delivered once it is back."""
+    port = free_port()
+    cfg = _cfg(tmp_path, port)
+    first = Mosquitto(port)
+    first.start()
+    try:
+        with Publisher(cfg, dict) as pub:
+            first.stop()
+            assert _wait(lambda: not pub.connected)
+            for seq in range(1, 6):
+                pub.publish_result(_record(seq))
+            first.start()  # same port, persistent store in the same folder
+            with Subscriber(port, ["ovedge/s1/cam0/result"]) as sub:
+                # the publisher reconnects within its 1-5 s back-off and resends
+                assert _wait(lambda: pub.counters.delivered + pub.counters.no_subscribers == 5, 30)
+                got = [json.loads(p)["seq"] for _, p, _ in sub.drain()]
+    finally:
+        first.stop()
+    assert pub.counters.delivered + pub.counters.no_subscribers == 5
+    assert set(got) <= {1, 2, 3, 4, 5}
+
+
+def test_unreachable_broker_is_a_publish_error(tmp_path: Path) -> None:
+    """Nothing listening: PublishError naming host:port and the fix, for the daemon and for check-config."""
+    port = free_port()
+    cfg = _cfg(tmp_path, port)
+    with pytest.raises(PublishError, match=f"127.0.0.1:{port} is unreachable"):
+        Publisher(cfg, dict).__enter__()
+    with pytest.raises(PublishError, match=f"127.0.0.1:{port} is unreachable"):
+        probe_broker(cfg)
+
+
+def test_bad_credentials_are_refused_with_the_reason(tmp_path: Path) -> None:
+    """A broker that refuses anonymous clients fails start-up with the broker's reason."""
+    with Mosquitto() as b:
+        b.stop()
+        conf = b.dir / "mosquitto.conf"
+        b.config_text = lambda: Mosquitto.config_text(b).replace("allow_anonymous true", "allow_anonymous false")  # type: ignore[method-assign]
+        b.start()
+        assert "allow_anonymous false" in conf.read_text()
+        with pytest.raises(PublishError, match="refused the connection: Not authorized"):
+            Publisher(_cfg(tmp_path, b.port), dict).__enter__()
