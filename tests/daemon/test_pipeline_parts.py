@@ -1,0 +1,117 @@
+"""The daemon's pipeline parts with real objects: slots, sequence numbers, the engine, imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+from camera.frame import Frame
+from daemon.config import ModelConfig
+from daemon.engine import Engine, LoadedModel
+from daemon.sequence import SequenceCounter
+from daemon.slots import FrameHub
+from ovedge.store import ModelStore
+
+
+def _frame(i: int, shape: tuple[int, ...] = (64, 64, 3)) -> Frame:
+    return Frame(image=np.full(shape, i % 255, np.uint8), index=i, timestamp=time.time(), monotonic=time.monotonic())
+
+
+def test_free_run_slot_keeps_latest_and_counts_drops() -> None:
+    """In free-run mode an untaken frame is replaced by the next one and counted as dropped."""
+    hub: FrameHub[str] = FrameHub()
+    hub.add("a", latest_wins=True)
+    stop = threading.Event()
+    for i in range(5):
+        assert hub.put("a", _frame(i), stop)
+    got = hub.get(timeout=0.1)
+    assert got is not None
+    assert got[1].index == 4
+    assert hub.dropped() == {"a": 4}
+    assert hub.get(timeout=0.01) is None
+
+
+def test_every_frame_slot_blocks_the_camera_and_skips_nothing() -> None:
+    """In every-frame mode the camera waits for the dispatcher: all frames arrive, in order."""
+    hub: FrameHub[str] = FrameHub()
+    hub.add("a", latest_wins=False)
+    stop = threading.Event()
+
+    def camera() -> None:
+        for i in range(50):
+            hub.put("a", _frame(i), stop)
+        hub.close_source("a")
+
+    t = threading.Thread(target=camera)
+    t.start()
+    seen = []
+    while not (hub.all_finished()):
+        got = hub.get(timeout=0.05)
+        if got is not None:
+            seen.append(got[1].index)
+    t.join()
+    assert seen == list(range(50))
+    assert hub.dropped() == {"a": 0}
+
+
+def test_round_robin_across_cameras() -> None:
+    """A camera that always has a frame waiting cannot starve another one."""
+    hub: FrameHub[str] = FrameHub()
+    hub.add("a", latest_wins=True)
+    hub.add("b", latest_wins=True)
+    stop = threading.Event()
+    hub.put("a", _frame(0), stop)
+    hub.put("b", _frame(0), stop)
+    first = hub.get(0.1)
+    assert first is not None
+    hub.put(first[0], _frame(1), stop)  # the camera just served is ready again at once
+    second = hub.get(0.1)
+    assert second is not None
+    assert second[0] != first[0]
+
+
+def test_sequence_numbers_never_repeat_across_restarts(tmp_path: Path) -> None:
+    """A restarted counter continues above everything the previous run could have handed out."""
+    first = SequenceCounter(tmp_path, block=10)
+    used = [first.next() for _ in range(15)]
+    second = SequenceCounter(tmp_path, block=10)
+    later = [second.next() for _ in range(5)]
+    assert used == list(range(1, 16))
+    assert min(later) > max(used)
+    assert later == sorted(later)
+
+
+def test_engine_turns_a_bad_frame_into_an_error_not_a_silent_drop(demo_store: Path, tmp_path: Path) -> None:
+    """A frame the IR cannot take (2-D image) comes out as a failed result; good frames still infer."""
+    version = ModelStore(demo_store).resolve("demo")
+    model = LoadedModel.load(ov.Core(), version, ModelConfig(), cache_dir=None)
+    engine = Engine(model)
+    assert engine.submit(_frame(0), "cam", timeout=5)
+    assert engine.submit(_frame(1, (32, 32)), "cam", timeout=5)
+    assert engine.submit(_frame(2, (480, 640, 3)), "cam", timeout=5)
+    engine.drain()
+    done = {}
+    while (item := engine.take(timeout=1)) is not None:
+        done[item.frame.index] = item
+    assert sorted(done) == [0, 1, 2]
+    assert done[1].outputs is None
+    assert done[1].error
+    for i in (0, 2):
+        assert done[i].error is None
+        assert done[i].outputs is not None
+        assert done[i].outputs[0].shape == (1, 4)
+        assert done[i].latency_ms > 0
+
+
+def test_daemon_never_imports_torch(repo_root: Path) -> None:
+    """Importing the whole daemon (and the camera package) loads neither torch nor onnx."""
+    code = ("import sys, daemon.app, daemon.cli, camera, ovedge.irmeta, ovedge.store; "
+            "bad = [m for m in ('torch', 'onnx', 'nncf') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
