@@ -123,6 +123,7 @@ class Engine:
         self._credits = threading.Semaphore(capacity)
         self._done: queue.Queue[InferenceDone] = queue.Queue(maxsize=capacity)
         self._queue = self._make_queue(model)
+        self._retiring: list[ov.AsyncInferQueue] = []  # replaced by swap(), requests still running
         self._submit_lock = threading.Lock()
         self.failures = 0
 
@@ -175,7 +176,25 @@ class Engine:
     def drain(self) -> None:
         """Wait until every started request has called back."""
         with self._submit_lock:
-            self._queue.wait_all()
+            for pool in [*self._retiring, self._queue]:
+                pool.wait_all()
+
+    def swap(self, model: LoadedModel) -> LoadedModel:
+        """Make ``model`` the active one between two frames; return the old one once it is idle.
+
+        Frames submitted before the switch finish on the old model and their results carry it;
+        every later frame goes to the new one: no frame is lost or inferred twice. ``model`` must
+        already be compiled and self-tested (see :mod:`daemon.swap`).
+        """
+        pool = self._make_queue(model)  # outside the lock: submitting is not held up
+        with self._submit_lock:
+            old_model, old_pool = self._model, self._queue
+            self._model, self._queue = model, pool
+            self._retiring.append(old_pool)
+        old_pool.wait_all()  # its callbacks still hand results off through the same queue
+        with self._submit_lock:
+            self._retiring.remove(old_pool)
+        return old_model
 
 
 def _first_line(exc: BaseException) -> str:
