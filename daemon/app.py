@@ -72,7 +72,10 @@ def load_model(cfg: DaemonConfig, core: ov.Core, version: ModelVersion) -> Prepa
             raise ModelError(f"model cache folder {cache_dir} cannot be created ({exc.strerror}); "
                              "set model.cache_dir or model.cache = false") from exc
     loaded = LoadedModel.load(core, version, cfg.model, cache_dir=cache_dir)
-    deciders = {cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id) for cam in cfg.cameras}
+    deciders = {
+        cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id, base_dir=cfg.base_dir)
+        for cam in cfg.cameras
+    }
     return Prepared(version, loaded, deciders)
 
 

@@ -105,8 +105,12 @@ class Rules(_Section):
     )
     min_area: int = Field(0, ge=0, description="smallest defect region that counts, in pixels")
     ignore_labels: tuple[str, ...] = Field((), description="labels reported but never NG")
-    roi: tuple[int, int, int, int] | None = Field(
-        None, description="x0, y0, x1, y1: only defects whose centre is inside count"
+    rois: tuple[tuple[int, int, int, int], ...] = Field(
+        (), description="regions of interest [[x0, y0, x1, y1], ...]: only defects centred inside one count; "
+        "empty = the whole frame"
+    )
+    ignore_mask: Path | None = Field(
+        None, description="image the size of the frame: defects centred on a non-zero pixel never count"
     )
 
     @field_validator("thresholds")
@@ -117,11 +121,12 @@ class Rules(_Section):
             raise ValueError(f"thresholds must be between 0 and 1: {bad}")
         return v
 
-    @field_validator("roi")
+    @field_validator("rois")
     @classmethod
-    def _roi(cls, v: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
-        if v is not None and not (v[0] < v[2] and v[1] < v[3]):
-            raise ValueError("roi must be [x0, y0, x1, y1] with x0 < x1 and y0 < y1")
+    def _rois(cls, v: tuple[tuple[int, int, int, int], ...]) -> tuple[tuple[int, int, int, int], ...]:
+        for r in v:
+            if not (r[0] < r[2] and r[1] < r[3]):
+                raise ValueError(f"each roi is [x0, y0, x1, y1] with x0 < x1 and y0 < y1, got {list(r)}")
         return v
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
 
 from daemon.config import Rules
 from daemon.postprocess import Detection
@@ -21,10 +26,12 @@ class Decider:
     thresholds: dict[str, float]  # every label of the model, resolved
     default_threshold: float  # for labels outside the model's list (e.g. "anomaly")
     min_area: int
-    roi: tuple[int, int, int, int] | None
+    rois: tuple[tuple[int, int, int, int], ...]
+    ignore_mask: npt.NDArray[np.bool_] | None  # True = ignore defects centred here
 
     @classmethod
-    def build(cls, rules: Rules, meta: IRMeta, *, camera: str) -> Decider:
+    def build(cls, rules: Rules, meta: IRMeta, *, camera: str, base_dir: Path = Path()) -> Decider:
+        """Resolve the rules against the model's labels (and read the ignore mask) once."""
         labels = set(meta.labels)
         ok = set(rules.ok_labels) if rules.ok_labels is not None else set(meta.ok_labels)
         for what, names in (
@@ -45,7 +52,8 @@ class Decider:
             thresholds=thresholds,
             default_threshold=rules.min_score,
             min_area=rules.min_area,
-            roi=rules.roi,
+            rois=rules.rois,
+            ignore_mask=_read_mask(rules.ignore_mask, base_dir, camera) if rules.ignore_mask else None,
         )
 
     def decide(self, detections: Sequence[Detection]) -> tuple[Verdict, list[Detection]]:
@@ -62,10 +70,20 @@ class Decider:
             area = d.area if d.area is not None else (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])
             if area < self.min_area:
                 return False
-        if self.roi is not None and d.box is not None:
-            cx = (d.box[0] + d.box[2]) / 2
-            cy = (d.box[1] + d.box[3]) / 2
-            x0, y0, x1, y1 = self.roi
-            if not (x0 <= cx < x1 and y0 <= cy < y1):
+        if d.box is not None and (self.rois or self.ignore_mask is not None):
+            cx = (d.box[0] + d.box[2]) // 2
+            cy = (d.box[1] + d.box[3]) // 2
+            if self.rois and not any(x0 <= cx < x1 and y0 <= cy < y1 for x0, y0, x1, y1 in self.rois):
+                return False
+            mask = self.ignore_mask
+            if mask is not None and 0 <= cy < mask.shape[0] and 0 <= cx < mask.shape[1] and mask[cy, cx]:
                 return False
         return True
+
+
+def _read_mask(path: Path, base_dir: Path, camera: str) -> npt.NDArray[np.bool_]:
+    full = path if path.is_absolute() else base_dir / path
+    image = cv2.imread(str(full), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise ConfigError(f"camera {camera!r}: rules.ignore_mask {full} is not a readable image")
+    return np.asarray(image > 0)
