@@ -11,10 +11,13 @@ Geometry. The IR resizes a frame of any size to ``input_width x input_height`` i
 mapped back to the frame with one affine map per axis, ``frame = input * k + b``:
 
 * ``stretch``: each axis scaled on its own, ``k = frame / input``;
-* ``letterbox``: one scale ``s = min(in_w / f_w, in_h / f_h)``, the scaled frame centred with
-  equal padding on both sides (``pad = (input - frame * s) / 2``); map pixels that fall in the
-  padding are ignored;
-* ``crop``: one scale ``s = max(in_w / f_w, in_h / f_h)``, the centre of the scaled frame kept.
+* ``letterbox``: ``s = min(in_w / f_w, in_h / f_h)``, the frame resized to
+  ``round(f * s)`` (clamped to the input) and centred, ``pad = (input - resized) // 2`` before;
+  map pixels that fall in the padding are ignored;
+* ``crop``: ``s = max(in_w / f_w, in_h / f_h)``, resized to ``round(f * s)``, the centre kept
+  (``(resized - input) // 2`` cut before).
+
+These are the exact sizes and offsets ``convert.preprocess`` builds into the graph.
 
 Boxes are ``(x0, y0, x1, y1)`` ints, end-exclusive, clipped to the frame; ``None`` means the
 whole frame. Areas are in frame pixels.
@@ -110,11 +113,20 @@ def _affine(pre: Preprocessing, frame_hw: tuple[int, int]) -> _Affine:
     iw, ih = pre.input_width, pre.input_height
     if pre.resize is ResizeMode.STRETCH:
         return _Affine(fw / iw, fh / ih, 0.0, 0.0, (0.0, 0.0, float(iw), float(ih)))
-    scale = min(iw / fw, ih / fh) if pre.resize is ResizeMode.LETTERBOX else max(iw / fw, ih / fh)
-    pad_x = (iw - fw * scale) / 2
-    pad_y = (ih - fh * scale) / 2
-    valid = (max(pad_x, 0.0), max(pad_y, 0.0), min(iw - pad_x, iw), min(ih - pad_y, ih))
-    return _Affine(1 / scale, 1 / scale, -pad_x / scale, -pad_y / scale, valid)
+    # Exactly what convert.preprocess builds in the graph: sizes rounded half-to-even, clamped to
+    # the input size, integer offsets (padding or crop) floored.
+    letterbox = pre.resize is ResizeMode.LETTERBOX
+    ratio = min(iw / fw, ih / fh) if letterbox else max(iw / fw, ih / fh)
+    new_w, new_h = round(fw * ratio), round(fh * ratio)
+    if letterbox:
+        new_w, new_h = min(new_w, iw), min(new_h, ih)
+        left, top = (iw - new_w) // 2, (ih - new_h) // 2
+    else:
+        new_w, new_h = max(new_w, iw), max(new_h, ih)
+        left, top = -((new_w - iw) // 2), -((new_h - ih) // 2)
+    sx, sy = new_w / fw, new_h / fh  # input pixels per frame pixel
+    valid = (float(max(left, 0)), float(max(top, 0)), float(min(left + new_w, iw)), float(min(top + new_h, ih)))
+    return _Affine(1 / sx, 1 / sy, -left / sx, -top / sy, valid)
 
 
 def _boxes_to_frame(
@@ -177,15 +189,22 @@ def _squeeze_leading(shape: Shape, keep: int) -> Shape | None:
 
 
 def _size_one(shape: Shape) -> bool:
-    return all(_dim_is(d, 1) for d in shape)
+    return all(d == 1 for d in shape)  # a score: static, one element
 
 
-def _map_hw(shape: Shape) -> tuple[int, int] | None:
-    """``[H, W]``, ``[1, H, W]`` or ``[1, 1, H, W]`` with static H, W > 1 -> ``(H, W)``."""
+def _spatial(dim: int) -> bool:
+    return dim <= 0 or dim > 1  # dynamic, or a real extent
+
+
+def _is_map(shape: Shape) -> bool:
+    """``[H, W]``, ``[1, H, W]`` or ``[1, 1, H, W]`` (H, W > 1 or dynamic: read per frame)."""
     core = _squeeze_leading(shape, 2)
-    if core is None or any(d <= 1 for d in core):
-        return None
-    return core[0], core[1]
+    return core is not None and all(_spatial(d) for d in core)
+
+
+def _plane(output: np.ndarray) -> tuple[int, int]:
+    h, w = output.shape[-2:]
+    return int(h), int(w)
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,23 +415,23 @@ def _regions(
 @dataclass(frozen=True, slots=True)
 class _Segmentation:
     meta: IRMeta
-    map_hw: tuple[int, int]
     background: frozenset[int]
     logits: bool
 
     def __call__(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int]) -> list[Detection]:
         n_classes = len(self.meta.labels)
+        map_hw = _plane(outputs[0])
         if self.logits:
-            seg = np.asarray(outputs[0], dtype=np.float32).reshape(n_classes, *self.map_hw)
+            seg = np.asarray(outputs[0], dtype=np.float32).reshape(n_classes, *map_hw)
             cmap = seg.argmax(axis=0)
             top = seg.max(axis=0)
             # softmax probability of the winning class: 1 / sum_c exp(l_c - l_max)
             prob = (1.0 / np.exp(seg - top).sum(axis=0)).astype(np.float32)
         else:
-            cmap = np.rint(np.asarray(outputs[0]).reshape(self.map_hw)).astype(np.int64)
-            prob = np.ones(self.map_hw, dtype=np.float32)
-        maff = _map_affine(_affine(self.meta.preprocessing, frame_hw), self.meta.preprocessing, self.map_hw)
-        outside = _outside_valid(self.map_hw, maff)
+            cmap = np.rint(np.asarray(outputs[0]).reshape(map_hw)).astype(np.int64)
+            prob = np.ones(map_hw, dtype=np.float32)
+        maff = _map_affine(_affine(self.meta.preprocessing, frame_hw), self.meta.preprocessing, map_hw)
+        outside = _outside_valid(map_hw, maff)
         present = np.bincount(cmap.ravel().clip(0, n_classes), minlength=n_classes + 1)
         found: list[Detection] = []
         for cid in np.flatnonzero(present[:n_classes]):
@@ -431,41 +450,37 @@ class _Segmentation:
 def _build_segmentation(meta: IRMeta, shapes: Sequence[Shape]) -> PostProcessor:
     n = len(meta.labels)
     logits = meta.output_layout is OutputLayout.SEG_LOGITS
-    map_hw: tuple[int, int] | None = None
+    fits = False
     if len(shapes) == 1:
         if logits:
             core = _squeeze_leading(shapes[0], 3)
-            if core is not None and core[0] == n and core[1] > 1 and core[2] > 1:
-                map_hw = (core[1], core[2])
+            fits = core is not None and core[0] == n and _spatial(core[1]) and _spatial(core[2])
         else:
-            map_hw = _map_hw(shapes[0])
-    if map_hw is None:
+            fits = _is_map(shapes[0])
+    if not fits:
         want = f"[1, C, H, W] with C = len(labels) = {n}" if logits else "[1, H, W] or [1, 1, H, W]"
-        raise ModelError(
-            f"segmentation IR ({meta.output_layout}) must have one {want} output with static H, W; "
-            f"found {_fmts(shapes)}"
-        )
+        raise ModelError(f"segmentation IR ({meta.output_layout}) must have one {want} output; found {_fmts(shapes)}")
     ok = meta.ok_labels or meta.labels[:1]
     background = frozenset(meta.labels.index(label) for label in ok)
-    return _Segmentation(meta, map_hw, background, logits)
+    return _Segmentation(meta, background, logits)
 
 
 @dataclass(frozen=True, slots=True)
 class _Anomaly:
     meta: IRMeta
     map_index: int | None
-    map_hw: tuple[int, int] | None
     score_index: int | None
 
     def __call__(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int]) -> list[Detection]:
         threshold = self.meta.anomaly_threshold
         found: list[Detection] = []
         amap: FloatArray | None = None
-        if self.map_index is not None and self.map_hw is not None:
-            amap = np.asarray(outputs[self.map_index], dtype=np.float32).reshape(self.map_hw)
-            maff = _map_affine(_affine(self.meta.preprocessing, frame_hw), self.meta.preprocessing, self.map_hw)
+        if self.map_index is not None:
+            map_hw = _plane(outputs[self.map_index])
+            amap = np.asarray(outputs[self.map_index], dtype=np.float32).reshape(map_hw)
+            maff = _map_affine(_affine(self.meta.preprocessing, frame_hw), self.meta.preprocessing, map_hw)
             mask = amap >= threshold
-            outside = _outside_valid(self.map_hw, maff)
+            outside = _outside_valid(map_hw, maff)
             if outside is not None:
                 mask &= ~outside
             found = _regions(mask, amap, ANOMALY_LABEL, maff, frame_hw, peak=True)
@@ -482,7 +497,7 @@ class _Anomaly:
 def _build_anomaly(meta: IRMeta, shapes: Sequence[Shape]) -> PostProcessor:
     layout = meta.output_layout
     scores = [i for i, s in enumerate(shapes) if _size_one(s)]
-    maps = [i for i, s in enumerate(shapes) if _map_hw(s) is not None]
+    maps = [i for i, s in enumerate(shapes) if _is_map(s)]
     map_index = score_index = None
     if layout is OutputLayout.ANOMALY_MAP_SCORE and len(shapes) == 2 and len(scores) == len(maps) == 1:
         map_index, score_index = maps[0], scores[0]
@@ -497,8 +512,7 @@ def _build_anomaly(meta: IRMeta, shapes: Sequence[Shape]) -> PostProcessor:
             OutputLayout.ANOMALY_SCORE: "one [1] score output",
         }[layout]
         raise ModelError(f"anomaly IR ({layout}) must have {want}; found {_fmts(shapes)}")
-    map_hw = _map_hw(shapes[map_index]) if map_index is not None else None
-    return _Anomaly(meta, map_index, map_hw, score_index)
+    return _Anomaly(meta, map_index, score_index)
 
 
 # --------------------------------------------------------------------------------------------

@@ -101,9 +101,7 @@ def test_classification_probabilities_are_not_softmaxed(tmp_path: Path) -> None:
     """PROBABILITIES: the output is reported as is (no second softmax)."""
     meta = _meta(OutputLayout.PROBABILITIES, ["ok", "ng"], (8, 8))
     probs = np.array([[0.3, 0.7]], np.float32)
-    meta, shapes, outs = _run(
-        tmp_path, meta, (8, 8), lambda f: [_const(f, probs)], np.zeros((8, 8, 3), np.uint8)
-    )
+    meta, shapes, outs = _run(tmp_path, meta, (8, 8), lambda f: [_const(f, probs)], np.zeros((8, 8, 3), np.uint8))
     assert _decode(meta, shapes, outs, (8, 8)) == [Detection("ng", pytest.approx(0.7, abs=1e-3), None)]
 
 
@@ -114,9 +112,7 @@ def test_classification_wrong_class_count_is_refused(tmp_path: Path) -> None:
     meta, shapes, _ = _run(tmp_path, meta, (8, 8), lambda f: [_const(f, out)], np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ModelError) as err:
         build_postprocessor(meta, shapes)
-    assert str(err.value) == (
-        "classification IR must have one [1, C] output with C = len(labels) = 4, found [1, 1000]"
-    )
+    assert str(err.value) == ("classification IR must have one [1, C] output with C = len(labels) = 4, found [1, 1000]")
 
 
 # ---------------------------------------------------------------------------- detection
@@ -138,9 +134,7 @@ def test_yolov8_nms_per_class_and_letterbox_undone(tmp_path: Path) -> None:
     """YOLOv8 [1, 4+C, N]: threshold, per-class NMS, boxes mapped back through centred letterbox."""
     meta = _meta(OutputLayout.YOLOV8, ["scratch", "dent"], (64, 64), resize=ResizeMode.LETTERBOX)
     head = _yolo_head()
-    meta, shapes, outs = _run(
-        tmp_path, meta, (64, 64), lambda f: [_const(f, head)], np.zeros((64, 64, 3), np.uint8)
-    )
+    meta, shapes, outs = _run(tmp_path, meta, (64, 64), lambda f: [_const(f, head)], np.zeros((64, 64, 3), np.uint8))
     assert shapes == [(1, 6, 5)]
     # frame 480x640 -> scale 0.1, 64x48 image, 8 rows of padding above and below
     found = _decode(meta, shapes, outs, (480, 640))
@@ -179,9 +173,7 @@ def test_ssd_normalised_boxes_stretch(tmp_path: Path) -> None:
         np.float32,
     )
     meta = _meta(OutputLayout.SSD, ["background", "scratch", "dent"], (32, 32))
-    meta, shapes, outs = _run(
-        tmp_path, meta, (32, 32), lambda f: [_const(f, det)], np.zeros((32, 32, 3), np.uint8)
-    )
+    meta, shapes, outs = _run(tmp_path, meta, (32, 32), lambda f: [_const(f, det)], np.zeros((32, 32, 3), np.uint8))
     found = _decode(meta, shapes, outs, (100, 200))
     assert [(d.label, round(d.score, 2), d.box) for d in found] == [
         ("scratch", 0.95, (20, 20, 100, 60)),
@@ -294,12 +286,8 @@ def test_segmentation_without_ok_label_uses_first_label_as_background(tmp_path: 
 def test_segmentation_wrong_class_count_refused(tmp_path: Path) -> None:
     """SEG_LOGITS with C != len(labels) is refused at load time."""
     meta = _meta(OutputLayout.SEG_LOGITS, ["ok", "scratch"], (16, 16))
-    meta, shapes, _ = _run(
-        tmp_path, meta, (16, 16), lambda f: [ops.transpose(f, [0, 3, 1, 2]).output(0)], _seg_image()
-    )
-    with pytest.raises(
-        ModelError, match=r"\[1, C, H, W\] with C = len\(labels\) = 2 .* found \[1, 3, 16, 16\]"
-    ):
+    meta, shapes, _ = _run(tmp_path, meta, (16, 16), lambda f: [ops.transpose(f, [0, 3, 1, 2]).output(0)], _seg_image())
+    with pytest.raises(ModelError, match=r"\[1, C, H, W\] with C = len\(labels\) = 2 .* found \[1, 3, 16, 16\]"):
         build_postprocessor(meta, shapes)
 
 
@@ -361,9 +349,7 @@ def test_anomaly_map_only_uses_map_max_when_no_region(tmp_path: Path) -> None:
 def test_anomaly_layout_mismatch_refused(tmp_path: Path) -> None:
     """A map-and-score layout on a single-output IR is refused naming what was expected."""
     meta = _meta(OutputLayout.ANOMALY_MAP_SCORE, [], (16, 16))
-    meta, shapes, _ = _run(
-        tmp_path, meta, (16, 16), lambda f: _anomaly_graph(f)[1:], np.zeros((16, 16, 3), np.uint8)
-    )
+    meta, shapes, _ = _run(tmp_path, meta, (16, 16), lambda f: _anomaly_graph(f)[1:], np.zeros((16, 16, 3), np.uint8))
     with pytest.raises(
         ModelError, match=r"two outputs: a \[1, 1, H, W\] map and a \[1\] score .* found \[1, 1, 16, 16\]"
     ):
@@ -378,12 +364,63 @@ def test_anomaly_layout_mismatch_refused(tmp_path: Path) -> None:
     [
         (ResizeMode.STRETCH, (480, 640), (10.0, 7.5, 0.0, 0.0)),
         (ResizeMode.LETTERBOX, (480, 640), (10.0, 10.0, 0.0, -80.0)),
-        (ResizeMode.CROP, (480, 640), (7.5, 7.5, 80.0, 0.0)),
+        # 640x480 -> round(85.33) x 64 = 85 x 64, 21 columns cut: 10 on the left
+        (ResizeMode.CROP, (480, 640), (640 / 85, 7.5, 10 * 640 / 85, 0.0)),
+        # 403x301 -> 64 x round(47.8) = 64 x 48, (64 - 48) // 2 = 8 rows of padding on top
+        (ResizeMode.LETTERBOX, (301, 403), (403 / 64, 301 / 48, 0.0, -8 * 301 / 48)),
     ],
 )
-def test_input_to_frame_affine(
-    resize: ResizeMode, frame_hw: tuple[int, int], expected: tuple[float, ...]
-) -> None:
+def test_input_to_frame_affine(resize: ResizeMode, frame_hw: tuple[int, int], expected: tuple[float, ...]) -> None:
     """The documented input->frame maps for stretch, centred letterbox and centre crop (64x64 input)."""
     pre = Preprocessing(input_width=64, input_height=64, resize=resize)
     assert input_to_frame(pre, frame_hw) == pytest.approx(expected)
+
+
+CONVERTER_PPP_BUG = pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="convert.preprocess: the letterbox/crop custom step returns a Node where PrePostProcessor needs "
+    "an Output (ppp.build() fails); remove this mark when it is fixed",
+)
+
+
+@pytest.mark.parametrize(
+    "resize",
+    [
+        ResizeMode.STRETCH,
+        pytest.param(ResizeMode.LETTERBOX, marks=CONVERTER_PPP_BUG),
+        pytest.param(ResizeMode.CROP, marks=CONVERTER_PPP_BUG),
+    ],
+)
+def test_regions_come_back_through_the_converters_preprocessing(tmp_path: Path, resize: ResizeMode) -> None:
+    """An IR whose resize is built by convert.preprocess.embed: a rectangle painted in an odd-sized
+    frame is found at the same place in frame pixels (within one network pixel)."""
+    from convert.preprocess import embed
+
+    pre = Preprocessing(
+        input_width=64, input_height=64, color="BGR", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), resize=resize
+    )
+    param = ops.parameter([1, 3, 64, 64], ov.Type.f32, name="x")
+    net = ov.Model([ops.add(param, ops.constant(np.zeros((1,), np.float32))).output(0)], [param], "identity")
+    model = embed(net, pre)  # the network's input itself is the per-class score map
+    meta = IRMeta(
+        task="segmentation",
+        output_layout=OutputLayout.SEG_LOGITS,
+        labels=("ok", "scratch", "dent"),
+        ok_labels=("ok",),
+        preprocessing=pre,
+    )
+    write_rt_info(model, meta)
+    ov.save_model(model, tmp_path / "model.xml")
+    compiled = CORE.compile_model(tmp_path / "model.xml", "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    frame = np.zeros((301, 403, 3), np.uint8)
+    frame[..., 0] = 100
+    frame[60:180, 100:220, 1] = 200  # "scratch": x 100..220, y 60..180
+    outputs = [np.asarray(compiled(frame[None])[0])]
+    found = build_postprocessor(meta, output_shapes(compiled))(outputs, frame.shape[:2])
+    assert [d.label for d in found] == ["scratch"]
+    kx, ky, _, _ = input_to_frame(pre, (301, 403))
+    box = found[0].box
+    assert box is not None
+    assert np.abs(np.array(box) - np.array([100, 60, 220, 180])).max() <= max(kx, ky)
+    assert found[0].area == pytest.approx(120 * 120, rel=0.15)
