@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 ANOMALY_LABEL = "anomaly"
 TOP_K = 1  # classification reports the best label only
+MAX_DETECTIONS = 300  # boxes kept per frame after NMS, best first (as Ultralytics' max_det)
 FloatArray = npt.NDArray[np.float32]
 Shape = tuple[int, ...]
 
@@ -149,17 +150,17 @@ def _to_detections(
     boxes: npt.NDArray[np.int64],
     areas: npt.NDArray[np.int64] | None = None,
 ) -> list[Detection]:
-    found = []
+    """Build the records; boxes left empty by clipping (wholly outside the frame) are dropped."""
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     n_labels = len(labels)
-    for i in range(len(scores)):
-        x0, y0, x1, y1 = (int(v) for v in boxes[i])
-        if x1 <= x0 or y1 <= y0:
-            continue  # entirely outside the frame (e.g. in letterbox padding)
-        cid = int(class_ids[i])
-        label = labels[cid] if 0 <= cid < n_labels else f"class_{cid}"
-        area = None if areas is None else int(areas[i])
-        found.append(Detection(label, float(scores[i]), (x0, y0, x1, y1), area))
-    return found
+    names = [labels[c] if 0 <= c < n_labels else f"class_{c}" for c in class_ids[keep].tolist()]
+    box_list = [tuple(b) for b in boxes[keep].tolist()]
+    score_list = scores[keep].tolist()
+    area_list = areas[keep].tolist() if areas is not None else [None] * len(names)
+    return [
+        Detection(name, score, box, area)
+        for name, score, box, area in zip(names, score_list, box_list, area_list, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ class _YoloV8:
                 self.meta.iou_threshold,
             ),
             dtype=np.int64,
-        ).reshape(-1)
+        ).reshape(-1)[:MAX_DETECTIONS]
         xywh, scores, class_ids = xywh[picked], scores[picked], class_ids[picked]
         xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
         aff = _affine(self.meta.preprocessing, frame_hw)
@@ -303,7 +304,7 @@ class _Ssd:
         det = det[det[:, 2] >= self.meta.confidence_threshold]
         if len(det) == 0:
             return []
-        det = det[np.argsort(-det[:, 2], kind="stable")]
+        det = det[np.argsort(-det[:, 2], kind="stable")[:MAX_DETECTIONS]]
         pre = self.meta.preprocessing
         xyxy = det[:, 3:7] * np.array(
             [pre.input_width, pre.input_height, pre.input_width, pre.input_height], dtype=np.float32
@@ -336,7 +337,7 @@ class _BoxesScoresLabels:
         if not keep.any():
             return []
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        order = np.argsort(-scores, kind="stable")
+        order = np.argsort(-scores, kind="stable")[:MAX_DETECTIONS]
         aff = _affine(self.meta.preprocessing, frame_hw)
         return _to_detections(
             self.meta.labels, labels[order], scores[order], _boxes_to_frame(boxes[order], aff, frame_hw)

@@ -376,22 +376,7 @@ def test_input_to_frame_affine(resize: ResizeMode, frame_hw: tuple[int, int], ex
     assert input_to_frame(pre, frame_hw) == pytest.approx(expected)
 
 
-CONVERTER_PPP_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="convert.preprocess: the letterbox/crop custom step returns a Node where PrePostProcessor needs "
-    "an Output (ppp.build() fails); remove this mark when it is fixed",
-)
-
-
-@pytest.mark.parametrize(
-    "resize",
-    [
-        ResizeMode.STRETCH,
-        pytest.param(ResizeMode.LETTERBOX, marks=CONVERTER_PPP_BUG),
-        pytest.param(ResizeMode.CROP, marks=CONVERTER_PPP_BUG),
-    ],
-)
+@pytest.mark.parametrize("resize", list(ResizeMode))
 def test_regions_come_back_through_the_converters_preprocessing(tmp_path: Path, resize: ResizeMode) -> None:
     """An IR whose resize is built by convert.preprocess.embed: a rectangle painted in an odd-sized
     frame is found at the same place in frame pixels (within one network pixel)."""
