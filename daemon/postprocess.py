@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 ANOMALY_LABEL = "anomaly"
 TOP_K = 1  # classification reports the best label only
 MAX_DETECTIONS = 300  # boxes kept per frame after NMS, best first (as Ultralytics' max_det)
+MAX_CANDIDATES = 1000  # YOLO boxes above the threshold that enter NMS, best first
 FloatArray = npt.NDArray[np.float32]
 Shape = tuple[int, ...]
 
@@ -257,13 +258,14 @@ class _YoloV8:
         pred = np.asarray(outputs[0], dtype=np.float32)
         pred = pred.reshape(pred.shape[-2], pred.shape[-1])  # [4 + C, N]
         class_scores = pred[4:]
-        class_ids = class_scores.argmax(axis=0)
-        scores = np.take_along_axis(class_scores, class_ids[None, :], axis=0)[0]
-        keep = scores >= self.meta.confidence_threshold
-        if not keep.any():
+        scores = class_scores.max(axis=0)
+        keep = np.flatnonzero(scores >= self.meta.confidence_threshold)
+        if keep.size == 0:
             return []
+        if keep.size > MAX_CANDIDATES:  # NMS is quadratic: a flood of candidates is cut to the best
+            keep = keep[np.argpartition(-scores[keep], MAX_CANDIDATES)[:MAX_CANDIDATES]]
         cx, cy, w, h = pred[:4, keep]
-        scores, class_ids = scores[keep], class_ids[keep]
+        scores, class_ids = scores[keep], class_scores[:, keep].argmax(axis=0)
         xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
         picked = np.asarray(
             cv2.dnn.NMSBoxesBatched(
@@ -417,6 +419,7 @@ def _regions(
 class _Segmentation:
     meta: IRMeta
     background: frozenset[int]
+    background_lut: npt.NDArray[np.bool_]  # index -> is background
     logits: bool
 
     def __call__(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int]) -> list[Detection]:
@@ -424,10 +427,16 @@ class _Segmentation:
         map_hw = _plane(outputs[0])
         if self.logits:
             seg = np.asarray(outputs[0], dtype=np.float32).reshape(n_classes, *map_hw)
-            cmap = seg.argmax(axis=0)
             top = seg.max(axis=0)
-            # softmax probability of the winning class: 1 / sum_c exp(l_c - l_max)
-            prob = (1.0 / np.exp(seg - top).sum(axis=0)).astype(np.float32)
+            # argmax over classes, plane by plane (3x faster than argmax(axis=0)); ties -> lowest
+            cmap = np.zeros(map_hw, dtype=np.int32)
+            for c in range(n_classes - 1, 0, -1):
+                np.putmask(cmap, seg[c] == top, c)
+            # softmax probability of the winner, 1 / sum_c exp(l_c - l_max), on defect pixels only
+            prob = np.zeros(map_hw, dtype=np.float32)
+            fg = ~self.background_lut[cmap]
+            if fg.any():
+                prob[fg] = 1.0 / np.exp(seg[:, fg] - top[fg]).sum(axis=0)
         else:
             cmap = np.rint(np.asarray(outputs[0]).reshape(map_hw)).astype(np.int64)
             prob = np.ones(map_hw, dtype=np.float32)
@@ -463,7 +472,9 @@ def _build_segmentation(meta: IRMeta, shapes: Sequence[Shape]) -> PostProcessor:
         raise ModelError(f"segmentation IR ({meta.output_layout}) must have one {want} output; found {_fmts(shapes)}")
     ok = meta.ok_labels or meta.labels[:1]
     background = frozenset(meta.labels.index(label) for label in ok)
-    return _Segmentation(meta, background, logits)
+    lut = np.zeros(n, dtype=bool)
+    lut[list(background)] = True
+    return _Segmentation(meta, background, lut, logits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,6 +156,21 @@ def test_yolov8_wrong_channel_count_is_refused(tmp_path: Path) -> None:
         build_postprocessor(meta, shapes)
 
 
+def test_yolov8_flood_is_cut_to_the_best_boxes(tmp_path: Path) -> None:
+    """1500 separate boxes above the threshold: the 300 best come out, best first (bounded NMS work)."""
+    n = 1500
+    head = np.zeros((1, 5, n), np.float32)
+    head[0, 0] = (np.arange(n) % 50) * 10 + 5  # cx on a 50 x 30 grid of 4x4 boxes, 10 px apart
+    head[0, 1] = (np.arange(n) // 50) * 10 + 5
+    head[0, 2:4] = 4
+    head[0, 4] = np.linspace(0.5, 0.99, n, dtype=np.float32)
+    meta = _meta(OutputLayout.YOLOV8, ["dent"], (300, 500))
+    meta, shapes, outs = _run(tmp_path, meta, (8, 8), lambda f: [_const(f, head)], np.zeros((8, 8, 3), np.uint8))
+    found = _decode(meta, shapes, outs, (300, 500))
+    assert len(found) == 300
+    assert [d.score for d in found] == pytest.approx(sorted(head[0, 4].tolist(), reverse=True)[:300], abs=1e-2)
+
+
 def test_ssd_normalised_boxes_stretch(tmp_path: Path) -> None:
     """SSD [1,1,N,7]: rows after image_id -1 or below confidence dropped, normalised boxes scaled."""
     det = np.array(
