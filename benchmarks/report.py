@@ -1,0 +1,124 @@
+"""Targets of issue 4 judged on one run's rows, and the Markdown rendering of the results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ENGINE_VS_LIMIT = 0.95
+E2E_VS_LIMIT = 0.90
+FP32_VS_PYTORCH = 1.7
+FP32_VS_ORT = 1.0
+INT8_VS_PYTORCH = 3.5
+INT8_AGREEMENT = 0.98
+LATENCY_SLACK_MS = 5.0
+
+
+def find(rows: list[dict[str, Any]], model: str, precision: str, runner: str, hint: str) -> dict[str, Any] | None:
+    for r in rows:
+        if (r["model"], r["precision"], r["runner"], r["hint"]) == (model, precision, runner, hint):
+            return r
+    return None
+
+
+def _ratio(name: str, model: str, precision: str, num: dict[str, Any] | None, den: dict[str, Any] | None,
+           goal: float, what: str) -> dict[str, Any] | None:
+    if num is None or den is None or not den["fps"]:
+        return None
+    value = num["fps"] / den["fps"]
+    return {
+        "target": name,
+        "model": model,
+        "precision": precision,
+        "measured": round(value, 3),
+        "goal": f">= {goal:.2f}x",
+        "passed": value >= goal,
+        "margin": round(value - goal, 3),
+        "detail": f"{what}: {num['fps']:.1f} / {den['fps']:.1f} FPS",
+    }
+
+
+def judge(rows: list[dict[str, Any]], agreement: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target that this run has the rows for."""
+    out: list[dict[str, Any] | None] = []
+    combos = sorted({(r["model"], r["precision"]) for r in rows if r["precision"] != "-"})
+    for model, prec in combos:
+        for hint in ("throughput", "latency"):
+            out.append(_ratio(f"engine loop vs benchmark_app ({hint} hint)", model, prec,
+                              find(rows, model, prec, "engine loop", hint),
+                              find(rows, model, prec, "benchmark_app", hint), ENGINE_VS_LIMIT, "FPS"))
+        out.append(_ratio("daemon end to end vs benchmark_app (throughput hint)", model, prec,
+                          find(rows, model, prec, "daemon e2e", "throughput"),
+                          find(rows, model, prec, "benchmark_app", "throughput"), E2E_VS_LIMIT, "FPS"))
+        e2e = find(rows, model, prec, "daemon e2e", "latency")
+        limit = find(rows, model, prec, "benchmark_app", "latency")
+        if e2e is not None and limit is not None:
+            bound = limit["median_ms"] + LATENCY_SLACK_MS
+            out.append({
+                "target": "capture-to-publish median (latency hint) <= benchmark_app median + 5 ms",
+                "model": model,
+                "precision": prec,
+                "measured": round(e2e["median_ms"], 2),
+                "goal": f"<= {bound:.1f} ms",
+                "passed": e2e["median_ms"] <= bound,
+                "margin": round(bound - e2e["median_ms"], 2),
+                "detail": f"{e2e['median_ms']:.1f} ms vs {limit['median_ms']:.1f} + 5 ms",
+            })
+    for model in sorted({r["model"] for r in rows}):
+        torch_row = find(rows, model, "fp32", "PyTorch eager", "-")
+        ort_row = find(rows, model, "fp32", "ONNX Runtime", "-")
+        for prec, peer, goal, label in (
+            ("fp32", torch_row, FP32_VS_PYTORCH, "FP32 engine loop vs PyTorch eager"),
+            ("fp32", ort_row, FP32_VS_ORT, "FP32 engine loop vs ONNX Runtime"),
+            ("int8", torch_row, INT8_VS_PYTORCH, "INT8 engine loop vs PyTorch eager"),
+        ):
+            out.append(_ratio(label, model, prec, find(rows, model, prec, "engine loop", "throughput"), peer, goal,
+                              "FPS (throughput hint vs one frame at a time)"))
+    for model, figures in sorted(agreement.items()):
+        value = figures["agreement"]
+        out.append({
+            "target": "INT8 vs FP32 top-1 agreement, held-out synthetic set",
+            "model": model,
+            "precision": "int8",
+            "measured": round(value, 4),
+            "goal": f">= {INT8_AGREEMENT:.0%}",
+            "passed": value >= INT8_AGREEMENT,
+            "margin": round(value - INT8_AGREEMENT, 4),
+            "detail": f"{figures['same']}/{figures['frames']} frames",
+        })
+    return [t for t in out if t is not None]
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    meta = result["meta"]
+    lines = [
+        "# ovedge speed benchmark",
+        "",
+        f"Run {meta['finished_utc']} on {meta['cpu']} ({meta['cores']} cores), OpenVINO {meta['openvino']}, "
+        f"{'quick' if meta['quick'] else 'full'} mode, {meta['duration_s']:.0f} s; 1-min load average "
+        f"{meta['load_start']} at start, {meta['load_end']} at end (shared machine: see each row's load).",
+        "",
+        "| model | precision | runner | hint | FPS | median ms | load | notes |",
+        "|---|---|---|---|---:|---:|---:|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['model']} | {r['precision']} | {r['runner']} | {r['hint']} | {_fmt(r['fps'])} | "
+            f"{_fmt(r['median_ms'], 2)} | {_fmt(r.get('load_before'), 1)} | {r.get('notes', '')} |"
+        )
+    lines += ["", "| target | model | precision | measured | goal | result |", "|---|---|---|---:|---|---|"]
+    for t in result["targets"]:
+        unit = "" if "ms" in t["goal"] or "%" in t["goal"] else "x"
+        verdict = "PASS" if t["passed"] else "MISS"
+        by = f"{abs(t['margin']):.3g}{' ms' if 'ms' in t['goal'] else unit}"
+        lines.append(
+            f"| {t['target']} | {t['model']} | {t['precision']} | {t['measured']}{unit} | {t['goal']} | "
+            f"{verdict} by {by} ({t['detail']}) |"
+        )
+    notes = meta.get("notes", [])
+    if notes:
+        lines += ["", *[f"- {n}" for n in notes]]
+    return "\n".join(lines) + "\n"

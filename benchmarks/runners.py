@@ -1,0 +1,282 @@
+"""The OpenVINO-side measurements: ``benchmark_app``, our engine loop, and the daemon end to end.
+
+Each function returns a plain dict (the row's figures) so ``run.py`` can put it in JSON as is.
+Nothing here asserts on time; figures are reported, targets are judged in ``report.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+log = logging.getLogger(__name__)
+
+BENCHMARK_APP = Path(sys.executable).with_name("benchmark_app")
+
+
+def load() -> float:
+    """1-minute load average (the machine is shared: every row records it)."""
+    return round(os.getloadavg()[0], 2)
+
+
+# -- benchmark_app ------------------------------------------------------------------------------
+
+_THROUGHPUT = re.compile(r"Throughput:\s+([\d.]+)\s+FPS")
+_MEDIAN = re.compile(r"Median:\s+([\d.]+)\s+ms")
+_COUNT = re.compile(r"Count:\s+(\d+)\s+iterations")
+_NIREQ = re.compile(r"(?:number of parallel infer requests|nireq)\D+(\d+)", re.IGNORECASE)
+
+
+def benchmark_app(xml: Path, *, hint: str, frame_shape: tuple[int, int], seconds: int) -> dict[str, Any]:
+    """``benchmark_app`` on the IR fed u8 NHWC frames of the camera's shape (``-data_shape``).
+
+    The IR keeps its dynamic spatial input (as the daemon compiles it); ``-data_shape`` makes
+    benchmark_app feed ``[1, H, W, 3]`` so both sides run the same in-graph resize.
+    """
+    h, w = frame_shape
+    cmd = [
+        str(BENCHMARK_APP), "-m", str(xml), "-d", "CPU", "-hint", hint, "-t", str(seconds),
+        "-data_shape", f"[1,{h},{w},3]",
+    ]
+    before = load()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds * 6 + 120)
+    out = proc.stdout + proc.stderr
+    fps, median = _THROUGHPUT.search(out), _MEDIAN.search(out)
+    if proc.returncode != 0 or fps is None or median is None:
+        tail = "\n".join(out.strip().splitlines()[-8:])
+        raise RuntimeError(f"benchmark_app failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+    count = _COUNT.search(out)
+    nireq = _NIREQ.search(out)
+    return {
+        "fps": float(fps.group(1)),
+        "median_ms": float(median.group(1)),
+        "iterations": int(count.group(1)) if count else None,
+        "requests": int(nireq.group(1)) if nireq else None,
+        "load_before": before,
+        "load_after": load(),
+        "command": " ".join(cmd[1:]).replace(str(xml), xml.name),
+    }
+
+
+# -- our engine loop ----------------------------------------------------------------------------
+
+
+def _model_cfg(store: Path, name: str, version: int, hint: str) -> Any:
+    from daemon.config import ModelConfig
+
+    return ModelConfig(store=store, name=name, version=version, hint=hint, cache=False)
+
+
+def engine_loop(
+    store: Path, name: str, version: int, *, hint: str, frames: list[np.ndarray], count: int, warmup: int
+) -> dict[str, Any]:
+    """``Engine.submit`` / ``take`` on pre-decoded camera frames, one feeder thread, results taken here.
+
+    FPS counts the results after ``warmup`` over the time between the warm-up's last result and
+    the final one; latency is each request's own (``InferenceDone.latency_ms``).
+    """
+    import openvino as ov
+
+    from camera.frame import Frame
+    from daemon.engine import Engine, LoadedModel
+    from ovedge.store import ModelStore
+
+    core = ov.Core()
+    version_obj = ModelStore(store).resolve(name, version)
+    model = LoadedModel.load(core, version_obj, _model_cfg(store, name, version, hint), cache_dir=None)
+    engine = Engine(model)
+    total = warmup + count
+
+    def feed() -> None:
+        for i in range(total):
+            engine.submit(Frame(frames[i % len(frames)], i, time.time(), time.monotonic()), i)
+
+    before = load()
+    feeder = threading.Thread(target=feed, name="bench-feeder", daemon=True)
+    feeder.start()
+    latencies: list[float] = []
+    start = end = 0.0
+    for i in range(total):
+        item = engine.take(timeout=60)
+        if item is None or item.error is not None:
+            raise RuntimeError(f"engine loop: result {i} failed: {None if item is None else item.error}")
+        now = time.perf_counter()
+        if i == warmup - 1:
+            start = now
+        elif i >= warmup:
+            latencies.append(item.latency_ms)
+            end = now
+    feeder.join()
+    engine.drain()
+    return {
+        "fps": count / (end - start),
+        "median_ms": statistics.median(latencies),
+        "frames": count,
+        "requests": model.num_requests,
+        "load_before": before,
+        "load_after": load(),
+    }
+
+
+# -- the daemon end to end ----------------------------------------------------------------------
+
+
+def write_video(path: Path, frames: list[np.ndarray], count: int) -> Path:
+    """An uncompressed I420 .avi of ``count`` frames cycling through ``frames``.
+
+    Raw like an industrial camera's stream: reading it costs a YUV->BGR conversion, no decoding,
+    so the camera is not what limits the daemon (its rate is measured by :func:`camera_rate`).
+    """
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"I420"), 30.0, (w, h))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write an I420 .avi at {path}")
+    for i in range(count):
+        writer.write(frames[i % len(frames)])
+    writer.release()
+    return path
+
+
+def camera_rate(video: Path, limit: int = 300) -> dict[str, Any]:
+    """How fast the video source alone delivers frames (read + BGR conversion), frames/s."""
+    from camera.config import VideoFileSourceConfig
+    from camera.opencv_source import VideoFileSource
+
+    n = 0
+    with VideoFileSource(VideoFileSourceConfig(path=video)) as src:
+        t0 = time.perf_counter()
+        while n < limit and src.read() is not None:
+            n += 1
+        dt = time.perf_counter() - t0
+    return {"fps": n / dt, "frames": n}
+
+
+def _config_text(
+    store: Path, name: str, version: int, hint: str, video: Path, fps: float, port: int, state: Path
+) -> str:
+    return f"""
+[station]
+name = "bench"
+[model]
+store = "{store}"
+name = "{name}"
+version = {version}
+hint = "{hint}"
+cache = false
+[[cameras]]
+id = "cam0"
+mode = "every-frame"
+[cameras.source]
+type = "video"
+path = "{video}"
+fps = {fps}
+[mqtt]
+port = {port}
+[state]
+dir = "{state}"
+[logging]
+level = "WARNING"
+"""
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def daemon_e2e(
+    store: Path,
+    name: str,
+    version: int,
+    *,
+    hint: str,
+    video: Path,
+    frames: int,
+    fps: float,
+    warmup: int,
+    workdir: Path,
+) -> dict[str, Any]:
+    """The daemon in this process (camera -> engine -> decision -> MQTT) with a subscriber on a
+    private Mosquitto; figures come from what the subscriber receives.
+
+    FPS: results received after ``warmup``, over the time between the warm-up's last and the
+    final message. Latency: receive time minus the frame's capture time (``frame.captured``,
+    the same clock: one process), i.e. capture to publish plus the broker hop.
+    """
+    from daemon.app import Daemon
+    from daemon.config import load_config
+    from tools.mosquitto import Mosquitto
+    from tools.subscriber import Subscriber
+
+    received: list[tuple[float, bytes]] = []
+    done = threading.Event()
+
+    def on_message(topic: str, payload: bytes, retained: bool) -> None:
+        received.append((time.time(), payload))
+        if len(received) >= frames:
+            done.set()
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    with Mosquitto() as broker:
+        cfg_path = workdir / "config.toml"
+        cfg_path.write_text(
+            _config_text(store, name, version, hint, video, fps, broker.port, workdir / "state"), encoding="utf-8"
+        )
+        cfg = load_config(cfg_path)
+        topic = f"{cfg.station.topic_prefix}/{cfg.station.name}/cam0/result"
+        before = load()
+        with Subscriber(broker.port, [topic], on_message=on_message):
+            daemon = Daemon(cfg, until_sources_end=True)
+            stop = threading.Event()
+            errors: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    daemon.run(stop)
+                except BaseException as exc:
+                    errors.append(exc)
+                    done.set()
+
+            thread = threading.Thread(target=run, name="bench-daemon", daemon=True)
+            thread.start()
+            done.wait(timeout=600)
+            stop.set()
+            thread.join(timeout=60)
+            if errors:
+                raise RuntimeError(f"daemon failed: {errors[0]}") from errors[0]
+    if len(received) < frames:
+        raise RuntimeError(f"daemon end to end: {len(received)} of {frames} results received")
+    msgs = [(t, json.loads(p)) for t, p in received]
+    verdicts = {m["verdict"] for _, m in msgs}
+    steady = msgs[warmup:]
+    latency = [(t - _epoch(m["frame"]["captured"])) * 1000.0 for t, m in steady]
+    span = msgs[-1][0] - msgs[warmup - 1][0]
+    return {
+        "fps": (len(msgs) - warmup) / span if span > 0 else 0.0,
+        "median_ms": statistics.median(latency),
+        "p90_ms": float(np.percentile(latency, 90)),
+        "inference_median_ms": statistics.median(m["timings"]["inference_ms"] for _, m in steady),
+        "capture_to_result_median_ms": statistics.median(m["timings"]["capture_to_result_ms"] for _, m in steady),
+        "frames": len(msgs) - warmup,
+        "camera_fps": fps,
+        "verdicts": sorted(verdicts),
+        "load_before": before,
+        "load_after": load(),
+    }
