@@ -394,19 +394,25 @@ def _regions(
     peak: bool,
 ) -> list[Detection]:
     """Connected components of ``mask`` -> one Detection each (bbox, area, mean or peak score)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return []
+    # label only the window that holds defect pixels (defects are small; the map is not)
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    mask = np.ascontiguousarray(mask[r0:r1, c0:c1])
+    score_map = score_map[r0:r1, c0:c1]
     n, comp_any, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
     comp = np.asarray(comp_any, dtype=np.int32)
-    if n <= 1:
-        return []
-    stats = stats[1:]
+    stats = stats[1:].astype(np.int64)
+    stats[:, 0] += c0
+    stats[:, 1] += r0
+    members, values = comp[mask], score_map[mask]  # the region pixels only
     if peak:
         score = np.full(n, -np.inf, dtype=np.float64)
-        np.maximum.at(score, comp[mask], score_map[mask])
+        np.maximum.at(score, members, values)
+        score = score[1:]
     else:
-        score = np.bincount(comp.ravel(), weights=score_map.ravel(), minlength=n) / np.maximum(
-            np.bincount(comp.ravel(), minlength=n), 1
-        )
-    score = score[1:]
+        score = np.bincount(members, weights=values, minlength=n)[1:] / np.maximum(stats[:, 4], 1)
     x, y, w, h, area = (stats[:, i].astype(np.float64) for i in range(5))
     xyxy = np.stack([x, y, x + w, y + h], axis=1)
     boxes = _boxes_to_frame(xyxy, maff, frame_hw)
