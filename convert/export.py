@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,8 @@ def export_onnx(loaded: Loaded, width: int, height: int, target: Path) -> None:
     example = torch.zeros(1, 3, height, width)
     module = loaded.module
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
             torch.onnx.export(module, (example,), str(target), dynamo=False, opset_version=17)
     except Exception as exc:
         raise ConvertError(f"--onnx: exporting {loaded.path} to ONNX failed: {exc}") from exc

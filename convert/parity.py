@@ -104,7 +104,11 @@ def compare(
 ) -> ParityResult:
     max_diff = 0.0
     for ref, ir in zip(refs, irs, strict=True):
-        for r, o in zip(ref, ir, strict=True):
+        pairs = zip(ref, ir, strict=True)
+        if layout is OutputLayout.BOXES_SCORES_LABELS:
+            # slots of equal score may come in any order: compare the sorted scores
+            pairs = zip(_sorted_scores(ref), _sorted_scores(ir), strict=True)
+        for r, o in pairs:
             if r.size == o.size:
                 diff = np.abs(r.astype(np.float64).reshape(o.shape) - o.astype(np.float64))
                 max_diff = max(max_diff, float(diff.max(initial=0.0)))
@@ -142,6 +146,16 @@ def compare(
         threshold=threshold,
         extra=extra,
     )
+
+
+def _scores_then_labels(flat: list[np.ndarray]) -> list[np.ndarray]:
+    """Order (scores, labels): labels are the integer output when the dtypes tell them apart."""
+    return sorted(flat, key=lambda x: bool(np.issubdtype(x.dtype, np.integer)))
+
+
+def _sorted_scores(outs: list[np.ndarray]) -> list[np.ndarray]:
+    scores = [x.reshape(-1) for x in outs if x.shape[-1] != 4 and np.issubdtype(x.dtype, np.floating)]
+    return [np.sort(scores[0])] if scores else []
 
 
 def _anomaly_score(layout: OutputLayout, outs: list[np.ndarray]) -> float:
@@ -191,8 +205,8 @@ def _detections(layout: OutputLayout, ref: list[np.ndarray], ir: list[np.ndarray
         pairs = [(r[i, 3:7], o[i, 3:7], r[i, 1], o[i, 1]) for i in order]
     else:  # boxes, scores, labels
         boxes_r, boxes_o = (next(x for x in side if x.shape[-1] == 4).reshape(-1, 4) for side in (ref, ir))
-        flat_r = [x.reshape(-1) for x in ref if x.shape[-1] != 4]
-        flat_o = [x.reshape(-1) for x in ir if x.shape[-1] != 4]
+        flat_r = _scores_then_labels([x.reshape(-1) for x in ref if x.shape[-1] != 4])
+        flat_o = _scores_then_labels([x.reshape(-1) for x in ir if x.shape[-1] != 4])
         scores_r, labels_r = flat_r[0], flat_r[1]
         labels_o = flat_o[1]
         order = np.argsort(-scores_r)[:TOP_K]

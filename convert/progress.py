@@ -1,4 +1,4 @@
-"""Progress of the long steps, on stderr: one line per step, a counter for loops."""
+"""Progress of the long steps, on stdout (stderr is kept for the one-line error): a line per step."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class Progress:
 
     def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.enabled = enabled
-        self.stream = stream if stream is not None else sys.stderr
+        self.stream = stream if stream is not None else sys.stdout
         self.timings: dict[str, float] = {}
 
     @contextlib.contextmanager
