@@ -25,7 +25,7 @@ import openvino as ov
 from camera.frame import Frame
 from daemon.config import ModelConfig
 from daemon.devices import DeviceChoice, compile_properties, execution_devices, preflight
-from daemon.postprocess import PostProcessor, build_postprocessor
+from daemon.postprocess import PostProcessor, build_postprocessor, output_shapes
 from ovedge.errors import ModelError
 from ovedge.irmeta import IRMeta, read_rt_info
 from ovedge.store import ModelVersion
@@ -77,8 +77,7 @@ class LoadedModel:
             raise ModelError(
                 f"{version.name} v{version.version} failed to compile on {choice.device}: {_first_line(exc)}"
             ) from exc
-        shapes = [tuple(int(d) for d in out.get_partial_shape().get_min_shape()) for out in compiled.outputs]
-        post = build_postprocessor(meta, shapes)
+        post = build_postprocessor(meta, output_shapes(compiled))  # dynamic dimensions as -1
         try:
             optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         except RuntimeError:

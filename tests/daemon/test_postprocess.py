@@ -424,3 +424,24 @@ def test_regions_come_back_through_the_converters_preprocessing(tmp_path: Path, 
     assert box is not None
     assert np.abs(np.array(box) - np.array([100, 60, 220, 180])).max() <= max(kx, ky)
     assert found[0].area == pytest.approx(120 * 120, rel=0.15)
+
+
+def test_dynamic_map_size_is_read_per_frame(tmp_path: Path) -> None:
+    """An IR whose seg output is [1, C, ?, ?] is accepted (output_shapes gives -1) and decoded at each frame's size."""
+    param = ops.parameter(ov.PartialShape([1, -1, -1, 3]), ov.Type.u8, name="frame")
+    model = ov.Model([ops.transpose(ops.convert(param, "f32"), [0, 3, 1, 2]).output(0)], [param], "dyn")
+    meta = _meta(OutputLayout.SEG_LOGITS, ["ok", "scratch", "dent"], (16, 16), ok_labels=("ok",))
+    write_rt_info(model, meta)
+    ov.save_model(model, tmp_path / "model.xml")
+    compiled = CORE.compile_model(tmp_path / "model.xml", "CPU")
+    assert output_shapes(compiled) == [(1, 3, -1, -1)]
+    decode = build_postprocessor(meta, output_shapes(compiled))
+    for hw in ((16, 16), (24, 40)):
+        image = np.zeros((*hw, 3), np.uint8)
+        image[..., 0] = 10
+        image[4:8, 5:9, 2] = 20  # a 4x4 dent
+        found = decode([np.asarray(compiled(image[None])[0])], (16, 16))  # as if the IR had stretched
+        sy, sx = 16 / hw[0], 16 / hw[1]
+        assert [(d.label, d.box) for d in found] == [
+            ("dent", (round(5 * sx), round(4 * sy), round(9 * sx), round(8 * sy)))
+        ]
