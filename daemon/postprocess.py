@@ -221,6 +221,8 @@ class _Classification:
 
     def __call__(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int]) -> list[Detection]:
         scores = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
+        if scores.size != len(self.labels):  # only possible when the IR left C dynamic
+            raise ModelError(f"classification output has {scores.size} scores for {len(self.labels)} labels")
         if self.softmax:
             exp = np.exp(scores - scores.max())
             scores = exp / exp.sum()
@@ -239,7 +241,7 @@ def _build_classification(meta: IRMeta, shapes: Sequence[Shape]) -> PostProcesso
         while len(trailing) > 2 and _dim_is(trailing[-1], 1):
             trailing = trailing[:-1]
         core = _squeeze_leading(trailing, 1)
-    if core is None or core[0] != n:
+    if core is None or not _dim_is(core[0], n):
         raise ModelError(
             f"classification IR must have one [1, C] output with C = len(labels) = {n}, found {_fmts(shapes)}"
         )
@@ -257,6 +259,8 @@ class _YoloV8:
     def __call__(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int]) -> list[Detection]:
         pred = np.asarray(outputs[0], dtype=np.float32)
         pred = pred.reshape(pred.shape[-2], pred.shape[-1])  # [4 + C, N]
+        if pred.shape[0] != 4 + len(self.meta.labels):  # only possible when the IR left 4+C dynamic
+            raise ModelError(f"YOLOv8 output has {pred.shape[0]} rows, expected 4+{len(self.meta.labels)}")
         class_scores = pred[4:]
         scores = class_scores.max(axis=0)
         keep = np.flatnonzero(scores >= self.meta.confidence_threshold)
@@ -286,7 +290,7 @@ class _YoloV8:
 def _build_yolov8(meta: IRMeta, shapes: Sequence[Shape]) -> PostProcessor:
     want = 4 + len(meta.labels)
     core = _squeeze_leading(shapes[0], 2) if len(shapes) == 1 else None
-    if core is None or core[0] != want:
+    if core is None or not _dim_is(core[0], want):
         raise ModelError(
             f"YOLOv8 detection IR must have one [1, 4+C, N] output with 4+C = 4+len(labels) = {want}, "
             f"found {_fmts(shapes)} (a transposed [1, N, 4+C] head must be re-exported)"
@@ -319,7 +323,7 @@ class _Ssd:
 
 def _build_ssd(meta: IRMeta, shapes: Sequence[Shape]) -> PostProcessor:
     core = _squeeze_leading(shapes[0], 2) if len(shapes) == 1 else None
-    if core is None or core[1] != 7:
+    if core is None or not _dim_is(core[1], 7):
         raise ModelError(
             "SSD detection IR must have one [1, 1, N, 7] DetectionOutput "
             f"(image_id, label, conf, x0, y0, x1, y1), found {_fmts(shapes)}"
@@ -352,7 +356,7 @@ def _build_boxes_scores_labels(meta: IRMeta, shapes: Sequence[Shape]) -> PostPro
         boxes = _squeeze_leading(shapes[0], 2)
         scores = _squeeze_leading(shapes[1], 1)
         labels = _squeeze_leading(shapes[2], 1)
-        ok = boxes is not None and boxes[1] == 4 and scores is not None and labels is not None
+        ok = boxes is not None and _dim_is(boxes[1], 4) and scores is not None and labels is not None
     if not ok:
         raise ModelError(
             "torchvision-style detection IR must have three outputs in this order: boxes [N, 4] "
@@ -470,7 +474,7 @@ def _build_segmentation(meta: IRMeta, shapes: Sequence[Shape]) -> PostProcessor:
     if len(shapes) == 1:
         if logits:
             core = _squeeze_leading(shapes[0], 3)
-            fits = core is not None and core[0] == n and _spatial(core[1]) and _spatial(core[2])
+            fits = core is not None and _dim_is(core[0], n) and _spatial(core[1]) and _spatial(core[2])
         else:
             fits = _is_map(shapes[0])
     if not fits:

@@ -445,3 +445,16 @@ def test_dynamic_map_size_is_read_per_frame(tmp_path: Path) -> None:
         assert [(d.label, d.box) for d in found] == [
             ("dent", (round(5 * sx), round(4 * sy), round(9 * sx), round(8 * sy)))
         ]
+
+
+def test_dimension_left_dynamic_by_the_ir_is_checked_per_frame() -> None:
+    """A YOLOv8 head whose 4+C is an interval in the IR ([1, 4.., N]) loads; a wrong row count at run time
+    is a ModelError (an ERROR verdict), never a silent mis-decode."""
+    meta = _meta(OutputLayout.YOLOV8, ["screw", "nut"], (64, 64))
+    decode = build_postprocessor(meta, [(1, -1, 64)])
+    good = np.zeros((1, 6, 64), np.float32)
+    good[0, :4, 0] = (32, 32, 8, 8)
+    good[0, 5, 0] = 0.9
+    assert decode([good], (64, 64)) == [Detection("nut", pytest.approx(0.9), (28, 28, 36, 36))]
+    with pytest.raises(ModelError, match=r"YOLOv8 output has 7 rows, expected 4\+2"):
+        decode([np.zeros((1, 7, 64), np.float32)], (64, 64))
