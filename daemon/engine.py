@@ -119,6 +119,8 @@ class Engine:
     def __init__(self, model: LoadedModel, *, extra_capacity: int = 2) -> None:
         self._model = model
         capacity = model.num_requests + extra_capacity
+        self._extra_capacity = extra_capacity
+        self._capacity = capacity
         self._credits = threading.Semaphore(capacity)
         self._done: queue.Queue[InferenceDone] = queue.Queue(maxsize=capacity)
         self._queue = self._make_queue(model)
@@ -190,6 +192,12 @@ class Engine:
             old_model, old_pool = self._model, self._queue
             self._model, self._queue = model, pool
             self._retiring.append(old_pool)
+            grow = model.num_requests + self._extra_capacity - self._capacity
+            if grow > 0:  # the new model wants more requests in flight: more credits, equal room
+                with self._done.mutex:
+                    self._done.maxsize += grow
+                self._capacity += grow
+                self._credits.release(grow)
         old_pool.wait_all()  # its callbacks still hand results off through the same queue
         with self._submit_lock:
             self._retiring.remove(old_pool)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -143,6 +144,7 @@ def test_self_test_passes_on_a_good_version(store: ModelStore) -> None:
         ),
         ({"golden": False}, "widget v2 has no golden sample in its manifest; convert it again with ovedge-convert"),
     ],
+    ids=["golden-differs", "no-golden"],
 )
 def test_failed_self_test_is_rejected_and_old_model_stays(store: ModelStore, kwargs: dict, reason: str) -> None:
     """A version whose golden sample does not reproduce (or is missing) never takes over."""
@@ -288,3 +290,16 @@ def test_swap_under_load_no_frame_lost_or_doubled(store: ModelStore) -> None:
     assert (status["swaps"], status["rejections"]) == (1, 1)
     assert status["last"]["version"] == 3
     assert status["last"]["reason"].startswith("widget v3: self-test failed: output 0 differs")
+
+
+def test_swap_to_a_model_wanting_more_requests_grows_the_window(store: ModelStore) -> None:
+    """Swapping from 2 to 5 infer requests gives 5 + 2 credits: 7 frames start without a take, the 8th waits."""
+    publish(store, DENT)
+    engine = _engine(store)  # 2 requests + 2 spare credits
+    bigger = dataclasses.replace(prepare(store.resolve(NAME, 2)).model, num_requests=5)
+    assert engine.swap(bigger).version.version == 1
+    assert all(engine.submit(_frame(i), i, timeout=0) for i in range(7))
+    assert not engine.submit(_frame(7), 7, timeout=0)
+    done = [engine.take(timeout=30) for _ in range(7)]
+    assert sorted(d.frame.index for d in done if d is not None) == list(range(7))
+    assert {_top(d) for d in done if d is not None} == {"dent"}
