@@ -38,22 +38,28 @@ def load() -> float:
 # -- benchmark_app ------------------------------------------------------------------------------
 
 _THROUGHPUT = re.compile(r"Throughput:\s+([\d.]+)\s+FPS")
-_MEDIAN = re.compile(r"Median:\s+([\d.]+)\s+ms")
+_MEDIAN = re.compile(r"Median:\s+([\d.]+)\s+(ms|us)")
 _COUNT = re.compile(r"Count:\s+(\d+)\s+iterations")
-_NIREQ = re.compile(r"(?:number of parallel infer requests|nireq)\D+(\d+)", re.IGNORECASE)
+_NIREQ = re.compile(r"OPTIMAL_NUMBER_OF_INFER_REQUESTS:\s+(\d+)")
 
 
-def benchmark_app(xml: Path, *, hint: str, frame_shape: tuple[int, int], seconds: int) -> dict[str, Any]:
-    """``benchmark_app`` on the IR fed u8 NHWC frames of the camera's shape (``-data_shape``).
+def benchmark_app(
+    xml: Path, *, hint: str, frame_shape: tuple[int, int], seconds: int, static: bool = False
+) -> dict[str, Any]:
+    """``benchmark_app`` on the IR fed u8 NHWC frames of the camera's shape.
 
     The IR keeps its dynamic spatial input (as the daemon compiles it); ``-data_shape`` makes
-    benchmark_app feed ``[1, H, W, 3]`` so both sides run the same in-graph resize.
+    benchmark_app feed ``[1, H, W, 3]`` so both sides run the same in-graph resize, and
+    ``-inference_only true`` keeps input filling out of its loop (the default for static models).
+    ``static=True`` instead reshapes the model to that shape (``-shape``): what a daemon that
+    reshaped the IR to its camera at load time would get.
     """
     h, w = frame_shape
-    cmd = [
-        str(BENCHMARK_APP), "-m", str(xml), "-d", "CPU", "-hint", hint, "-t", str(seconds),
-        "-data_shape", f"[1,{h},{w},3]",
-    ]
+    cmd = [str(BENCHMARK_APP), "-m", str(xml), "-d", "CPU", "-hint", hint, "-t", str(seconds)]
+    if static:
+        cmd += ["-shape", f"[1,{h},{w},3]"]
+    else:
+        cmd += ["-data_shape", f"[1,{h},{w},3]", "-inference_only", "true"]
     before = load()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds * 6 + 120)
     out = proc.stdout + proc.stderr
@@ -65,7 +71,7 @@ def benchmark_app(xml: Path, *, hint: str, frame_shape: tuple[int, int], seconds
     nireq = _NIREQ.search(out)
     return {
         "fps": float(fps.group(1)),
-        "median_ms": float(median.group(1)),
+        "median_ms": float(median.group(1)) / (1000.0 if median.group(2) == "us" else 1.0),
         "iterations": int(count.group(1)) if count else None,
         "requests": int(nireq.group(1)) if nireq else None,
         "load_before": before,

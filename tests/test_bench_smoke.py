@@ -1,0 +1,41 @@
+"""Smoke test of the speed benchmark: one row kind, the demo model, FP32, quick mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_quick_engine_rows_write_wellformed_json_and_markdown(tmp_path: Path) -> None:
+    """`run.py --quick --rows engine` converts the demo model and writes latest.json/.md with real figures."""
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--models", "demo",
+         "--precisions", "fp32", "--rows", "engine", "--out", str(out)],
+        capture_output=True, text=True, check=False, cwd=tmp_path, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    result = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    assert result["meta"]["quick"] is True
+    rows = result["rows"]
+    assert {(r["model"], r["precision"], r["runner"], r["hint"]) for r in rows} == {
+        ("demo", "fp32", "engine loop", "throughput"),
+        ("demo", "fp32", "engine loop", "latency"),
+    }
+    for r in rows:
+        assert r["fps"] > 0 and r["median_ms"] > 0 and r["frames"] >= 40
+    assert result["models"]["demo"]["conversions"]["fp32"]["parity"]["passed"] is True
+    assert result["targets"] == []  # no benchmark_app rows asked for: nothing to judge against
+
+    md = (out / "latest.md").read_text(encoding="utf-8")
+    table = [line for line in md.splitlines() if line.startswith("| demo |")]
+    assert len(table) == 2
+    assert all(line.count("|") == 9 for line in table)
