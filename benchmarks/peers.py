@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import time
@@ -61,13 +62,17 @@ def timed(run: Callable[[np.ndarray], Any], frames: np.ndarray, count: int, warm
     for i in range(warmup):
         run(frames[i % len(frames)])
     lat = []
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     for i in range(count):
         s = time.perf_counter()
         run(frames[i % len(frames)])
         lat.append((time.perf_counter() - s) * 1000.0)
     total = time.perf_counter() - t0
-    return {"fps": count / total, "median_ms": statistics.median(lat), "frames": count}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - usage0.ru_utime - usage0.ru_stime
+    return {"fps": count / total, "median_ms": statistics.median(lat), "frames": count,
+            "cpu_ms_per_frame": round(cpu * 1000.0 / count, 3)}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:

@@ -108,13 +108,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"{'quick' if meta['quick'] else 'full'} mode, {meta['duration_s']:.0f} s; 1-min load average "
         f"{meta['load_start']} at start, {meta['load_end']} at end (shared machine: see each row's load).",
         "",
-        "| model | precision | runner | hint | FPS | median ms | load | notes |",
-        "|---|---|---|---|---:|---:|---:|---|",
+        "| model | precision | runner | hint | FPS | median ms | CPU ms/frame | load | notes |",
+        "|---|---|---|---|---:|---:|---:|---:|---|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {r['model']} | {r['precision']} | {r['runner']} | {r['hint']} | {_fmt(r['fps'])} | "
-            f"{_fmt(r['median_ms'], 2)} | {_fmt(r.get('load_before'), 1)} | {r.get('notes', '')} |"
+            f"{_fmt(r['median_ms'], 2)} | {_fmt(r.get('cpu_ms_per_frame'), 2)} | {_fmt(r.get('load_before'), 1)} | "
+            f"{r.get('notes', '')} |"
         )
     lines += ["", "| target | model | precision | measured | goal | result |", "|---|---|---|---:|---|---|"]
     for t in result["targets"]:

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,13 +22,21 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 log = logging.getLogger(__name__)
 
 BENCHMARK_APP = Path(sys.executable).with_name("benchmark_app")
+
+
+def cpu_seconds(who: int) -> float:
+    """User + system CPU seconds of this process (``resource.RUSAGE_SELF``) or of its waited-for
+    children (``RUSAGE_CHILDREN``): deltas of it give the CPU a row cost, all threads included."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def load() -> float:
@@ -61,7 +70,9 @@ def benchmark_app(
     else:
         cmd += ["-data_shape", f"[1,{h},{w},3]", "-inference_only", "true"]
     before = load()
+    cpu0 = cpu_seconds(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds * 6 + 120)
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0
     out = proc.stdout + proc.stderr
     fps, median = _THROUGHPUT.search(out), _MEDIAN.search(out)
     if proc.returncode != 0 or fps is None or median is None:
@@ -73,6 +84,7 @@ def benchmark_app(
         "fps": float(fps.group(1)),
         "median_ms": float(median.group(1)) / (1000.0 if median.group(2) == "us" else 1.0),
         "iterations": int(count.group(1)) if count else None,
+        "cpu_ms_per_frame": round(cpu * 1000.0 / int(count.group(1)), 3) if count else None,
         "requests": int(nireq.group(1)) if nireq else None,
         "load_before": before,
         "load_after": load(),
@@ -114,6 +126,7 @@ def engine_loop(
             engine.submit(Frame(frames[i % len(frames)], i, time.time(), time.monotonic()), i)
 
     before = load()
+    cpu0 = cpu_seconds(resource.RUSAGE_SELF)
     feeder = threading.Thread(target=feed, name="bench-feeder", daemon=True)
     feeder.start()
     latencies: list[float] = []
@@ -130,10 +143,12 @@ def engine_loop(
             end = now
     feeder.join()
     engine.drain()
+    cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu0
     return {
         "fps": count / (end - start),
         "median_ms": statistics.median(latencies),
         "frames": count,
+        "cpu_ms_per_frame": round(cpu * 1000.0 / total, 3),
         "requests": model.num_requests,
         "load_before": before,
         "load_after": load(),
@@ -219,27 +234,19 @@ def daemon_e2e(
     warmup: int,
     workdir: Path,
 ) -> dict[str, Any]:
-    """The daemon in this process (camera -> engine -> decision -> MQTT) with a subscriber on a
-    private Mosquitto; figures come from what the subscriber receives.
+    """The daemon in this process (camera -> engine -> decision -> MQTT), a private Mosquitto, and
+    a subscriber in its own process (``listen.py``); figures come from what the subscriber receives.
 
     FPS: results received after ``warmup``, over the time between the warm-up's last and the
-    final message. Latency: receive time minus the frame's capture time (``frame.captured``,
-    the same clock: one process), i.e. capture to publish plus the broker hop.
+    final message. Latency: receive time minus the frame's capture time (``frame.captured``;
+    both are ``time.time()`` on this machine), i.e. capture to publish plus the broker hop.
     """
     from daemon.app import Daemon
     from daemon.config import load_config
     from tools.mosquitto import Mosquitto
-    from tools.subscriber import Subscriber
-
-    received: list[tuple[float, bytes]] = []
-    done = threading.Event()
-
-    def on_message(topic: str, payload: bytes, retained: bool) -> None:
-        received.append((time.time(), payload))
-        if len(received) >= frames:
-            done.set()
 
     workdir.mkdir(parents=True, exist_ok=True)
+    got = workdir / "received.jsonl"
     with Mosquitto() as broker:
         cfg_path = workdir / "config.toml"
         cfg_path.write_text(
@@ -248,25 +255,28 @@ def daemon_e2e(
         cfg = load_config(cfg_path)
         topic = f"{cfg.station.topic_prefix}/{cfg.station.name}/cam0/result"
         before = load()
-        with Subscriber(broker.port, [topic], on_message=on_message):
-            daemon = Daemon(cfg, until_sources_end=True)
-            stop = threading.Event()
-            errors: list[BaseException] = []
-
-            def run() -> None:
-                try:
-                    daemon.run(stop)
-                except BaseException as exc:
-                    errors.append(exc)
-                    done.set()
-
-            thread = threading.Thread(target=run, name="bench-daemon", daemon=True)
-            thread.start()
-            done.wait(timeout=600)
-            stop.set()
-            thread.join(timeout=60)
-            if errors:
-                raise RuntimeError(f"daemon failed: {errors[0]}") from errors[0]
+        listener = subprocess.Popen(
+            [sys.executable, str(HERE / "listen.py"), "--port", str(broker.port), "--topic", topic,
+             "--count", str(frames), "--out", str(got)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert listener.stdout is not None
+            if listener.stdout.readline().strip() != "ready":
+                raise RuntimeError("the MQTT listener did not subscribe")
+            self0 = cpu_seconds(resource.RUSAGE_SELF)
+            Daemon(cfg, until_sources_end=True).run(threading.Event())  # returns when the video has ended
+            daemon_cpu = cpu_seconds(resource.RUSAGE_SELF) - self0
+            child0 = cpu_seconds(resource.RUSAGE_CHILDREN)
+            listener.wait(timeout=60)
+            listener_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - child0
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+                listener.wait()
+        child0 = cpu_seconds(resource.RUSAGE_CHILDREN)
+    broker_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - child0
+    received = [(m["t"], m["payload"]) for m in map(json.loads, got.read_text(encoding="utf-8").splitlines())]
     if len(received) < frames:
         raise RuntimeError(f"daemon end to end: {len(received)} of {frames} results received")
     msgs = [(t, json.loads(p)) for t, p in received]
@@ -281,6 +291,9 @@ def daemon_e2e(
         "inference_median_ms": statistics.median(m["timings"]["inference_ms"] for _, m in steady),
         "capture_to_result_median_ms": statistics.median(m["timings"]["capture_to_result_ms"] for _, m in steady),
         "frames": len(msgs) - warmup,
+        "cpu_ms_per_frame": round(daemon_cpu * 1000.0 / len(msgs), 3),
+        "broker_cpu_ms_per_frame": round(broker_cpu * 1000.0 / len(msgs), 3),
+        "listener_cpu_ms_per_frame": round(listener_cpu * 1000.0 / len(msgs), 3),
         "camera_fps": fps,
         "verdicts": sorted(verdicts),
         "load_before": before,

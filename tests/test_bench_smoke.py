@@ -31,11 +31,11 @@ def test_quick_engine_rows_write_wellformed_json_and_markdown(tmp_path: Path) ->
         ("demo", "fp32", "engine loop", "latency"),
     }
     for r in rows:
-        assert r["fps"] > 0 and r["median_ms"] > 0 and r["frames"] >= 40
+        assert r["fps"] > 0 and r["median_ms"] > 0 and r["frames"] >= 40 and r["cpu_ms_per_frame"] > 0
     assert result["models"]["demo"]["conversions"]["fp32"]["parity"]["passed"] is True
     assert result["targets"] == []  # no benchmark_app rows asked for: nothing to judge against
 
     md = (out / "latest.md").read_text(encoding="utf-8")
     table = [line for line in md.splitlines() if line.startswith("| demo |")]
     assert len(table) == 2
-    assert all(line.count("|") == 9 for line in table)
+    assert all(line.count("|") == 10 for line in table)
