@@ -22,9 +22,11 @@ A rejected version is not retried by polling (a fix comes as a new version); an 
 retries it.
 
 Wiring in :class:`daemon.app.Daemon` (``prepare`` = ``lambda v: load_model(cfg, core, v)``): key
-the deciders by model (``self._deciders[id(prepared.model)] = prepared.deciders`` in ``activate``,
-dropped in ``retire``) and look them up with ``id(item.model)`` in ``_judge``, so results of the old
-model are judged by the old model's rules; add :meth:`ModelSwapper.status` to ``status()``.
+the deciders by model version (set in ``activate``, before the new model takes a frame) and look
+them up with ``item.model.version.version`` in ``_judge``, so results still coming from the old
+model are judged by the old model's rules; the swapper goes in the ExitStack after the cameras
+(so it stops first), ``install_sighup`` right after it; add :meth:`ModelSwapper.status` to
+``status()``.
 """
 
 from __future__ import annotations
