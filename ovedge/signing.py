@@ -135,3 +135,28 @@ def verify_version(version: ModelVersion, trusted_public_key_paths: Sequence[Pat
     """Signature over the manifest's hashes first, then the files against those hashes."""
     verify_manifest(version.manifest, trusted_public_key_paths)
     version.verify_files()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ovedge.signing keygen DIR [--name NAME]``: make a signing key pair."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m ovedge.signing", description="Ed25519 keys for model signing")
+    sub = parser.add_subparsers(dest="command", required=True)
+    keygen = sub.add_parser("keygen", help="write NAME.key (keep it secret) and NAME.pub (for trusted_keys)")
+    keygen.add_argument("directory", type=Path)
+    keygen.add_argument("--name", default="ovedge")
+    args = parser.parse_args(argv)
+    try:
+        private, public = generate_keypair(args.directory, args.name)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"private key {private} (sign with: ovedge-convert ... --sign {private})")
+    print(f"public key  {public} id {key_id(load_public_key(public))} (list it in model.trusted_keys)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -158,3 +158,21 @@ def test_bad_key_files_are_config_errors(tmp_path: Path, keys: tuple[Path, Path]
         verify_manifest(manifest, [keys[0]])
     with pytest.raises(ConfigError, match="is not a PEM private key"):
         sign_manifest(manifest, keys[1])
+
+
+def test_keygen_command(tmp_path: Path) -> None:
+    """`python -m ovedge.signing keygen DIR` writes the pair and prints the key id; a rerun is one line, exit 2."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "ovedge.signing", "keygen", str(tmp_path / "k"), "--name", "line2"]
+    first = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    kid = key_id(load_public_key(tmp_path / "k" / "line2.pub"))
+    assert f"id {kid}" in first.stdout
+    again = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert again.returncode == 2
+    key = tmp_path / "k" / "line2.key"
+    assert (
+        again.stderr == f"error: {key} already exists; choose another name or directory (keys are never overwritten)\n"
+    )
