@@ -32,6 +32,7 @@ from daemon.publisher import Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
 from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
+from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import notify
 from ovedge.errors import CameraError, ModelError, OvedgeError
 from ovedge.store import ModelStore, ModelVersion
@@ -102,6 +103,8 @@ class Daemon:
         self._stop_decide = threading.Event()
         self._hub: FrameHub[str] = FrameHub()
         self._prepared: Prepared | None = None
+        self._deciders: dict[int, dict[str, Decider]] = {}  # by model version: each result is judged
+        self._swapper: ModelSwapper[Prepared] | None = None  # by the rules built for its own model
         self._engine: Engine | None = None
         self._publisher: Publisher | None = None
         self._errors_logged = 0
@@ -109,10 +112,9 @@ class Daemon:
     # -- status ---------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        p = self._prepared
         model: dict[str, Any] = {}
-        if p is not None:
-            m = p.model
+        if self._engine is not None:
+            m = self._engine.model
             model = {
                 "name": m.name,
                 "version": m.version.version,
@@ -124,6 +126,7 @@ class Daemon:
         return {
             "started": utc_iso(self.started),
             "model": model,
+            "swap": self._swapper.status() if self._swapper is not None else {},
             "cameras": [c.id for c in self.cfg.cameras],
         }
 
@@ -142,6 +145,7 @@ class Daemon:
         )
         check_cameras(cfg)
         sequence = SequenceCounter(cfg.state_dir())
+        self._deciders[m.version.version] = prepared.deciders
         self._engine = engine = Engine(m)
         workers = [CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras]
         with contextlib.ExitStack() as stack:
@@ -157,6 +161,18 @@ class Daemon:
             for w in workers:
                 w.start()
             stack.callback(self._stop_cameras, workers)
+            self._swapper = swapper = stack.enter_context(
+                ModelSwapper(
+                    engine=engine,
+                    store=ModelStore(cfg.path(cfg.model.store)),
+                    prepare=lambda v: load_model(cfg, core, v),
+                    activate=self._activate,
+                    watch=cfg.model.version == "latest",
+                    verify_hashes=cfg.model.verify_hashes,
+                    trusted_keys=[cfg.path(p) for p in cfg.model.trusted_keys],
+                )
+            )
+            stack.callback(install_sighup(swapper))
             notify("READY=1")
             log.info("running: %d camera(s), results on %s/%s/<camera>/result",
                      len(workers), cfg.station.topic_prefix, cfg.station.name)
@@ -223,6 +239,11 @@ class Daemon:
             self.verdicts[record.verdict.value] += 1
             publisher.publish_result(record)
 
+    def _activate(self, prepared: Prepared) -> None:
+        """Called by the swapper before the new model takes its first frame."""
+        self._deciders[prepared.model.version.version] = prepared.deciders
+        self._prepared = prepared
+
     def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
         camera_id: str = item.context
         frame = item.frame
@@ -232,8 +253,7 @@ class Daemon:
         if item.outputs is not None:
             try:
                 detections = item.model.postprocess(item.outputs, frame.image.shape[:2])
-                assert self._prepared is not None
-                verdict, counted = self._prepared.deciders[camera_id].decide(detections)
+                verdict, counted = self._deciders[item.model.version.version][camera_id].decide(detections)
                 defects = [
                     DefectOut(label=d.label, score=min(1.0, max(0.0, float(d.score))), box=d.box, area=d.area)
                     for d in counted

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -303,3 +307,90 @@ def test_swap_to_a_model_wanting_more_requests_grows_the_window(store: ModelStor
     done = [engine.take(timeout=30) for _ in range(7)]
     assert sorted(d.frame.index for d in done if d is not None) == list(range(7))
     assert {_top(d) for d in done if d is not None} == {"dent"}
+
+
+# -- inside the running daemon (needs the daemon/app.py wiring in /tmp/helperC_swap_wiring.patch) --
+
+
+def _daemon_config(path: Path, store: Path, port: int, state: Path) -> Path:
+    path.write_text(
+        f"""
+[station]
+name = "st"
+topic_prefix = "ovt"
+[model]
+store = "{store}"
+name = "{NAME}"
+cache_dir = "{state / "cache"}"
+[[cameras]]
+id = "cam0"
+mode = "every-frame"
+[cameras.source]
+type = "synthetic"
+seed = 1
+width = 64
+height = 48
+fps = 40
+count = 0
+[mqtt]
+port = {port}
+[state]
+dir = "{state}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_daemon_swaps_under_load_and_rejects_a_bad_model(broker, tmp_path: Path, repo_root: Path) -> None:
+    """ovedged on a real broker: v2 is polled in, v3 (bad self-test) is refused while v2 runs, v4 comes on
+    SIGHUP; every frame is published exactly once, versions switch in order, no ERROR, reasons logged."""
+    from tools.subscriber import Subscriber
+
+    store = ModelStore(tmp_path / "store")
+    publish(store, SCRATCH)
+    cfg = _daemon_config(tmp_path / "config.toml", store.root, broker.port, tmp_path / "state")
+    results: list[dict] = []
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("w", encoding="utf-8") as log_file, Subscriber(broker.port, ["ovt/st/#"]) as sub:
+
+        def collect() -> None:
+            results.extend(json.loads(p) for t, p, _ in sub.drain() if t.endswith("/result"))
+
+        def until(pred: Callable[[], bool], what: str) -> None:
+            _wait(lambda: (collect(), pred())[1], what)
+
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "run", "--config", str(cfg)],
+            cwd=repo_root,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            text=True,
+        )
+        try:
+            until(lambda: len(results) >= 20, "20 results on v1")
+            publish(store, DENT)  # v2: found by polling
+            until(lambda: any(r["model"]["version"] == 2 for r in results), "results of v2")
+            publish(store, SCRATCH, golden_shift=1.0)  # v3: refused
+            until(lambda: "widget v2 keeps running" in log_path.read_text(encoding="utf-8"), "v3 refused")
+            n = len(results)
+            until(lambda: len(results) >= n + 20, "20 more results after the refusal")
+            publish(store, SCRATCH)  # v4: asked for by SIGHUP
+            proc.send_signal(signal.SIGHUP)
+            until(lambda: any(r["model"]["version"] == 4 for r in results), "results of v4")
+            n = len(results)
+            until(lambda: len(results) >= n + 10, "10 more results on v4")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        time.sleep(0.5)
+        collect()
+    err = log_path.read_text(encoding="utf-8")
+    assert proc.returncode == 0, err
+    assert sorted(r["frame"]["index"] for r in results) == list(range(len(results)))  # each frame once
+    ordered = sorted(results, key=lambda r: r["frame"]["index"])
+    assert [v for v, _ in itertools.groupby(r["model"]["version"] for r in ordered)] == [1, 2, 4]
+    assert all(r["verdict"] != "ERROR" for r in results)
+    assert "model swap to widget v3 rejected (poll): widget v3: self-test failed: output 0 differs" in err
+    assert "widget v2 keeps running" in err
+    assert "model swap: widget v2 -> widget v4 (" in err
