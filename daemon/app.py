@@ -7,6 +7,7 @@ Threads (all named):
 * OpenVINO's own callback threads: copy outputs out of the request, hand off (:mod:`daemon.engine`)
 * ``decide``       post-process, rules -> verdict, sequence number, result record -> publisher
 * paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
+* ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
 every result is published, then we wait for PUBACKs, then say ``offline``.
