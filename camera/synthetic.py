@@ -326,14 +326,19 @@ class DefectGenerator:
         ca, sa = math.cos(ang), math.sin(ang)
         pts = np.stack([cx + along * ca - perp * sa, cy + along * sa + perp * ca], axis=1)
         taper = np.sin(np.pi * np.clip((t[:-1] + 0.5) * 1.0, 0.0, 1.0)) ** 0.4
-        thickness = rng.uniform(1.6, 2.6) * s
+        thickness = rng.uniform(1.8, 2.8) * s
         mask = self._stroke(pts, taper, thickness)
         mask = _blur(mask, 0.4 * s)
-        contrast = float(rng.uniform(45.0, 90.0))
-        sign = 1.0 if rng.random() < 0.7 else -1.0
-        dx, dy = round(math.copysign(max(1.0, s), -sa)), round(math.copysign(max(1.0, s), ca))
-        shadow = np.roll(mask, (int(dy), int(dx)), axis=(0, 1))
-        delta += sign * contrast * mask - sign * 0.45 * contrast * shadow
+        # A groove catches the light on one flank and shades the other: a bright line with a dark
+        # companion beside it (or the reverse), never a plain dark line like a crack.
+        contrast = float(rng.uniform(50.0, 90.0))
+        sign = 1.0 if rng.random() < 0.75 else -1.0
+        off = max(1.0, 1.5 * s)
+        dx, dy = round(-sa * off), round(ca * off)
+        if rng.random() < 0.5:
+            dx, dy = -dx, -dy
+        shadow = np.clip(np.roll(mask, (int(dy), int(dx)), axis=(0, 1)) - mask, 0.0, 1.0)
+        delta += sign * contrast * mask - sign * 0.5 * contrast * shadow
         return _box(pts, thickness + 1.5 * s, self.width, self.height)
 
     def _spot(self, rng: np.random.Generator, cx: float, cy: float, delta: F32) -> tuple[int, int, int, int]:
@@ -367,15 +372,18 @@ class DefectGenerator:
         return _box(pts, 1.0, self.width, self.height)
 
     def _walk(self, rng: np.random.Generator, x: float, y: float, ang: float, length: float) -> Points:
+        """A jagged path: each step veers independently around a slowly drifting heading."""
         s = self._scale
         step = 2.0 * s
         n = max(3, int(length / step))
         pts = np.empty((n + 1, 2))
         pts[0] = x, y
+        heading = ang
         for i in range(n):
-            ang += rng.normal(0.0, 0.45)
-            x += step * math.cos(ang)
-            y += step * math.sin(ang)
+            heading += rng.normal(0.0, 0.15)
+            a = heading + rng.normal(0.0, 0.6)
+            x += step * math.cos(a)
+            y += step * math.sin(a)
             pts[i + 1] = x, y
         return pts
 

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--holdout-seed", type=int, default=2)
     p.add_argument("--train-frames", type=int, default=12000)
     p.add_argument("--holdout-frames", type=int, default=2000)
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=4e-3)
     p.add_argument("--torch-seed", type=int, default=0)
