@@ -54,6 +54,7 @@ def _convert_parser() -> argparse.ArgumentParser:
     parser.add_argument("--iou-threshold", type=float, default=0.5)
     parser.add_argument("--anomaly-threshold", type=float, default=0.5)
     parser.add_argument("--onnx", action="store_true", help="keep model.onnx beside the IR")
+    parser.add_argument("--sign", type=Path, metavar="KEY", help="Ed25519 private key PEM to sign the manifest")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -96,6 +97,7 @@ def _options(args: argparse.Namespace) -> object:
             iou_threshold=args.iou_threshold,
             anomaly_threshold=args.anomaly_threshold,
             keep_onnx=args.onnx,
+            sign_key=args.sign,
             progress=not args.quiet,
         )
     except ValidationError as exc:

@@ -70,6 +70,7 @@ class ConvertOptions(BaseModel):
     iou_threshold: float = Field(0.5, ge=0.0, le=1.0)
     anomaly_threshold: float = 0.5
     keep_onnx: bool = Field(False, description="keep model.onnx beside the IR")
+    sign_key: Path | None = Field(None, description="Ed25519 private key PEM: sign the manifest")
     progress: bool = True
 
     @property

@@ -56,6 +56,11 @@ def convert(options: ConvertOptions, progress: Progress | None = None) -> Conver
 def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
     import openvino as ov
 
+    if options.sign_key is not None:
+        from ovedge.signing import load_private_key
+
+        load_private_key(options.sign_key)  # a bad key fails before minutes of work
+
     with progress.step("load checkpoint"):
         loaded = load_checkpoint(options)
     width, height = input_size(loaded, options.input_width, options.input_height)
@@ -226,6 +231,10 @@ def _publish(
             parity=parity.to_dict(),
             golden=golden,
         )
+        if options.sign_key is not None:
+            from ovedge.signing import sign_manifest
+
+            manifest = manifest.model_copy(update={"signature": sign_manifest(manifest, options.sign_key)})
         (staged / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         try:
             path = store.publish(options.name, staged, version)

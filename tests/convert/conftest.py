@@ -12,9 +12,9 @@ import pytest
 import torch  # noqa: TID251 - the converter tests build real checkpoints
 
 from convert import zoo
-from convert.frames import synthetic_frame
 from convert.options import ConvertOptions
 from convert.pipeline import ConvertResult, convert
+from convert.zoo import tinted_frame
 
 SIZE = 64  # zoo input size (square)
 LABELS = {
@@ -91,10 +91,10 @@ def checkpoint(zoo_dir: Path) -> Callable[[str, str], Path]:
 
 @pytest.fixture(scope="session")
 def calibration_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """20 deterministic frames of assorted sizes: INT8 calibration and parity inputs."""
+    """20 deterministic in-distribution frames of assorted sizes: INT8 calibration and parity inputs."""
     folder = tmp_path_factory.mktemp("calibration")
     for i in range(20):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), synthetic_frame(500 + i, 80 + i, 72))
+        cv2.imwrite(str(folder / f"{i:03d}.png"), tinted_frame(500 + i, 80 + i, 72))
     return folder
 
 
