@@ -88,11 +88,14 @@ def _resizer(pre: Preprocessing) -> Any:
             begin = ops.concat([zero, top, left, zero], 0)
             end = ops.concat([zero, bottom, right, zero], 0)
             # pad with grey 114 (the YOLO convention), in pixel units before mean/scale
-            return ops.pad(resized, begin, end, "constant", ops.constant(np.float32(114.0))).output(0)
-        off_h = ops.divide(ops.subtract(new_h, i64(out_h)), i64(2))
-        off_w = ops.divide(ops.subtract(new_w, i64(out_w)), i64(2))
-        start = ops.concat([off_h, off_w], 0)
-        stop = ops.add(start, i64(out_h, out_w))
-        return ops.slice(resized, start, stop, i64(1, 1), i64(1, 2)).output(0)
+            framed = ops.pad(resized, begin, end, "constant", ops.constant(np.float32(114.0)))
+        else:
+            off_h = ops.divide(ops.subtract(new_h, i64(out_h)), i64(2))
+            off_w = ops.divide(ops.subtract(new_w, i64(out_w)), i64(2))
+            start = ops.concat([off_h, off_w], 0)
+            stop = ops.add(start, i64(out_h, out_w))
+            framed = ops.slice(resized, start, stop, i64(1, 1), i64(1, 2))
+        # the size is known: say so, so the network and its outputs keep static shapes
+        return ops.reshape(framed, i64(1, out_h, out_w, 3), special_zero=False).output(0)
 
     return step

@@ -95,3 +95,17 @@ def test_frames_are_deterministic() -> None:
     """Synthetic parity frames are the same on every call (the parity figures are reproducible)."""
     assert np.array_equal(synthetic_frame(3, 50, 40), synthetic_frame(3, 50, 40))
     assert not np.array_equal(synthetic_frame(3, 50, 40), synthetic_frame(4, 50, 40))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resize", ["letterbox", "crop"])
+def test_letterbox_and_crop_keep_static_outputs(resize, checkpoint, convert_zoo, tmp_path: Path) -> None:
+    """With --resize letterbox/crop the IR still takes any frame size and its outputs stay static."""
+    import openvino as ov
+
+    result = convert_zoo(checkpoint("yolov8", "torchscript"), "yolov8", tmp_path, resize=resize)
+    model = ov.Core().read_model(str(result.path / "model.xml"))
+    assert str(model.inputs[0].get_partial_shape()) == "[1,?,?,3]"
+    assert list(model.outputs[0].get_shape()) == [1, 6, 64]
+    assert result.manifest.meta.preprocessing.resize.value == resize
+    assert result.parity.passed
