@@ -1,4 +1,8 @@
-"""Progress of the long steps, on stdout (stderr is kept for the one-line error): a line per step."""
+"""Progress of the long steps, on stdout (stderr is kept for the one-line error).
+
+One line when a step starts and one when it ends, so that nested steps and NNCF's own progress
+bars interleave readably; in a terminal, loops also show a live counter.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ T = TypeVar("T")
 
 
 class Progress:
-    """Prints ``step ... done in 1.2 s`` lines; silent when ``enabled`` is False."""
+    """Prints ``name ...`` and ``name: done in 1.2 s``; silent when ``enabled`` is False."""
 
     def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.enabled = enabled
@@ -21,30 +25,29 @@ class Progress:
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
-        self._write(f"{name} ...")
+        self._line(f"{name} ...")
         start = time.perf_counter()
         try:
             yield
         except BaseException:
-            self._write(" failed\n")
+            self._line(f"{name}: failed")
             raise
         elapsed = time.perf_counter() - start
         self.timings[name] = self.timings.get(name, 0.0) + elapsed
-        if self.enabled and self.stream.isatty():
-            self._write(f"{name} done in {elapsed:.1f} s\n", carriage=True)
-        else:
-            self._write(f" done in {elapsed:.1f} s\n")
+        self._line(f"{name}: done in {elapsed:.1f} s")
 
     def iterate(self, items: Iterable[T], name: str, total: int) -> Iterator[T]:
+        live = self.enabled and self.stream.isatty()
         for index, item in enumerate(items, 1):
             yield item
-            if self.enabled and self.stream.isatty():
-                self._write(f"{name} {index}/{total}", carriage=True)
-
-    def _write(self, text: str, *, carriage: bool = False) -> None:
-        if not self.enabled:
-            return
-        if carriage:
+            if live:
+                self.stream.write(f"\r  {name} {index}/{total}")
+                self.stream.flush()
+        if live:
             self.stream.write("\r\x1b[K")
-        self.stream.write(text)
-        self.stream.flush()
+            self.stream.flush()
+
+    def _line(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write(text + "\n")
+            self.stream.flush()

@@ -43,7 +43,7 @@ def test_convert_prints_parity_table(checkpoint, tmp_path: Path, capsys) -> None
     code = main([str(checkpoint("resnet", "torchscript")), "--name", "r", *ARGS, "--out", str(tmp_path)])
     out = capsys.readouterr()
     assert code == 0
-    assert "convert to OpenVINO ... done in" in out.out
+    assert "convert to OpenVINO ...\n" in out.out and "convert to OpenVINO: done in" in out.out
     assert "top-1 agreement  100.00 %" in out.out and "result           PASS" in out.out
     assert f"wrote {tmp_path / 'r' / '1'} (version 1, classification)" in out.out
     assert out.err == ""
