@@ -99,6 +99,10 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     lines = [
@@ -106,15 +110,16 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Run {meta['finished_utc']} on {meta['cpu']} ({meta['cores']} cores), OpenVINO {meta['openvino']}, "
         f"{'quick' if meta['quick'] else 'full'} mode, {meta['duration_s']:.0f} s; 1-min load average "
-        f"{meta['load_start']} at start, {meta['load_end']} at end (shared machine: see each row's load).",
+        f"{meta['load_start']} at start, {meta['load_end']} at end. The machine is shared: \"others' CPU\" is the "
+        "share of all cores other processes used while the row ran (from /proc/stat minus our own CPU).",
         "",
-        "| model | precision | runner | hint | FPS | median ms | CPU ms/frame | load | notes |",
+        "| model | precision | runner | hint | FPS | median ms | CPU ms/frame | others' CPU | notes |",
         "|---|---|---|---|---:|---:|---:|---:|---|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {r['model']} | {r['precision']} | {r['runner']} | {r['hint']} | {_fmt(r['fps'])} | "
-            f"{_fmt(r['median_ms'], 2)} | {_fmt(r.get('cpu_ms_per_frame'), 2)} | {_fmt(r.get('load_before'), 1)} | "
+            f"{_fmt(r['median_ms'], 2)} | {_fmt(r.get('cpu_ms_per_frame'), 2)} | {_pct(r.get('others_cpu_share'))} | "
             f"{r.get('notes', '')} |"
         )
     lines += ["", "| target | model | precision | measured | goal | result |", "|---|---|---|---:|---|---|"]

@@ -39,6 +39,36 @@ def cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all processes, all cores), from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class Others:
+    """CPU taken by everyone else on the machine while a row ran, as a share of all cores.
+
+    ``with Others() as o: ...; o.ours = <our CPU seconds>`` then ``o.share``.
+    """
+
+    def __enter__(self) -> Others:
+        self.t0, self.busy0, self.ours = time.perf_counter(), busy_seconds(), 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.t0
+        self.busy = busy_seconds() - self.busy0
+
+    @property
+    def share(self) -> float:
+        cores = os.cpu_count() or 1
+        return round(max(0.0, self.busy - self.ours) / (self.wall * cores), 3) if self.wall > 0 else 0.0
+
+
 def load() -> float:
     """1-minute load average (the machine is shared: every row records it)."""
     return round(os.getloadavg()[0], 2)
@@ -71,8 +101,9 @@ def benchmark_app(
         cmd += ["-data_shape", f"[1,{h},{w},3]", "-inference_only", "true"]
     before = load()
     cpu0 = cpu_seconds(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds * 6 + 120)
-    cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0
+    with Others() as others:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds * 6 + 120)
+        cpu = others.ours = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0
     out = proc.stdout + proc.stderr
     fps, median = _THROUGHPUT.search(out), _MEDIAN.search(out)
     if proc.returncode != 0 or fps is None or median is None:
@@ -88,6 +119,7 @@ def benchmark_app(
         "requests": int(nireq.group(1)) if nireq else None,
         "load_before": before,
         "load_after": load(),
+        "others_cpu_share": others.share,
         "command": " ".join(cmd[1:]).replace(str(xml), xml.name),
     }
 
@@ -127,6 +159,7 @@ def engine_loop(
 
     before = load()
     cpu0 = cpu_seconds(resource.RUSAGE_SELF)
+    others = Others().__enter__()
     feeder = threading.Thread(target=feed, name="bench-feeder", daemon=True)
     feeder.start()
     latencies: list[float] = []
@@ -143,7 +176,8 @@ def engine_loop(
             end = now
     feeder.join()
     engine.drain()
-    cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu0
+    cpu = others.ours = cpu_seconds(resource.RUSAGE_SELF) - cpu0
+    others.__exit__()
     return {
         "fps": count / (end - start),
         "median_ms": statistics.median(latencies),
@@ -152,6 +186,7 @@ def engine_loop(
         "requests": model.num_requests,
         "load_before": before,
         "load_after": load(),
+        "others_cpu_share": others.share,
     }
 
 
@@ -265,8 +300,9 @@ def daemon_e2e(
             if listener.stdout.readline().strip() != "ready":
                 raise RuntimeError("the MQTT listener did not subscribe")
             self0 = cpu_seconds(resource.RUSAGE_SELF)
-            Daemon(cfg, until_sources_end=True).run(threading.Event())  # returns when the video has ended
-            daemon_cpu = cpu_seconds(resource.RUSAGE_SELF) - self0
+            with Others() as others:
+                Daemon(cfg, until_sources_end=True).run(threading.Event())  # returns when the video has ended
+                daemon_cpu = cpu_seconds(resource.RUSAGE_SELF) - self0
             child0 = cpu_seconds(resource.RUSAGE_CHILDREN)
             listener.wait(timeout=60)
             listener_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - child0
@@ -276,6 +312,7 @@ def daemon_e2e(
                 listener.wait()
         child0 = cpu_seconds(resource.RUSAGE_CHILDREN)
     broker_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - child0
+    others.ours = daemon_cpu + broker_cpu + listener_cpu  # ours ran meanwhile (listener/broker: nearly all)
     received = [(m["t"], m["payload"]) for m in map(json.loads, got.read_text(encoding="utf-8").splitlines())]
     if len(received) < frames:
         raise RuntimeError(f"daemon end to end: {len(received)} of {frames} results received")
@@ -298,4 +335,5 @@ def daemon_e2e(
         "verdicts": sorted(verdicts),
         "load_before": before,
         "load_after": load(),
+        "others_cpu_share": others.share,
     }
