@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,7 @@ class Engine:
         self._credits = threading.Semaphore(capacity)
         self._done: queue.Queue[InferenceDone] = queue.Queue(maxsize=capacity)
         self._queue = self._make_queue(model)
-        self._retiring: list[ov.AsyncInferQueue] = []  # replaced by swap(), requests still running
+        self._retiring: list[RequestPool] = []  # replaced by swap(), requests still running
         self._submit_lock = threading.Lock()
         self.failures = 0
 
@@ -132,9 +132,7 @@ class Engine:
     def model(self) -> LoadedModel:
         return self._model
 
-    def _make_queue(self, model: LoadedModel) -> ov.AsyncInferQueue:
-        pool = ov.AsyncInferQueue(model.compiled, model.num_requests)
-
+    def _make_queue(self, model: LoadedModel) -> RequestPool:
         def on_done(request: ov.InferRequest, userdata: Submitted) -> None:
             # OpenVINO's thread: copy the outputs out of the request (it is reused) and hand off.
             try:
@@ -144,8 +142,7 @@ class Engine:
                 item = InferenceDone(userdata.frame, userdata.context, model, None, 0.0, f"reading outputs: {exc}")
             self._done.put_nowait(item)  # never full: guarded by credits
 
-        pool.set_callback(on_done)
-        return pool
+        return RequestPool(model.compiled, model.num_requests, on_done)
 
     def submit(self, frame: Frame, context: Any, *, timeout: float | None = None) -> bool:
         """Start inference on ``frame``; blocks while every credit is taken.
@@ -202,6 +199,57 @@ class Engine:
         with self._submit_lock:
             self._retiring.remove(old_pool)
         return old_model
+
+
+class RequestPool:
+    """``n`` infer requests of one compiled model, started round the pool, callbacks handed on.
+
+    Used instead of ``openvino.AsyncInferQueue``: when ``start_async`` raises (a frame of the
+    wrong shape, a device error), AsyncInferQueue never gets that request back, and once every
+    request is lost the next ``start_async`` waits forever. Here a request whose start failed
+    returns to the pool at once.
+    """
+
+    def __init__(self, compiled: Any, n: int, on_done: Callable[[ov.InferRequest, Any], None]) -> None:
+        self._requests = [compiled.create_infer_request() for _ in range(n)]
+        self._userdata: list[Any] = [None] * n
+        self._idle = list(range(n))
+        self._cond = threading.Condition()
+        self._on_done = on_done
+        for i, request in enumerate(self._requests):
+            request.set_callback(self._finished, i)
+
+    def start_async(self, inputs: Any, userdata: Any, *, share_inputs: bool = True) -> None:
+        """Start on the next idle request (waits for one); raises what OpenVINO raised."""
+        with self._cond:
+            while not self._idle:
+                self._cond.wait()
+            i = self._idle.pop()
+        self._userdata[i] = userdata
+        try:
+            self._requests[i].start_async(inputs, share_inputs=share_inputs)
+        except BaseException:
+            self._release(i)
+            raise
+
+    def _finished(self, i: int) -> None:
+        # OpenVINO's thread. on_done never raises; the request is idle again only after it.
+        try:
+            self._on_done(self._requests[i], self._userdata[i])
+        finally:
+            self._userdata[i] = None
+            self._release(i)
+
+    def _release(self, i: int) -> None:
+        with self._cond:
+            self._idle.append(i)
+            self._cond.notify_all()
+
+    def wait_all(self) -> None:
+        """Block until no request of the pool is running."""
+        with self._cond:
+            while len(self._idle) < len(self._requests):
+                self._cond.wait()
 
 
 def _first_line(exc: BaseException) -> str:
