@@ -210,7 +210,7 @@ def render(report: dict[str, Any]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default=",".join(LABELS))
+    ap.add_argument("--models", default="resnet,mobilenet,yolov8,ssd,tv_detector,unet,anomaly")
     ap.add_argument("--precisions", default="fp16,int8")
     ap.add_argument("--throughput-size", type=int, default=224)
     ap.add_argument("--seconds", type=int, default=10, help="benchmark_app -t per precision")
