@@ -133,11 +133,19 @@ class DefectGenerator:
         root = np.random.SeedSequence([self.seed % 2**64, index])
         return tuple(np.random.default_rng(child) for child in root.spawn(4))
 
+    def label(self, index: int) -> str:
+        """The defect kind on frame ``index`` ("ok" for none), without rendering the frame."""
+        return self._kind(self._streams(index)[0])
+
+    def _kind(self, decide: np.random.Generator) -> str:
+        defective = bool(decide.random() < self.defect_rate)
+        return str(decide.choice(_DEFECT_KINDS)) if defective else "ok"
+
     def render(self, index: int) -> tuple[Image, FrameTruth]:
         """Frame ``index``: the image and what is on it."""
         decide, part_rng, defect_rng, camera_rng = self._streams(index)
-        defective = bool(decide.random() < self.defect_rate)
-        kind = str(decide.choice(_DEFECT_KINDS)) if defective else "ok"
+        kind = self._kind(decide)
+        defective = kind != "ok"
         surface, part = self._surface(part_rng)
         defects: tuple[DefectTruth, ...] = ()
         if defective:

@@ -82,7 +82,8 @@ def test_checkpoint_to_mqtt_round_trip(demo_store: Path, broker, tmp_path: Path,
     gen = DefectGenerator(SEED, 256, 256, 0.5)
     agree = 0
     for r in results:
-        _, truth = gen.render(r.frame.index)
+        truth = gen.render(r.frame.index)[1]
+        assert gen.label(r.frame.index) == truth.label
         assert r.model.name == "demo" and r.model.version == 1 and r.model.device == "CPU"
         assert r.verdict in (Verdict.OK, Verdict.NG), r.error
         agree += (r.verdict is Verdict.NG) == truth.defective

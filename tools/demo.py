@@ -77,11 +77,11 @@ def main() -> int:
         check = ""
         gen = truth.get(msg["camera"])
         if gen is not None:
-            _, t = gen.render(msg["frame"]["index"])
-            expected = "NG" if t.defective else "OK"
+            label = gen.label(msg["frame"]["index"])
+            expected = "NG" if label != "ok" else "OK"
             stats["judged"] += 1
             stats["agree"] += expected == msg["verdict"]
-            check = f"  truth {t.label:<7} {'✓' if expected == msg['verdict'] else '✗'}"
+            check = f"  truth {label:<7} {'✓' if expected == msg['verdict'] else '✗'}"
         print(f"#{msg['seq']:<6} {msg['camera']:<6} frame {msg['frame']['index']:<6} {msg['verdict']:<5} "
               f"{defects:<22} {msg['timings']['capture_to_result_ms']:7.1f} ms{check}", flush=True)
 
