@@ -7,6 +7,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from convert.formats import SourceFormat
 from convert.loaders import Loaded
 from ovedge.errors import ConvertError
@@ -43,6 +45,8 @@ def to_openvino(loaded: Loaded, width: int, height: int) -> Any:
     try:
         if loaded.format is SourceFormat.ONNX:
             model = ov.convert_model(str(loaded.onnx_path))
+        elif loaded.format is SourceFormat.OPENVINO:
+            model = loaded.ir.clone()
         elif loaded.format is SourceFormat.EXPORT:
             model = ov.convert_model(loaded.exported)
         else:
@@ -64,12 +68,41 @@ def to_openvino(loaded: Loaded, width: int, height: int) -> Any:
     return model
 
 
+ANOMALIB_EXTRA = ("pred_label", "pred_mask")
+
+
+def select_outputs(model: Any) -> tuple[Any, list[int]]:
+    """Drop Anomalib's derived outputs (``pred_label``, ``pred_mask``: thresholds baked in at 0.5)
+    and keep ``anomaly_map`` (as ``[1,1,H,W]``) and ``pred_score`` (as ``[1]``); return the model
+    and the indices of the original outputs kept, in order. Other models pass unchanged."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    names = [set(out.get_names()) for out in model.outputs]
+    index = {name: i for i, found in enumerate(names) for name in found}
+    if not ("anomaly_map" in index and "pred_score" in index):
+        return model, list(range(len(model.outputs)))
+    kept = [index["anomaly_map"], index["pred_score"]]
+    results_in = model.get_results()
+    amap, score = results_in[kept[0]].input_value(0), results_in[kept[1]].input_value(0)
+    if amap.get_partial_shape().rank.get_length() == 3:
+        amap = ops.unsqueeze(amap, ops.constant(np.array([1], np.int64))).output(0)
+    score = ops.reshape(score, ops.constant(np.array([1], np.int64)), special_zero=False).output(0)
+    results = [ops.result(amap), ops.result(score)]
+    results[0].output(0).set_names({"anomaly_map"})
+    results[1].output(0).set_names({"pred_score"})
+    log.info("Anomalib outputs: keeping anomaly_map and pred_score, dropping %s", ", ".join(ANOMALIB_EXTRA))
+    return ov.Model(results, model.get_parameters(), model.get_friendly_name()), kept
+
+
 def export_onnx(loaded: Loaded, width: int, height: int, target: Path) -> None:
     """Write ``model.onnx`` (for ``--onnx``) with the legacy exporter: one self-contained file."""
     if loaded.format is SourceFormat.ONNX:
         assert loaded.onnx_path is not None
         target.write_bytes(loaded.onnx_path.read_bytes())
         return
+    if loaded.format is SourceFormat.OPENVINO:
+        raise ConvertError(f"--onnx: {loaded.path} is an OpenVINO IR; there is no ONNX model to keep")
     import torch
 
     example = torch.zeros(1, 3, height, width)

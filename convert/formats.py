@@ -13,6 +13,7 @@ class SourceFormat(StrEnum):
     TORCHSCRIPT = "torchscript"  # torch.jit.save
     EXPORT = "export"  # torch.export.save (.pt2)
     ONNX = "onnx"
+    OPENVINO = "openvino_ir"  # an IR made elsewhere (e.g. exported by Anomalib): re-packaged
     TORCH_SAVE = "torch_save"  # torch.save of something: state_dict, Lightning, pickled module
     # refined after loading a TORCH_SAVE file
     STATE_DICT = "state_dict"
@@ -49,12 +50,21 @@ def sniff(path: Path) -> SourceFormat:
         head = fh.read(2)
     if head[:1] == b"\x80":  # a legacy (non-zip) torch.save pickle
         return SourceFormat.TORCH_SAVE
+    if head[:1] == b"<" and _looks_like_ir(path):
+        return SourceFormat.OPENVINO
     if path.suffix.lower() == ".onnx" or _looks_like_onnx(path):
         return SourceFormat.ONNX
     raise ConvertError(
         f"checkpoint {path} is not a format ovedge-convert reads: give a TorchScript file (torch.jit.save), "
-        "a torch.export program (.pt2), an ONNX model (.onnx), a state_dict or Lightning .ckpt (torch.save)"
+        "a torch.export program (.pt2), an ONNX model (.onnx), a state_dict or Lightning .ckpt (torch.save), "
+        "or an OpenVINO IR (.xml with its .bin)"
     )
+
+
+def _looks_like_ir(path: Path) -> bool:
+    with path.open("rb") as fh:
+        start = fh.read(512)
+    return b"<net" in start
 
 
 def _looks_like_onnx(path: Path) -> bool:

@@ -33,6 +33,7 @@ class Loaded:
     module: Any = None  # nn.Module / ScriptModule: the parity reference and conversion source
     exported: Any = None  # torch.export.ExportedProgram for .pt2
     onnx_path: Path | None = None
+    ir: Any = None  # openvino.Model read from a foreign IR
     arch: str | None = None
     input_shape: tuple[int, ...] | None = None  # static [1,3,H,W] when the file declares one
 
@@ -46,7 +47,33 @@ def load_checkpoint(options: ConvertOptions) -> Loaded:
         return _load_torchscript(path)
     if kind is SourceFormat.EXPORT:
         return _load_export(path)
+    if kind is SourceFormat.OPENVINO:
+        return _load_openvino(path)
     return _load_torch_save(path, options)
+
+
+def _load_openvino(path: Path) -> Loaded:
+    """An IR made elsewhere (Anomalib's export, ovc): the reference is the IR itself, run as it came."""
+    import openvino as ov
+
+    if not path.with_suffix(".bin").is_file():
+        raise ConvertError(f"OpenVINO IR {path} has no weights file {path.with_suffix('.bin').name} beside it")
+    try:
+        model = ov.Core().read_model(str(path))
+    except RuntimeError as exc:
+        raise ConvertError(f"OpenVINO IR {path} cannot be read: {_first_line(exc)}") from exc
+    if len(model.inputs) != 1:
+        raise ConvertError(f"OpenVINO IR {path} has {len(model.inputs)} inputs; ovedge expects one image input")
+    port = model.inputs[0]
+    if port.get_element_type() != ov.Type.f32 or port.get_partial_shape().rank.get_length() != 4:
+        raise ConvertError(
+            f"OpenVINO IR {path} takes {port.get_element_type().get_type_name()} {port.get_partial_shape()}; "
+            "expected an f32 [1,3,H,W] image input (is its preprocessing already embedded?)"
+        )
+    shape = None
+    if port.get_partial_shape().is_static:
+        shape = tuple(int(d) for d in port.get_shape())
+    return Loaded(format=SourceFormat.OPENVINO, path=path, ir=model, input_shape=shape)
 
 
 def _load_onnx(path: Path) -> Loaded:

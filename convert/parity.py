@@ -62,6 +62,16 @@ class ParityResult:
 
 def reference_runner(loaded: Loaded) -> tuple[str, Runner]:
     """A function f32 NCHW -> list of outputs, from the checkpoint itself."""
+    if loaded.format is SourceFormat.OPENVINO:
+        import openvino as ov
+
+        original = ov.Core().compile_model(loaded.ir, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+        def run_ir(x: np.ndarray) -> list[np.ndarray]:
+            result = original(x)
+            return [np.asarray(result[out]).copy() for out in original.outputs]
+
+        return "openvino (the source IR, f32)", run_ir
     if loaded.format is SourceFormat.ONNX:
         import onnxruntime as ort
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from convert.export import export_onnx, input_size, to_openvino
+from convert.export import export_onnx, input_size, select_outputs, to_openvino
 from convert.frames import image_files, iter_images, synthetic_frames
 from convert.golden import write_golden
 from convert.loaders import Loaded, load_checkpoint
@@ -66,6 +66,7 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
     width, height = input_size(loaded, options.input_width, options.input_height)
     with progress.step("convert to OpenVINO"):
         model = to_openvino(loaded, width, height)
+    model, kept = select_outputs(model)
     shapes = output_shapes(model)
     task, layout = resolve(shapes, options.task)
     meta = build_meta(options, task=task, layout=layout, shapes=shapes, width=width, height=height)
@@ -79,6 +80,7 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
         prep = core.compile_model(preprocessing_model(meta.preprocessing), "CPU", F32)
         tensors = [np.asarray(prep(frame[None])[0]).copy() for frame in frames]
         refs = [reference(t) for t in progress.iterate(tensors, "reference", len(tensors))]
+        refs = [[outs[i] for i in kept] for outs in refs]
 
     store = ModelStore(options.out)
     with store.staging(options.name) as staged:
