@@ -108,3 +108,44 @@ def test_unreachable_broker_is_one_line_error(demo_store: Path, tmp_path: Path, 
     assert len(errors) == 1, done.stderr
     assert f"127.0.0.1:{port}" in errors[0] and "unreachable" in errors[0]
     assert "Traceback" not in done.stderr
+
+
+def test_two_cameras_share_one_model_until_their_sources_end(demo_store: Path, broker, tmp_path: Path,
+                                                             repo_root: Path) -> None:
+    """A synthetic camera and an image folder share one compiled model; each gets every frame on its own topic."""
+    import cv2
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    gen = DefectGenerator(11, 320, 240, 0.5)
+    truth = {}
+    for i in range(8):
+        image, t = gen.render(i)
+        cv2.imwrite(str(folder / f"part-{i:03d}.png"), image)
+        truth[f"part-{i:03d}.png"] = t.defective
+    extra = f"""
+[[cameras]]
+id = "cam1"
+mode = "every-frame"
+[cameras.source]
+type = "folder"
+path = "{folder}"
+pattern = "*.png"
+"""
+    cfg = write_config(tmp_path / "config.toml", store=demo_store, port=broker.port, state=tmp_path / "state",
+                       count=12, extra="")
+    text = cfg.read_text(encoding="utf-8").replace("[mqtt]", extra + "\n[mqtt]")
+    cfg.write_text(text, encoding="utf-8")
+    with Subscriber(broker.port, ["ovt/st-test/+/result"]) as sub:
+        done = subprocess.run([str(BIN / "ovedged"), "run", "--config", str(cfg), "--until-sources-end"],
+                              capture_output=True, text=True, cwd=repo_root, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        time.sleep(0.5)
+        got = [ResultRecord.model_validate_json(p) for _, p, _ in sub.drain()]
+    by_cam = {cam: [r for r in got if r.camera == cam] for cam in ("cam0", "cam1")}
+    assert len(by_cam["cam0"]) == 12
+    assert sorted(r.frame.ref or "" for r in by_cam["cam1"]) == sorted(truth)
+    assert all(r.frame.width == 320 and r.frame.height == 240 for r in by_cam["cam1"])
+    agree = sum((r.verdict is Verdict.NG) == truth[Path(r.frame.ref or "").name] for r in by_cam["cam1"])
+    assert agree >= 7, [(r.frame.ref, r.verdict) for r in by_cam["cam1"]]
+    assert len({r.seq for r in got}) == len(got) == 20
