@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -80,6 +81,23 @@ def test_defects_change_pixels_only_inside_their_boxes() -> None:
             inside[y0:y1, x0:x1] = True
         assert changed.sum() >= 10 * len(truth.defects)  # visible: dozens of pixels per defect
         assert not (changed & ~inside).any()
+
+
+def test_defects_stay_visible_at_the_demo_models_input_size() -> None:
+    """Resized from 256x256 to 128x128, every defective frame still differs from its clean twin in its boxes."""
+    defective = DefectGenerator(seed=7, width=256, height=256, defect_rate=1.0)
+    clean = DefectGenerator(seed=7, width=256, height=256, defect_rate=0.0)
+    for i in range(60):
+        image, truth = defective.render(i)
+        plain, _ = clean.render(i)
+        a = cv2.resize(image, (128, 128), interpolation=cv2.INTER_LINEAR).astype(np.int16)
+        b = cv2.resize(plain, (128, 128), interpolation=cv2.INTER_LINEAR).astype(np.int16)
+        changed = np.abs(a - b).max(axis=2) > 15
+        seen = [
+            int(changed[y0 // 2 : y1 // 2 + 1, x0 // 2 : x1 // 2 + 1].sum())
+            for x0, y0, x1, y1 in (d.box for d in truth.defects)
+        ]
+        assert max(seen) >= 10, f"frame {i} ({truth.label}): {seen}"
 
 
 def test_zero_and_full_defect_rate() -> None:
