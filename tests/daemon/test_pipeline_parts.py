@@ -115,3 +115,30 @@ def test_daemon_never_imports_torch(repo_root: Path) -> None:
             "bad = [m for m in ('torch', 'onnx', 'nncf') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_failed_inference_becomes_an_error_result_never_ok(demo_store: Path, tmp_path: Path) -> None:
+    """A failed request, or outputs the post-processor cannot read, give verdict ERROR with the reason."""
+    from daemon.app import Daemon, load_model
+    from daemon.config import load_config
+    from daemon.engine import InferenceDone
+    from daemon.result import Verdict
+
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(f'[model]\nstore = "{demo_store}"\ncache = false\n'
+                        '[[cameras]]\nid = "cam0"\n[cameras.source]\ntype = "synthetic"\n', encoding="utf-8")
+    cfg = load_config(cfg_path)
+    prepared = load_model(cfg, ov.Core(), ModelStore(demo_store).resolve("demo"))
+    daemon = Daemon(cfg)
+    daemon._activate(prepared)  # noqa: SLF001 - the rules the decide thread would use
+    seq = SequenceCounter(tmp_path / "state")
+    failed = InferenceDone(_frame(3), "cam0", prepared.model, None, 0.0, "device lost")
+    record = daemon._judge(failed, seq)  # noqa: SLF001
+    assert record.verdict is Verdict.ERROR
+    assert record.error == "device lost"
+    assert record.defects == ()
+    garbled = InferenceDone(_frame(4), "cam0", prepared.model, [np.zeros((1, 7), np.float32)], 1.0)
+    record = daemon._judge(garbled, seq)  # noqa: SLF001
+    assert record.verdict is Verdict.ERROR
+    assert record.error is not None
+    assert record.error.startswith("post-processing failed")
