@@ -197,7 +197,7 @@ class Daemon:
         self._stop_capture.set()
         for w in workers:
             w.join(timeout=10)
-            if w._thread.is_alive():
+            if w.alive:
                 log.warning("camera %s did not stop within 10 s", w.cfg.id)
         self._capture_done.set()
 

@@ -56,6 +56,10 @@ class CameraWorker:
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         backoff = BACKOFF_START
         source = self._first

@@ -130,15 +130,15 @@ def test_failed_inference_becomes_an_error_result_never_ok(demo_store: Path, tmp
     cfg = load_config(cfg_path)
     prepared = load_model(cfg, ov.Core(), ModelStore(demo_store).resolve("demo"))
     daemon = Daemon(cfg)
-    daemon._activate(prepared)  # noqa: SLF001 - the rules the decide thread would use
+    daemon._activate(prepared)  # the rules the decide thread would use
     seq = SequenceCounter(tmp_path / "state")
     failed = InferenceDone(_frame(3), "cam0", prepared.model, None, 0.0, "device lost")
-    record = daemon._judge(failed, seq)  # noqa: SLF001
+    record = daemon._judge(failed, seq)
     assert record.verdict is Verdict.ERROR
     assert record.error == "device lost"
     assert record.defects == ()
     garbled = InferenceDone(_frame(4), "cam0", prepared.model, [np.zeros((1, 7), np.float32)], 1.0)
-    record = daemon._judge(garbled, seq)  # noqa: SLF001
+    record = daemon._judge(garbled, seq)
     assert record.verdict is Verdict.ERROR
     assert record.error is not None
     assert record.error.startswith("post-processing failed")
