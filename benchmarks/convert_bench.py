@@ -74,8 +74,16 @@ def one(args: argparse.Namespace) -> None:
         row = {"ok": False, "error": " ".join(str(exc).split())[:300]}
     row["convert_s"] = round(time.perf_counter() - began, 2)
     row["import_s"] = round(imported, 2)
-    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    row["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(row))
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM): ru_maxrss would carry the parent's peak across fork/exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def child(

@@ -115,9 +115,9 @@ def compare(
     max_diff = 0.0
     for ref, ir in zip(refs, irs, strict=True):
         pairs = zip(ref, ir, strict=True)
-        if layout is OutputLayout.BOXES_SCORES_LABELS:
-            # slots of equal score may come in any order: compare the sorted scores
-            pairs = zip(_sorted_scores(ref), _sorted_scores(ir), strict=True)
+        if layout in (OutputLayout.BOXES_SCORES_LABELS, OutputLayout.SSD):
+            # rows of near-equal score may come in any order: compare the sorted scores
+            pairs = zip([_sorted_detections(layout, ref)[1]], [_sorted_detections(layout, ir)[1]], strict=True)
         for r, o in pairs:
             if r.size == o.size:
                 diff = np.abs(r.astype(np.float64).reshape(o.shape) - o.astype(np.float64))
@@ -163,11 +163,6 @@ def _scores_then_labels(flat: list[np.ndarray]) -> list[np.ndarray]:
     return sorted(flat, key=lambda x: bool(np.issubdtype(x.dtype, np.integer)))
 
 
-def _sorted_scores(outs: list[np.ndarray]) -> list[np.ndarray]:
-    scores = [x.reshape(-1) for x in outs if x.shape[-1] != 4 and np.issubdtype(x.dtype, np.floating)]
-    return [np.sort(scores[0])] if scores else []
-
-
 def _anomaly_score(layout: OutputLayout, outs: list[np.ndarray]) -> float:
     if layout is OutputLayout.ANOMALY_MAP:
         return float(outs[0].max())
@@ -199,7 +194,12 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _detections(layout: OutputLayout, ref: list[np.ndarray], ir: list[np.ndarray]) -> tuple[float, float]:
-    """(label agreement, mean IoU) over the reference's top detections and the IR's same slots."""
+    """(agreement, mean IoU) over the reference's top detections.
+
+    YOLOv8 anchors have fixed slots, compared slot by slot. SSD / torchvision rows are sorted by
+    score, so rows of near-equal score may swap: each reference detection is matched to the
+    best-overlapping IR detection of the same label among the IR's top ``2 * TOP_K``.
+    """
     if layout is OutputLayout.YOLOV8:
         r, o = ref[0][0], ir[0][0]  # [4+C, N]
         order = np.argsort(-r[4:].max(0))[:TOP_K]
@@ -209,20 +209,33 @@ def _detections(layout: OutputLayout, ref: list[np.ndarray], ir: list[np.ndarray
             return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
 
         pairs = [(xyxy(r[:, i]), xyxy(o[:, i]), r[4:, i].argmax(), o[4:, i].argmax()) for i in order]
-    elif layout is OutputLayout.SSD:
-        r, o = ref[0].reshape(-1, 7), ir[0].reshape(-1, 7)
-        order = np.argsort(-r[:, 2])[:TOP_K]
-        pairs = [(r[i, 3:7], o[i, 3:7], r[i, 1], o[i, 1]) for i in order]
-    else:  # boxes, scores, labels
-        boxes_r, boxes_o = (next(x for x in side if x.shape[-1] == 4).reshape(-1, 4) for side in (ref, ir))
-        flat_r = _scores_then_labels([x.reshape(-1) for x in ref if x.shape[-1] != 4])
-        flat_o = _scores_then_labels([x.reshape(-1) for x in ir if x.shape[-1] != 4])
-        scores_r, labels_r = flat_r[0], flat_r[1]
-        labels_o = flat_o[1]
-        order = np.argsort(-scores_r)[:TOP_K]
-        pairs = [(boxes_r[i], boxes_o[i], labels_r[i], labels_o[i]) for i in order if i < len(boxes_o)]
-    if not pairs:
+        if not pairs:
+            return 1.0, 1.0
+        ious = [_box_iou(a, b) for a, b, _, _ in pairs]
+        agree = [float(la == lb and iou >= 0.5) for (_, _, la, lb), iou in zip(pairs, ious, strict=True)]
+        return float(np.mean(agree)), float(np.mean(ious))
+    ref_boxes, _, ref_labels = _sorted_detections(layout, ref)
+    ir_boxes, _, ir_labels = _sorted_detections(layout, ir)
+    ir_boxes, ir_labels = ir_boxes[: 2 * TOP_K], ir_labels[: 2 * TOP_K]
+    agree, best_ious = [], []
+    for box, label in zip(ref_boxes[:TOP_K], ref_labels[:TOP_K], strict=True):
+        same = [_box_iou(box, other) for other, lab in zip(ir_boxes, ir_labels, strict=True) if lab == label]
+        best = max(same, default=0.0)
+        best_ious.append(best)
+        agree.append(float(best >= 0.5))
+    if not agree:
         return 1.0, 1.0
-    ious = [_box_iou(a, b) for a, b, _, _ in pairs]
-    agree = [float(la == lb and iou >= 0.5) for (_, _, la, lb), iou in zip(pairs, ious, strict=True)]
-    return float(np.mean(agree)), float(np.mean(ious))
+    return float(np.mean(agree)), float(np.mean(best_ious))
+
+
+def _sorted_detections(layout: OutputLayout, outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes x0,y0,x1,y1, scores, labels), highest score first."""
+    if layout is OutputLayout.SSD:
+        rows = outs[0].reshape(-1, 7)
+        boxes, scores, labels = rows[:, 3:7], rows[:, 2], np.rint(rows[:, 1]).astype(np.int64)
+    else:
+        boxes = next(x for x in outs if x.shape[-1] == 4).reshape(-1, 4)
+        flat = _scores_then_labels([x.reshape(-1) for x in outs if x.shape[-1] != 4])
+        scores, labels = flat[0], np.rint(flat[1]).astype(np.int64)
+    order = np.argsort(-scores, kind="stable")
+    return boxes[order], scores[order], labels[order]

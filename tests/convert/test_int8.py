@@ -158,3 +158,15 @@ def test_max_drop_accepts_and_records(checkpoint, calibration_dir: Path, convert
     assert 0.0 <= parity["accuracy_int8"] <= 1.0 and 0.0 <= parity["accuracy_fp32"] <= 1.0
     assert parity["accuracy_drop"] == pytest.approx(parity["accuracy_fp32"] - parity["accuracy_int8"])
     assert model is not None and shutil.which(str(BENCHMARK_APP)) is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["ssd", "yolov8"])
+def test_int8_detectors(model, checkpoint, calibration_dir: Path, convert_zoo, tmp_path: Path) -> None:
+    """SSD-style and YOLOv8-style detectors quantize to INT8 with detection agreement >= 98%."""
+    result = convert_zoo(
+        checkpoint(model, "torchscript"), model, tmp_path, precision="int8", calibration=calibration_dir, arch=None
+    )
+    parity = result.manifest.parity
+    assert parity["metric"] == "detection agreement"
+    assert parity["agreement"] >= 0.98
