@@ -75,3 +75,39 @@ def test_onnx_kept_beside_the_ir(checkpoint, convert_zoo, tmp_path: Path) -> Non
     ModelStore(tmp_path).resolve("resnet").verify_files()
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["files"]["model.onnx"]["size"] == (result.path / "model.onnx").stat().st_size
+
+
+@pytest.mark.slow
+def test_arch_from_arch_path(convert_zoo, tmp_path: Path) -> None:
+    """--arch-path makes an architecture importable from a folder outside the project."""
+    folder = tmp_path / "training_code"
+    folder.mkdir()
+    (folder / "my_nets.py").write_text(
+        "import torch\n"
+        "class Small(torch.nn.Module):\n"
+        "    def __init__(self, classes=2):\n"
+        "        super().__init__()\n"
+        "        self.conv = torch.nn.Conv2d(3, 4, 3)\n"
+        "        self.head = torch.nn.Linear(4, classes)\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.conv(x).mean((2, 3)))\n"
+    )
+    torch.manual_seed(1)
+    conv, head = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2)
+    state = {f"conv.{k}": v for k, v in conv.state_dict().items()} | {
+        f"head.{k}": v for k, v in head.state_dict().items()
+    }
+    torch.save(state, tmp_path / "small.pth")
+    result = convert_zoo(
+        tmp_path / "small.pth",
+        "small",
+        tmp_path / "store",
+        arch="my_nets:Small",
+        arch_path=folder,
+        labels=("ok", "ng"),
+        input_width=32,
+        input_height=32,
+        precision="fp32",
+    )
+    assert result.manifest.source is not None and result.manifest.source.arch == "my_nets:Small"
+    assert result.parity.agreement == 1.0

@@ -20,6 +20,7 @@ CASES = [
     ("ssd", "state_dict", Task.DETECTION, OutputLayout.SSD, "detection agreement"),
     ("ssd", "export", Task.DETECTION, OutputLayout.SSD, "detection agreement"),
     ("tv_detector", "torchscript", Task.DETECTION, OutputLayout.BOXES_SCORES_LABELS, "detection agreement"),
+    ("tv_detector", "export", Task.DETECTION, OutputLayout.BOXES_SCORES_LABELS, "detection agreement"),
     ("unet", "onnx", Task.SEGMENTATION, OutputLayout.SEG_LOGITS, "mask IoU"),
     ("unet", "state_dict", Task.SEGMENTATION, OutputLayout.SEG_LOGITS, "mask IoU"),
     ("anomaly", "export", Task.ANOMALY, OutputLayout.ANOMALY_MAP_SCORE, "decision agreement"),
