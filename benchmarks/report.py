@@ -31,6 +31,10 @@ def _ratio(name: str, model: str, precision: str, num: dict[str, Any] | None, de
     if num is None or den is None or not den["fps"]:
         return None
     value = num["fps"] / den["fps"]
+    detail = f"{what}: {num['fps']:.1f} / {den['fps']:.1f} FPS"
+    ours_cpu, limit_cpu = total_cpu(num), den.get("cpu_ms_per_frame")
+    if ours_cpu and limit_cpu:
+        detail += f"; CPU/frame {limit_cpu:.2f} vs {ours_cpu:.2f} ms = {limit_cpu / ours_cpu:.2f}x"
     return {
         "target": name,
         "model": model,
@@ -39,8 +43,17 @@ def _ratio(name: str, model: str, precision: str, num: dict[str, Any] | None, de
         "goal": f">= {goal:.2f}x",
         "passed": value >= goal,
         "margin": round(value - goal, 3),
-        "detail": f"{what}: {num['fps']:.1f} / {den['fps']:.1f} FPS",
+        "detail": detail,
+        "cpu_ratio": round(limit_cpu / ours_cpu, 3) if ours_cpu and limit_cpu else None,
     }
+
+
+def total_cpu(r: dict[str, Any]) -> float | None:
+    """CPU ms per frame of a row, the broker's and the subscriber's included for the daemon."""
+    cpu = r.get("cpu_ms_per_frame")
+    if cpu is None:
+        return None
+    return float(cpu) + float(r.get("broker_cpu_ms_per_frame", 0.0)) + float(r.get("listener_cpu_ms_per_frame", 0.0))
 
 
 def judge(rows: list[dict[str, Any]], agreement: dict[str, Any]) -> list[dict[str, Any]]:

@@ -340,7 +340,16 @@ def main() -> int:
     ap.add_argument("--rows", default=",".join(ROW_KINDS), help=f"comma list of {','.join(ROW_KINDS)}")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.json / latest.md")
     ap.add_argument("--keep", action="store_true", help="keep the temporary store (its path is logged)")
+    ap.add_argument("--rejudge", action="store_true",
+                    help="measure nothing: judge the targets of --out/latest.json again and rewrite latest.md")
     args = ap.parse_args()
+    if args.rejudge:
+        saved = json.loads((args.out / "latest.json").read_text(encoding="utf-8"))
+        saved["targets"] = report.judge(saved["rows"], saved["agreement"])
+        (args.out / "latest.json").write_text(json.dumps(saved, indent=2, default=str) + "\n", encoding="utf-8")
+        (args.out / "latest.md").write_text(report.markdown(saved), encoding="utf-8")
+        print(report.markdown(saved))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("daemon", "camera", "convert", "nncf"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
