@@ -48,6 +48,11 @@ def _convert_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calibration", type=Path, help="folder of images for INT8 (also used for parity)")
     parser.add_argument("--validation", type=Path, help="folder of class sub-folders for --max-drop")
     parser.add_argument("--max-drop", type=float, help="refuse INT8 losing more than this accuracy (0.01 = 1 pt)")
+    parser.add_argument(
+        "--accuracy-control",
+        action="store_true",
+        help="with --max-drop: let NNCF revert ops to float until the drop is within it (slower)",
+    )
     parser.add_argument("--parity-samples", type=int, default=16, help="inputs compared (default 16)")
     parser.add_argument("--min-agreement", type=float, help="override the parity threshold (0..1)")
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
@@ -91,6 +96,7 @@ def _options(args: argparse.Namespace) -> object:
             calibration=args.calibration,
             validation=args.validation,
             max_drop=args.max_drop,
+            accuracy_control=args.accuracy_control,
             parity_samples=args.parity_samples,
             min_agreement=args.min_agreement,
             confidence_threshold=args.confidence_threshold,

@@ -63,6 +63,9 @@ class ConvertOptions(BaseModel):
     calibration: Path | None = Field(None, description="folder of images for INT8 calibration")
     validation: Path | None = Field(None, description="folder of labelled images for --max-drop")
     max_drop: float | None = Field(None, ge=0.0, le=1.0, description="max INT8 accuracy drop vs FP32")
+    accuracy_control: bool = Field(
+        False, description="NNCF accuracy-controlled INT8: revert ops to float until within --max-drop"
+    )
     calibration_samples: Annotated[int, Field(gt=0)] = 300
     parity_samples: Annotated[int, Field(gt=0)] = 16
     min_agreement: float | None = Field(None, ge=0.0, le=1.0, description="override the parity threshold")

@@ -29,19 +29,56 @@ def quantize(model: Any, options: ConvertOptions, core: Any, progress: Progress)
     files = image_files(options.calibration, "--calibration")[: options.calibration_samples]
     frames = [read_image(p)[None] for p in files]
     log.info("calibrating on %s images from %s", len(frames), options.calibration)
+    figures: dict[str, float] = {"calibration_images": float(len(frames))}
     try:
-        quantized = nncf.quantize(
-            model,
-            nncf.Dataset(frames),
-            subset_size=len(frames),
-            preset=nncf.QuantizationPreset.MIXED,
-        )
+        if options.accuracy_control:
+            quantized = _accuracy_controlled(model, frames, options)
+            figures["accuracy_control"] = 1.0
+        else:
+            quantized = nncf.quantize(
+                model,
+                nncf.Dataset(frames),
+                subset_size=len(frames),
+                preset=nncf.QuantizationPreset.MIXED,
+            )
+    except ConvertError:
+        raise
     except Exception as exc:
         raise ConvertError(f"INT8 quantization failed: {str(exc).strip().splitlines()[0]}") from exc
-    figures: dict[str, float] = {"calibration_images": float(len(frames))}
+    figures["fake_quantize_ops"] = float(sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops()))
     if options.max_drop is not None:
         figures.update(check_drop(model, quantized, options, core, progress, max_drop=options.max_drop))
     return quantized, figures
+
+
+def _accuracy_controlled(model: Any, frames: list[np.ndarray], options: ConvertOptions) -> Any:
+    """NNCF's accuracy-controlled quantization: ops whose quantization costs accuracy on the
+    validation folder are reverted to floating point until the drop is within ``--max-drop``."""
+    import nncf
+
+    from ovedge.irmeta import read_rt_info
+
+    if options.validation is None or options.max_drop is None:
+        raise ConvertError("--accuracy-control needs --validation DIR and --max-drop")
+    items = labelled_images(options.validation, read_rt_info(model).labels)
+    data = [(read_image(path)[None], label) for path, label in items]
+
+    def validate(compiled: Any, batch: Any) -> float:
+        hits = sum(
+            int(np.argmax(np.asarray(compiled(x)[compiled.outputs[0]]).reshape(-1)) == label) for x, label in batch
+        )
+        return hits / len(data)
+
+    return nncf.quantize_with_accuracy_control(
+        model,
+        nncf.Dataset(frames),
+        nncf.Dataset(data),
+        validation_fn=validate,
+        max_drop=options.max_drop,
+        drop_type=nncf.DropType.ABSOLUTE,
+        subset_size=len(frames),
+        preset=nncf.QuantizationPreset.MIXED,
+    )
 
 
 def labelled_images(folder: Path, labels: tuple[str, ...]) -> list[tuple[Path, int]]:
@@ -86,7 +123,7 @@ def check_drop(
     if drop > max_drop:
         raise ConvertError(
             f"INT8 accuracy {quant:.2%} is {drop:.2%} below FP32 {base:.2%} on {len(items)} validation images, "
-            f"more than --max-drop {max_drop}; nothing was written (keep fp16, or give more/better "
+            f"more than --max-drop {max_drop}; nothing was written (keep fp16, try --accuracy-control, or give more/better "
             "--calibration images)"
         )
     return {

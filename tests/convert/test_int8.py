@@ -88,12 +88,12 @@ def test_int8_ir_runs_in_benchmark_app(int8_result) -> None:
     assert "Throughput:" in done.stdout
 
 
-def _validation(folder: Path, model: torch.nn.Module, labels: tuple[str, ...]) -> Path:
+def _validation(folder: Path, model: torch.nn.Module, labels: tuple[str, ...], first: int = 900) -> Path:
     """Frames labelled by the FP32 model itself, so FP32 accuracy is 100% by construction."""
     for label in labels:
         (folder / label).mkdir(parents=True, exist_ok=True)
     for i in range(24):
-        frame = synthetic_frame(900 + i, 32, 32)
+        frame = synthetic_frame(first + i, 32, 32)
         frame[..., i % 3] = 255  # push each frame towards one class
         x = torch.from_numpy(np.ascontiguousarray(frame[..., ::-1]).transpose(2, 0, 1)[None].astype(np.float32))
         with torch.no_grad():
@@ -170,3 +170,34 @@ def test_int8_detectors(model, checkpoint, calibration_dir: Path, convert_zoo, t
     parity = result.manifest.parity
     assert parity["metric"] == "detection agreement"
     assert parity["agreement"] >= 0.98
+
+
+@pytest.mark.slow
+def test_accuracy_control_recovers_a_lossy_int8(convert_zoo, tmp_path: Path) -> None:
+    """--accuracy-control reverts the ops INT8 breaks, so the model refused above is accepted within --max-drop."""
+    model = Fragile().eval()
+    path = tmp_path / "fragile.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(1, 3, 32, 32)), str(path))
+    labels = ("ok", "scratch", "dent")
+    validation = _validation(tmp_path / "val", model, labels)
+    calibration = _validation(tmp_path / "cal", model, labels, first=300)  # frames like the line's
+    result = convert_zoo(
+        path,
+        "fragile",
+        tmp_path / "store",
+        labels=labels,
+        input_width=32,
+        input_height=32,
+        mean=(0, 0, 0),
+        std=(255, 255, 255),
+        precision="int8",
+        calibration=calibration,
+        validation=validation,
+        max_drop=0.01,
+        accuracy_control=True,
+        arch=None,
+    )
+    parity = result.manifest.parity
+    assert parity["accuracy_control"] == 1.0
+    assert parity["accuracy_fp32"] == 1.0
+    assert parity["accuracy_drop"] <= 0.01
