@@ -123,8 +123,8 @@ def check_drop(
     if drop > max_drop:
         raise ConvertError(
             f"INT8 accuracy {quant:.2%} is {drop:.2%} below FP32 {base:.2%} on {len(items)} validation images, "
-            f"more than --max-drop {max_drop}; nothing was written (keep fp16, try --accuracy-control, or give more/better "
-            "--calibration images)"
+            f"more than --max-drop {max_drop}; nothing was written (keep fp16, try --accuracy-control, "
+            "or give more/better --calibration images)"
         )
     return {
         "validation_images": float(len(items)),
