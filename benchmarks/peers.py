@@ -37,6 +37,7 @@ INPUT = {"resnet18": (224, 224), "demo": (128, 128)}
 def build(arch: str, checkpoint: Path | None, seed: int = 0) -> Any:
     import torch  # noqa: TID251 - peers only, in their own process
 
+    model: torch.nn.Module
     if arch == "resnet18":
         from resnet18 import build as build_resnet
 

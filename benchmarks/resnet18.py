@@ -26,7 +26,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.downsample(x))
+        result: torch.Tensor = self.relu(out + self.downsample(x))
+        return result
 
 
 class ResNet18(nn.Module):

@@ -202,7 +202,7 @@ def write_video(path: Path, frames: list[np.ndarray], count: int) -> Path:
     import cv2
 
     h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"I420"), 30.0, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"I420"), 30.0, (w, h))
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write an I420 .avi at {path}")
     for i in range(count):
