@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_IR := ir_models/demo/1/manifest.json
 DEMO_CKPT := models/demo/defectnet.pt
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench bench-convert clean
 
 # The venv: the project with the converter extra (torch CPU build pinned by constraints.txt).
 $(STAMP): pyproject.toml constraints.txt
@@ -40,6 +40,9 @@ test: $(STAMP)
 
 bench: $(STAMP) $(DEMO_IR)
 	$(BIN)/python benchmarks/run.py
+
+bench-convert: $(STAMP)
+	$(BIN)/python benchmarks/convert_bench.py
 
 clean:
 	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache

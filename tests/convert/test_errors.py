@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch  # noqa: TID251 - the converter tests build real checkpoints
+import torch
 
 from convert.cli import main
 
@@ -139,8 +139,8 @@ def test_int8_needs_calibration(capsys, checkpoint, tmp_path: Path) -> None:
 
 def test_onnx_external_data_outside_folder(capsys, tmp_path: Path) -> None:
     """An ONNX model whose external data points outside its folder is refused."""
-    import onnx  # noqa: TID251 - the converter tests build real checkpoints
-    from onnx import TensorProto, helper, numpy_helper  # noqa: TID251 - the converter tests build real checkpoints
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
 
     weight = numpy_helper.from_array(np.ones((1, 3, 1, 1), np.float32), "w")
     weight.ClearField("raw_data")

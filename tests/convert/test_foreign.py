@@ -7,7 +7,7 @@ from pathlib import Path
 
 import openvino as ov
 import pytest
-import torch  # noqa: TID251 - the converter tests build real checkpoints
+import torch
 
 from convert import zoo
 from ovedge.irmeta import OutputLayout, Task

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch  # noqa: TID251 - the converter tests build real checkpoints
+import torch
 
 from convert import zoo
 from convert.frames import synthetic_frame

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch  # noqa: TID251 - the converter tests build real checkpoints
+import torch
 
 from convert.frames import synthetic_frame
 

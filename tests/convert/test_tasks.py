@@ -69,7 +69,7 @@ def test_golden_sample_reproduces(checkpoint, convert_zoo, run_ir, tmp_path: Pat
 @pytest.mark.slow
 def test_explicit_task_for_one_channel_map(convert_zoo, tmp_path: Path) -> None:
     """A lone [1,1,H,W] map is ambiguous for auto; --task anomaly takes it as an anomaly map."""
-    import torch  # noqa: TID251 - the converter tests build real checkpoints
+    import torch
 
     class MapOnly(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
