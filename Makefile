@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEMO_IR := ir_models/demo/1/manifest.json
+DEMO_IR := ir_models/demo/.converted-stamp
 DEMO_CKPT := models/demo/defectnet.pt
 
-.PHONY: install demo test lint typecheck bench bench-convert clean
+.PHONY: install demo demo-model test lint typecheck bench bench-convert clean
 
 # The venv: the project with the converter extra (torch CPU build pinned by constraints.txt).
 $(STAMP): pyproject.toml constraints.txt
@@ -18,14 +18,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# The demo IR is made from the committed checkpoint; never overwritten (versions are immutable).
-$(DEMO_IR): | $(STAMP) $(DEMO_CKPT)
+# The demo IR is made from the committed checkpoint. Versions are immutable: a newer checkpoint
+# becomes the next version (the daemon runs "latest"), never an overwrite.
+$(DEMO_IR): $(DEMO_CKPT) models/demo/labels.txt | $(STAMP)
 	$(BIN)/ovedge-convert $(DEMO_CKPT) --name demo --arch convert.demo_model:DefectNet \
 	  --labels models/demo/labels.txt --ok-labels ok --input-size 128x128 \
 	  --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 --out ir_models
+	touch $@
 
 demo: $(STAMP) $(DEMO_IR)
 	$(BIN)/python tools/demo.py --config config.toml $(DEMO_ARGS)
+
+# Retrain the demo model (writes models/demo/; minutes on 2 idle cores). Not needed for `make demo`.
+demo-model: $(STAMP)
+	$(BIN)/python tools/train_demo_model.py --out models/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
