@@ -68,7 +68,11 @@ class ModelConfig(_Section):
     device: str = Field("CPU", description="CPU, GPU, GPU.1, NPU, AUTO, AUTO:NPU,GPU,CPU, HETERO:..., MULTI:...")
     fallback: tuple[str, ...] = Field((), description="devices to use when `device` is not present, e.g. [\"CPU\"]")
     hint: PerformanceHint = Field(PerformanceHint.LATENCY, description="OpenVINO performance hint")
-    num_requests: int = Field(0, ge=0, description="infer requests in flight; 0 = what the device suggests")
+    num_requests: int = Field(
+        0, ge=0,
+        description="infer requests in flight; 0 = the device's optimal number plus one queued per stream "
+        "(+1 for the latency hint, x2 for the throughput hints)",
+    )
     streams: int | None = Field(None, ge=1, description="inference streams; unset = chosen by the hint")
     threads: int | None = Field(None, ge=1, description="CPU inference threads; unset = all cores")
     inference_precision: Literal["f32", "f16", "bf16"] | None = Field(

@@ -89,7 +89,7 @@ class LoadedModel:
             postprocess=post,
             device=choice,
             execution_devices=execution_devices(compiled),
-            num_requests=cfg.num_requests or max(1, optimal),
+            num_requests=cfg.num_requests or default_requests(max(1, optimal), cfg.hint.value),
         )
 
 
@@ -199,6 +199,18 @@ class Engine:
         with self._submit_lock:
             self._retiring.remove(old_pool)
         return old_model
+
+
+def default_requests(optimal: int, hint: str) -> int:
+    """Requests in flight when the config leaves it to us.
+
+    The device's optimal number keeps its streams busy only if a new request starts the moment
+    one ends; ours pass through Python (callback, decide thread, credit, submit) first. One extra
+    request queued per stream hides that gap: ``optimal + 1`` for the latency hint (a frame
+    waits for the previous one only when the camera outpaces the model), ``2 * optimal`` for
+    the throughput hints (benchmarks/README.md has the measurements).
+    """
+    return optimal + 1 if hint == "latency" else 2 * optimal
 
 
 class RequestPool:
