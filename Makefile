@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_IR := ir_models/demo/.converted-stamp
 DEMO_CKPT := models/demo/defectnet.pt
 
-.PHONY: install demo demo-model test lint typecheck bench bench-convert clean
+.PHONY: install demo demo-model test lint typecheck bench bench-quick bench-convert clean
 
 # The venv: the project with the converter extra (torch CPU build pinned by constraints.txt).
 $(STAMP): pyproject.toml constraints.txt
@@ -47,8 +47,11 @@ test: $(STAMP)
 bench: $(STAMP) $(DEMO_IR)
 	$(BIN)/python benchmarks/run.py
 
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/run.py --quick --out .bench
+
 bench-convert: $(STAMP)
 	$(BIN)/python benchmarks/convert_bench.py
 
 clean:
-	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .demo .bench .pytest_cache .mypy_cache .ruff_cache

@@ -120,7 +120,7 @@ def child(
 
 def make_inputs(work: Path, models: list[str], throughput_size: int) -> tuple[dict[str, Path], Path, dict[str, Path]]:
     import cv2
-    import torch  # noqa: TID251 - the benchmark builds real checkpoints
+    import torch
 
     from convert import zoo
 

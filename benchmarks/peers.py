@@ -35,7 +35,7 @@ INPUT = {"resnet18": (224, 224), "demo": (128, 128)}
 
 
 def build(arch: str, checkpoint: Path | None, seed: int = 0) -> Any:
-    import torch  # noqa: TID251 - peers only, in their own process
+    import torch
 
     model: torch.nn.Module
     if arch == "resnet18":
@@ -78,7 +78,7 @@ def timed(run: Callable[[np.ndarray], Any], frames: np.ndarray, count: int, warm
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     import onnxruntime as ort
-    import torch  # noqa: TID251 - peers only, in their own process
+    import torch
 
     frames = np.load(args.frames)
     size = INPUT[args.arch]
@@ -133,7 +133,7 @@ def main() -> int:
     me.add_argument("--warmup", type=int, default=10)
     args = ap.parse_args()
     if args.cmd == "checkpoint":
-        import torch  # noqa: TID251 - peers only, in their own process
+        import torch
 
         torch.save(build(args.arch, None, args.seed).state_dict(), args.out)
         return 0

@@ -7,8 +7,8 @@ resnet18:ResNet18 --arch-path benchmarks`` and by the PyTorch peer in ``benchmar
 
 from __future__ import annotations
 
-import torch  # noqa: TID251 - benchmark-only arch, never imported by the daemon
-from torch import nn  # noqa: TID251
+import torch
+from torch import nn
 
 
 class BasicBlock(nn.Module):
