@@ -21,12 +21,10 @@ the counters):
 A rejected version is not retried by polling (a fix comes as a new version); an explicit request
 retries it.
 
-Wiring in :class:`daemon.app.Daemon` (``prepare`` = ``lambda v: load_model(cfg, core, v)``): key
-the deciders by model version (set in ``activate``, before the new model takes a frame) and look
-them up with ``item.model.version.version`` in ``_judge``, so results still coming from the old
-model are judged by the old model's rules; the swapper goes in the ExitStack after the cameras
-(so it stops first), ``install_sighup`` right after it; add :meth:`ModelSwapper.status` to
-``status()``.
+In :class:`daemon.app.Daemon`, ``prepare`` is ``load_model``; the deciders are kept per model
+version (set in ``activate``, before the new model takes a frame) and looked up by
+``item.model.version.version``, so results still coming from the old model are judged by the old
+model's rules. The swapper sits in the ExitStack after the cameras, so it stops first.
 """
 
 from __future__ import annotations
