@@ -11,7 +11,7 @@ DEMO_CKPT := models/demo/defectnet.pt
 
 # The venv: the project with the converter extra (torch CPU build pinned by constraints.txt).
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "cannot create $(VENV): on Debian, apt-get install -y python3-venv"; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[convert,dev]"
 	touch $@
