@@ -45,9 +45,8 @@ STATS_EVERY = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """What preflight established: the model is loadable, the cameras open, the rules fit."""
+    """A model compiled on its device, with every camera's rules checked against its labels."""
 
-    version: ModelVersion
     model: LoadedModel
     deciders: dict[str, Decider]
 
@@ -78,7 +77,7 @@ def load_model(cfg: DaemonConfig, core: ov.Core, version: ModelVersion) -> Prepa
         cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id, base_dir=cfg.base_dir)
         for cam in cfg.cameras
     }
-    return Prepared(version, loaded, deciders)
+    return Prepared(loaded, deciders)
 
 
 def check_cameras(cfg: DaemonConfig) -> None:
@@ -103,10 +102,10 @@ class Daemon:
         self._capture_done = threading.Event()
         self._stop_decide = threading.Event()
         self._hub: FrameHub[str] = FrameHub()
-        self._prepared: Prepared | None = None
         self._deciders: dict[int, dict[str, Decider]] = {}  # by model version: each result is judged
         self._swapper: ModelSwapper[Prepared] | None = None  # by the rules built for its own model
         self._engine: Engine | None = None
+        self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
         self._errors_logged = 0
 
@@ -137,7 +136,7 @@ class Daemon:
         cfg = self.cfg
         version = resolve_model(cfg)
         core = ov.Core()
-        self._prepared = prepared = load_model(cfg, core, version)
+        prepared = load_model(cfg, core, version)
         m = prepared.model
         log.info(
             "model %s on %s (execution devices %s, %d infer requests)%s",
@@ -148,7 +147,9 @@ class Daemon:
         sequence = SequenceCounter(cfg.state_dir())
         self._deciders[m.version.version] = prepared.deciders
         self._engine = engine = Engine(m)
-        workers = [CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras]
+        self._workers = workers = [
+            CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras
+        ]
         with contextlib.ExitStack() as stack:
             self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
             decide = threading.Thread(
@@ -243,7 +244,6 @@ class Daemon:
     def _activate(self, prepared: Prepared) -> None:
         """Called by the swapper before the new model takes its first frame."""
         self._deciders[prepared.model.version.version] = prepared.deciders
-        self._prepared = prepared
 
     def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
         camera_id: str = item.context
@@ -291,10 +291,11 @@ class Daemon:
         dropped = sum(self._hub.dropped().values())
         counters = pub.counters if pub else None
         log.info(
-            "%sresults OK %d, NG %d, ERROR %d; frames dropped (free-run) %d; MQTT delivered %d, "
+            "%sresults OK %d, NG %d, ERROR %d; frames dropped (free-run) %d; camera failures %d; MQTT delivered %d, "
             "no subscriber %d, rejected %d, awaiting PUBACK %d",
             "final: " if final else "",
             self.verdicts["OK"], self.verdicts["NG"], self.verdicts["ERROR"], dropped,
+            sum(w.failures for w in self._workers),
             counters.delivered if counters else 0, counters.no_subscribers if counters else 0,
             counters.rejected if counters else 0, pub.outstanding() if pub else 0,
         )

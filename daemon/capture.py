@@ -39,18 +39,13 @@ class CameraWorker:
         self._base_dir = base_dir
         self._opener = opener
         self.frames = 0
-        self.failures = 0
+        self.failures = 0  # open or read failures (each followed by a reopen with back-off)
         self.finished = threading.Event()
         self.last_error: str | None = None
         hub.add(cfg.id, latest_wins=cfg.mode is CameraMode.FREE_RUN)
         self._thread = threading.Thread(target=self._run, name=f"camera-{cfg.id}", daemon=True)
 
-    def open_once(self) -> FrameSource:
-        """Open the source (raises CameraError); used by preflight to fail fast at start-up."""
-        return self._opener(self.cfg.source, base_dir=self._base_dir)
-
-    def start(self, first: FrameSource | None = None) -> None:
-        self._first = first
+    def start(self) -> None:
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> None:
@@ -62,12 +57,12 @@ class CameraWorker:
 
     def _run(self) -> None:
         backoff = BACKOFF_START
-        source = self._first
+        source: FrameSource | None = None
         try:
             while not self._stop.is_set():
                 if source is None:
                     try:
-                        source = self.open_once()
+                        source = self._opener(self.cfg.source, base_dir=self._base_dir)
                     except CameraError as exc:
                         self._failed(exc)
                         self._stop.wait(backoff)

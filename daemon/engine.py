@@ -126,7 +126,6 @@ class Engine:
         self._queue = self._make_queue(model)
         self._retiring: list[RequestPool] = []  # replaced by swap(), requests still running
         self._submit_lock = threading.Lock()
-        self.failures = 0
 
     @property
     def model(self) -> LoadedModel:
@@ -158,7 +157,6 @@ class Engine:
             try:
                 self._queue.start_async({0: frame.image[np.newaxis]}, Submitted(frame, context), share_inputs=True)
             except Exception as exc:  # noqa: BLE001 - becomes an ERROR result
-                self.failures += 1
                 self._done.put_nowait(InferenceDone(frame, context, model, None, 0.0, _first_line(exc)))
         return True
 

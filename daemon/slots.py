@@ -91,11 +91,6 @@ class FrameHub(Generic[T]):
                 return slot.key, frame
         return None
 
-    def all_finished(self) -> bool:
-        """Every camera has ended and every frame has been taken."""
-        with self._cond:
-            return all(s.closed and s.frame is None for s in self._slots)
-
     def is_empty(self) -> bool:
         with self._cond:
             return all(s.frame is None for s in self._slots)

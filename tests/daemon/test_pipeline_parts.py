@@ -51,7 +51,7 @@ def test_every_frame_slot_blocks_the_camera_and_skips_nothing() -> None:
     t = threading.Thread(target=camera)
     t.start()
     seen = []
-    while not (hub.all_finished()):
+    while t.is_alive() or not hub.is_empty():
         got = hub.get(timeout=0.05)
         if got is not None:
             seen.append(got[1].index)
