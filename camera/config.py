@@ -9,11 +9,61 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Source(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FrameLimits(_Source):
+    """Limits every captured frame is held to (:mod:`camera.validate`); a frame outside them is an ERROR result."""
+
+    min_width: int = Field(16, ge=1, description="narrower frames are rejected (ERROR result with the reason)")
+    min_height: int = Field(16, ge=1, description="lower frames are rejected")
+    max_aspect: float = Field(
+        10.0,
+        ge=0.0,
+        description="frames longer than this many times their width (or wider) are rejected; 0 = no limit",
+    )
+
+
+NodeValue = bool | int | float | str
+
+
+class NodeSettings(FrameLimits):
+    """GenICam feature settings shared by the `genicam` and `basler` sources, applied on open in this order:
+    pixel_format, roi, exposure, gain, then `nodes` in the order written."""
+
+    pixel_format: str | None = Field(
+        None, description="PixelFormat: Mono8, Mono10, Mono12, Bayer*8/10/12, RGB8, BGR8, RGBa8, ... (all become BGR)"
+    )
+    roi: tuple[int, int, int, int] | None = Field(
+        None, description="[offset_x, offset_y, width, height] in sensor pixels (OffsetX, OffsetY, Width, Height)"
+    )
+    exposure: float | None = Field(None, gt=0, description="ExposureTime, microseconds")
+    gain: float | None = Field(None, description="Gain, dB")
+    nodes: dict[str, NodeValue] = Field(
+        default_factory=dict,
+        description="any other feature by its GenICam name, e.g. {TriggerMode = \"On\", TriggerSource = \"Line1\"}; "
+        "a command node takes the value \"execute\"",
+    )
+    software_trigger: bool = Field(
+        False, description="TriggerMode=On, TriggerSource=Software: a frame is taken only when the daemon triggers"
+    )
+    timeout: float = Field(
+        5.0,
+        gt=0.0,
+        description="seconds without a frame (free-running camera) before it counts as failed and is reopened",
+    )
+
+    @model_validator(mode="after")
+    def _roi(self) -> NodeSettings:
+        if self.roi is not None and (min(self.roi[:2]) < 0 or min(self.roi[2:]) <= 0):
+            raise ValueError(
+                f"roi is [offset_x, offset_y, width, height] with offsets >= 0 and sizes > 0, got {list(self.roi)}"
+            )
+        return self
 
 
 class SyntheticSourceConfig(_Source):
@@ -28,7 +78,7 @@ class SyntheticSourceConfig(_Source):
     count: int = Field(0, ge=0, description="frames before the source ends; 0 never ends")
 
 
-class VideoFileSourceConfig(_Source):
+class VideoFileSourceConfig(FrameLimits):
     """A video file read through OpenCV (mp4, avi, mkv, ...)."""
 
     type: Literal["video"] = "video"
@@ -37,24 +87,56 @@ class VideoFileSourceConfig(_Source):
     fps: float = Field(0.0, ge=0.0, description="pace reading to this rate; 0 reads as fast as consumed")
 
 
-class ImageFolderSourceConfig(_Source):
-    """Every image of a folder, in name order."""
+class ImageFolderSourceConfig(FrameLimits):
+    """Every image of a folder, in name order; or, with ``watch``, each image dropped into it, once."""
 
     type: Literal["folder"] = "folder"
     path: Path = Field(description="folder of images; relative paths are taken from the config's folder")
     pattern: str = Field("*", description="glob for file names, e.g. '*.png'")
-    loop: bool = Field(False, description="start again after the last image")
+    loop: bool = Field(False, description="start again after the last image (not with watch)")
     fps: float = Field(0.0, ge=0.0, description="pace reading to this rate; 0 reads as fast as consumed")
+    watch: bool = Field(
+        False, description="a drop folder: wait for new images and read each once, when completely written"
+    )
+    settle: float = Field(
+        1.0, gt=0.0, description="watch: seconds a file's size and time must stay unchanged before it is read"
+    )
+    poll: float = Field(0.25, gt=0.0, description="watch: seconds between looks at the folder")
+    after: Literal["move", "keep"] = Field(
+        "move",
+        description="watch: move each file read into done/ (or failed/ when it is no usable image) inside the folder; "
+        "keep = leave it, remembered in the folder's .ovedge-read file so it is not read again",
+    )
+
+    @model_validator(mode="after")
+    def _watch(self) -> ImageFolderSourceConfig:
+        if self.watch and self.loop:
+            raise ValueError("a watched folder (watch = true) cannot loop: each file is read once")
+        return self
 
 
-class StreamSourceConfig(_Source):
+class StreamSourceConfig(FrameLimits):
     """A network stream OpenCV opens: rtsp://, http(s):// MJPEG, ..."""
 
     type: Literal["stream"] = "stream"
     url: str = Field(description="stream URL; credentials in it are never logged")
+    transport: Literal["tcp", "udp"] | None = Field(
+        None,
+        description="RTSP only: carry the video over tcp (unset: tcp, survives NAT and loss) or udp (lower latency)",
+    )
+    stall_timeout: float = Field(
+        10.0, gt=0.0, description="seconds without a frame before the stream counts as stalled and is reconnected"
+    )
+    open_timeout: float = Field(10.0, gt=0.0, description="seconds opening may take before it fails")
+
+    @model_validator(mode="after")
+    def _transport(self) -> StreamSourceConfig:
+        if self.transport is not None and not self.url.lower().startswith(("rtsp://", "rtsps://")):
+            raise ValueError("transport applies to rtsp:// URLs only; remove it for this stream")
+        return self
 
 
-class UsbSourceConfig(_Source):
+class UsbSourceConfig(FrameLimits):
     """A USB/V4L2 camera: /dev/videoN or its index."""
 
     type: Literal["usb"] = "usb"
@@ -64,11 +146,40 @@ class UsbSourceConfig(_Source):
     fps: float | None = Field(None, gt=0, description="requested capture rate")
 
 
+class GenICamSourceConfig(NodeSettings):
+    """A GigE Vision / USB3 Vision camera through a GenTL producer (extra ``ovedge[genicam]``: harvesters).
+
+    The device is chosen by ``serial``, ``user_id`` or ``index`` (at most one; none = the first found).
+    """
+
+    type: Literal["genicam"] = "genicam"
+    cti: Path = Field(description="the GenTL producer (.cti) of the camera vendor's SDK")
+    serial: str | None = Field(None, description="device serial number")
+    user_id: str | None = Field(None, description="device user-defined name (DeviceUserID)")
+    index: int | None = Field(None, ge=0, description="position in the producer's device list")
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> GenICamSourceConfig:
+        given = [k for k in ("serial", "user_id", "index") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"choose the device by one of serial, user_id, index; got {', '.join(given)}")
+        return self
+
+
+class BaslerSourceConfig(NodeSettings):
+    """A Basler camera through pylon (extra ``ovedge[basler]``: pypylon), by serial number or the first found."""
+
+    type: Literal["basler"] = "basler"
+    serial: str | None = Field(None, description="serial number; unset = the first camera found")
+
+
 SourceConfig = Annotated[
     SyntheticSourceConfig
     | VideoFileSourceConfig
     | ImageFolderSourceConfig
     | StreamSourceConfig
-    | UsbSourceConfig,
+    | UsbSourceConfig
+    | GenICamSourceConfig
+    | BaslerSourceConfig,
     Field(discriminator="type"),
 ]

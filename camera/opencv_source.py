@@ -10,30 +10,33 @@ again (``__enter__`` reopens).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Final, Self
 
 import cv2
-import numpy as np
-import numpy.typing as npt
 
 from camera._pacing import Pacer
-from camera.config import StreamSourceConfig, UsbSourceConfig, VideoFileSourceConfig
-from camera.frame import Frame, Image
+from camera.config import FrameLimits, StreamSourceConfig, UsbSourceConfig, VideoFileSourceConfig
+from camera.errors import CameraStalledError
+from camera.frame import Frame
+from camera.validate import FrameCheck
 from ovedge.errors import CameraError
 
-__all__ = ["CaptureSource", "StreamSource", "UsbSource", "VideoFileSource", "as_bgr", "scrub_url"]
+__all__ = ["CaptureSource", "StreamSource", "UsbSource", "VideoFileSource", "scrub_url"]
 
 log = logging.getLogger(__name__)
 
-STREAM_OPEN_TIMEOUT_MS: Final = 10_000
-"""How long FFmpeg may take to open a network stream before the open fails."""
-STREAM_READ_TIMEOUT_MS: Final = 10_000
-"""How long a network stream may stay silent before ``read()`` fails."""
+_FFMPEG_OPTIONS: Final = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+_FFMPEG_OPTIONS_LOCK: Final = threading.Lock()
+"""OpenCV reads FFmpeg options from the environment when a capture opens: one open at a time sets it."""
+STALL_MARGIN: Final = 0.8
+"""A failed read that took at least this share of ``stall_timeout`` was FFmpeg's timeout: a stall."""
 
 _USERINFO = re.compile(r"(?<=://)[^/@?#\s]*@")
 _SECRET_QUERY = re.compile(r"(?i)([?&](?:password|passwd|pwd|pass|token|key|secret|auth)=)[^&#]*")
@@ -48,29 +51,14 @@ def scrub_url(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", url))
 
 
-def as_bgr(image: npt.NDArray[Any]) -> Image:
-    """Any 8/16-bit grey, BGR or BGRA image as H x W x 3 uint8 BGR."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"cannot make a BGR image from an array of shape {image.shape}")
-    out: Image = np.ascontiguousarray(image)
-    return out
-
-
 class CaptureSource:
     """A :class:`camera.frame.FrameSource` over ``cv2.VideoCapture``; subclasses say what to open."""
 
     finite: bool = False  # True: a failed read is the end of the frames, not a fault
     loop: bool = False
 
-    def __init__(self, *, fps: float = 0.0) -> None:
+    def __init__(self, limits: FrameLimits, *, fps: float = 0.0) -> None:
+        self._check = FrameCheck.of(limits)
         self._pacer = Pacer(fps)
         self._cap: cv2.VideoCapture | None = None
         self._index = 0
@@ -89,6 +77,13 @@ class CaptureSource:
 
     def _source_ref(self) -> str | None:
         return None
+
+    def _failed(self, waited: float) -> CameraError:
+        """The error for a live source whose read failed after ``waited`` seconds."""
+        return CameraError(
+            f"{self.description} stopped delivering frames; check the device or network "
+            "(the daemon reopens it after a back-off)"
+        )
 
     # FrameSource ---------------------------------------------------------------------------
 
@@ -123,13 +118,11 @@ class CaptureSource:
         if self._cap is None:
             raise RuntimeError(f"{self.description} is not open: use it as a context manager")
         self._pacer.wait()
+        started = time.monotonic()
         ok, image = self._cap.read()
         if not ok or image is None:
             if not self.finite:
-                raise CameraError(
-                    f"{self.description} stopped delivering frames; check the device or network "
-                    "(the daemon reopens it after a back-off)"
-                )
+                raise self._failed(time.monotonic() - started)
             if not self.loop or self._position == 0:
                 return None
             self.close()
@@ -138,14 +131,7 @@ class CaptureSource:
             ok, image = self._cap.read()
             if not ok or image is None:
                 raise CameraError(f"{self.description} could not be read again after looping to its start")
-        ref = self._source_ref()
-        frame = Frame(
-            image=as_bgr(image),
-            index=self._index,
-            timestamp=time.time(),
-            monotonic=time.monotonic(),
-            source_ref=ref,
-        )
+        frame = self._check.frame(image, index=self._index, ref=self._source_ref())
         self._index += 1
         self._position += 1
         return frame
@@ -157,7 +143,7 @@ class VideoFileSource(CaptureSource):
     finite = True
 
     def __init__(self, config: VideoFileSourceConfig, *, base_dir: Path | None = None) -> None:
-        super().__init__(fps=config.fps)
+        super().__init__(config, fps=config.fps)
         path = config.path.expanduser()
         self.path = path if path.is_absolute() or base_dir is None else base_dir / path
         self.loop = config.loop
@@ -183,26 +169,49 @@ class VideoFileSource(CaptureSource):
 
 
 class StreamSource(CaptureSource):
-    """A network stream through FFmpeg: ``rtsp://``, ``http(s)://`` MJPEG, ... Never ends by itself."""
+    """A network stream through FFmpeg: ``rtsp://``, ``http(s)://`` MJPEG, ... Never ends by itself.
+
+    FFmpeg's read timeout is ``stall_timeout``: a stream that stays connected but sends nothing
+    fails the read after that long with :class:`CameraStalledError`, and the capture thread reconnects.
+    RTSP goes over TCP unless ``transport = "udp"``.
+    """
 
     def __init__(self, config: StreamSourceConfig) -> None:
-        super().__init__()
+        super().__init__(config)
         self.url = config.url
+        self.config = config
+        is_rtsp = config.url.lower().startswith(("rtsp://", "rtsps://"))
+        self.transport = (config.transport or "tcp") if is_rtsp else None
 
     @property
     def description(self) -> str:
         """``stream <scrubbed url>``."""
         return f"stream {scrub_url(self.url)}"
 
+    def _failed(self, waited: float) -> CameraError:
+        if waited >= STALL_MARGIN * self.config.stall_timeout:
+            return CameraStalledError(self.description, self.config.stall_timeout)
+        return super()._failed(waited)
+
     def _open_capture(self) -> cv2.VideoCapture:
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-            STREAM_OPEN_TIMEOUT_MS,
+            round(self.config.open_timeout * 1000),
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-            STREAM_READ_TIMEOUT_MS,
+            round(self.config.stall_timeout * 1000),
         ]
         try:
-            cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
+            with _FFMPEG_OPTIONS_LOCK:
+                before = os.environ.get(_FFMPEG_OPTIONS)
+                if self.transport is not None:
+                    os.environ[_FFMPEG_OPTIONS] = f"rtsp_transport;{self.transport}"
+                try:
+                    cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
+                finally:
+                    if before is None:
+                        os.environ.pop(_FFMPEG_OPTIONS, None)
+                    else:
+                        os.environ[_FFMPEG_OPTIONS] = before
         except cv2.error as exc:
             raise CameraError(f"{self.description} cannot be opened: {scrub_url(_first_line(exc))}") from exc
         if not cap.isOpened():
@@ -218,7 +227,7 @@ class UsbSource(CaptureSource):
     """A USB/V4L2 camera by index or ``/dev/video*`` path, with optional requested size and rate."""
 
     def __init__(self, config: UsbSourceConfig) -> None:
-        super().__init__()
+        super().__init__(config)
         device = config.device
         self.device: str | int = int(device) if isinstance(device, str) and device.isdigit() else device
         self.config = config

@@ -6,23 +6,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from camera.basler import BaslerSource
 from camera.config import SourceConfig
 from camera.folder import ImageFolderSource
 from camera.frame import FrameSource
+from camera.genicam import GenICamSource
 from camera.opencv_source import StreamSource, UsbSource, VideoFileSource
 from camera.synthetic import SyntheticSource
 
 __all__ = ["SOURCE_TYPES", "open_source"]
 
 # Each entry takes the config of its own ``type`` and the folder relative paths are taken from.
-# Adapters with heavy optional dependencies (pypylon, harvesters) import them inside their
-# factory, so that a config which does not use them never pays for them.
+# Sources with heavy optional SDKs (pypylon, harvesters) import them only when entered, so that
+# a config which does not use them never pays for them (and a missing one is MissingExtraError).
 _FACTORIES: Final[dict[str, Callable[[Any, Path], FrameSource]]] = {
     "synthetic": lambda config, _base: SyntheticSource(config),
     "video": lambda config, base: VideoFileSource(config, base_dir=base),
     "folder": lambda config, base: ImageFolderSource(config, base_dir=base),
     "stream": lambda config, _base: StreamSource(config),
     "usb": lambda config, _base: UsbSource(config),
+    "genicam": lambda config, base: GenICamSource(config, base_dir=base),
+    "basler": lambda config, _base: BaslerSource(config),
 }
 
 SOURCE_TYPES: Final = tuple(_FACTORIES)

@@ -197,6 +197,8 @@ class Daemon:
     def _stop_cameras(self, workers: list[CameraWorker]) -> None:
         self._stop_capture.set()
         for w in workers:
+            w.interrupt()  # a source waiting for a file or a trigger returns at once
+        for w in workers:
             w.join(timeout=10)
             if w.alive:
                 log.warning("camera %s did not stop within 10 s", w.cfg.id)

@@ -318,7 +318,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"synthetic", "video", "folder", "stream", "usb"} and out.endswith("source"):
+        elif part in {"synthetic", "video", "folder", "stream", "usb", "genicam", "basler"} and out.endswith("source"):
             continue  # the discriminated union's tag, not a key the user wrote
         else:
             out += ("." if out else "") + part

@@ -147,11 +147,14 @@ class Engine:
         """Start inference on ``frame``; blocks while every credit is taken.
 
         Returns False only when ``timeout`` passed without a free credit (nothing was started).
-        A frame that cannot be started (wrong shape, device error) comes out of :meth:`take` as a
-        failed :class:`InferenceDone`, never silently.
+        A frame that cannot be started (wrong shape, device error), or that its source marked with
+        ``error``, comes out of :meth:`take` as a failed :class:`InferenceDone`, never silently.
         """
         if not self._credits.acquire(timeout=timeout):
             return False
+        if frame.error is not None:  # the source could not deliver a usable picture: ERROR, never inferred
+            self._done.put_nowait(InferenceDone(frame, context, self._model, None, 0.0, frame.error))
+            return True
         with self._submit_lock:
             model = self._model
             try:
