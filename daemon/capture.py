@@ -8,7 +8,7 @@ synthetic run with ``count``) that ends closes its slot; the camera is then fini
 What the thread tells (attributes read by the daemon's status; written only by this thread):
 ``state`` (:class:`CameraState`), ``frames``, ``rejected`` (frames with an error: unreadable file,
 outside the limits), ``converted`` (grey/16-bit/BGRA frames made BGR, each kind logged once),
-``failures``, ``reconnects``, ``last_error``, ``last_frame`` (monotonic), and the rate: ``fps``
+``failures``, ``reconnects``, ``last_error``, ``last_failure`` and ``last_frame`` (monotonic), and the rate: ``fps``
 measured over ``RATE_WINDOW`` seconds and ``below_rate`` when it is under ``RATE_TOLERANCE`` of the
 rate the source is configured for (logged once per episode).
 """
@@ -82,6 +82,7 @@ class CameraWorker:
         self.reconnects = 0  # successful reopens after a failure
         self.finished = threading.Event()
         self.last_error: str | None = None
+        self.last_failure: float | None = None  # time.monotonic() of the last open or read failure
         self.last_frame: float | None = None  # time.monotonic() of the last frame read
         self.expected_fps = configured_rate(cfg.source)
         self.fps: float | None = None  # measured over the last complete window
@@ -186,6 +187,7 @@ class CameraWorker:
         self.below_rate = below
 
     def _failed(self, exc: CameraError) -> None:
+        self.last_failure = time.monotonic()
         self.failures += 1
         self.state = CameraState.STALLED if isinstance(exc, CameraStalledError) else CameraState.RECONNECTING
         if self.last_error != str(exc):

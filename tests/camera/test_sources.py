@@ -11,8 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from camera import (
+    CameraStalledError,
     DefectGenerator,
     Frame,
     ImageFolderSource,
@@ -29,6 +31,8 @@ from camera import (
     scrub_url,
 )
 from ovedge.errors import CameraError
+from tools.mjpeg_server import MjpegServer
+from tools.rtsp import RtspCamera
 
 
 def _frames(n: int, w: int = 96, h: int = 64) -> list[np.ndarray]:
@@ -148,14 +152,32 @@ def test_folder_pattern_and_loop(image_folder: Path) -> None:
     assert refs == ["a_colour.png", "b_grey.png", "c_rgba.png", "a_colour.png", "b_grey.png"]
 
 
-def test_folder_corrupt_image_is_a_camera_error_naming_it(image_folder: Path) -> None:
-    """A file that does not decode stops the source with its name, after the good ones before it."""
-    (image_folder / "e_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+def test_folder_corrupt_image_is_an_error_frame_naming_it_and_reading_goes_on(image_folder: Path) -> None:
+    """A file that does not decode is a frame with an error naming it; the images after it are still read."""
+    (image_folder / "c_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    (image_folder / "c_empty.jpg").write_bytes(b"")
     with ImageFolderSource(ImageFolderSourceConfig(path=image_folder)) as src:
-        for _ in range(4):
-            assert src.read() is not None
-        with pytest.raises(CameraError, match=r"e_broken\.png is not a readable image"):
-            src.read()
+        frames = list(iter(src.read, None))
+    refs = [f.source_ref for f in frames]
+    assert refs == ["a_colour.png", "b_grey.png", "c_broken.png", "c_empty.jpg", "c_rgba.png", "d_photo.jpg"]
+    errors = {f.source_ref: f.error for f in frames if f.error is not None}
+    assert set(errors) == {"c_broken.png", "c_empty.jpg"}
+    assert "c_broken.png is not a readable image" in (errors["c_broken.png"] or "")
+    assert [f.index for f in frames] == list(range(6))
+
+
+def test_folder_reopened_goes_on_after_the_last_image_delivered(image_folder: Path) -> None:
+    """Entering the same source again (the capture thread's reconnect) never repeats an image already read."""
+    src = ImageFolderSource(ImageFolderSourceConfig(path=image_folder))
+    with src:
+        first = [src.read(), src.read()]
+    with src:
+        rest = list(iter(src.read, None))
+    with src:
+        assert src.read() is None  # everything was read: nothing comes again
+    refs = [f.source_ref for f in [*first, *rest] if f is not None]
+    assert refs == ["a_colour.png", "b_grey.png", "c_rgba.png", "d_photo.jpg"]
+    assert [f.index for f in rest] == [2, 3]
 
 
 def test_folder_empty_or_missing_is_a_camera_error(tmp_path: Path) -> None:
@@ -289,3 +311,38 @@ def test_registry_builds_the_source_for_each_type(tmp_path: Path) -> None:
     assert absolute.path == Path("/data/v.avi")
     assert isinstance(open_source(UsbSourceConfig(device=0), base_dir=tmp_path), UsbSource)
     assert isinstance(open_source(StreamSourceConfig(url="rtsp://h/x"), base_dir=tmp_path), StreamSource)
+
+
+def test_stalled_http_stream_fails_with_stall_after_stall_timeout() -> None:
+    """A server that keeps the connection open but stops sending: read() raises CameraStalledError (not a hang)."""
+    jpg = cv2.imencode(".jpg", _frames(1, 64, 48)[0])[1].tobytes()
+    with MjpegServer([jpg]) as server:
+        src = StreamSource(StreamSourceConfig(url=server.url, stall_timeout=0.5))
+        with src:
+            assert src.read() is not None
+            server.stall()
+            with pytest.raises(CameraStalledError, match=r"stalled: no frame for 0\.5 s \(stall_timeout\)") as err:
+                _read_many(src, 500)  # frames already buffered may still arrive first
+        assert err.value.seconds == 0.5
+        server.resume()
+        with src:  # entering again reconnects, and the stream flows again
+            frame = src.read()
+            assert frame is not None and frame.error is None
+
+
+def test_rtsp_transport_option_reaches_ffmpeg() -> None:
+    """Against an RTSP server that allows only TCP, transport="tcp" streams and transport="udp" is refused on open."""
+    with RtspCamera(tcp_only=True) as server:
+        with StreamSource(StreamSourceConfig(url=server.url, transport="tcp")) as src:
+            frame = src.read()
+            assert frame is not None and frame.image.shape == (240, 320, 3)
+        with pytest.raises(CameraError, match="cannot be opened"):
+            StreamSource(StreamSourceConfig(url=server.url, transport="udp")).__enter__()
+
+
+def test_stream_options_are_validated() -> None:
+    """transport is for rtsp:// only; stall_timeout must be positive: both refused at load with the key."""
+    with pytest.raises(ValidationError, match="transport applies to rtsp:// URLs only"):
+        StreamSourceConfig(url="http://cam/video.mjpg", transport="udp")
+    with pytest.raises(ValidationError, match="stall_timeout"):
+        StreamSourceConfig(url="rtsp://cam/x", stall_timeout=0)
