@@ -129,7 +129,7 @@ class BaslerSource:
         return self._nodes.get(name)
 
     def interrupt(self) -> None:
-        """Make a waiting :meth:`read` return ``None`` soon (any thread)."""
+        """Make a waiting (or the next) :meth:`read` return ``None`` once, soon (any thread)."""
         self._interrupted.set()
 
     def trigger(self) -> None:
@@ -167,6 +167,7 @@ class BaslerSource:
                 return self._frame(result)
             finally:
                 result.Release()
+        self._interrupted.clear()  # one interrupt, one None
         return None
 
     def _frame(self, result: Any) -> Frame:

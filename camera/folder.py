@@ -139,7 +139,7 @@ class ImageFolderSource:
         self._files = []
 
     def interrupt(self) -> None:
-        """Make a waiting :meth:`read` return ``None`` (another thread may call this)."""
+        """Make a waiting (or the next) :meth:`read` return ``None`` once (another thread may call this)."""
         self._interrupted.set()
 
     def read(self) -> Frame | None:
@@ -194,6 +194,7 @@ class ImageFolderSource:
             self._stable.pop(path.name, None)
             self._done_with(path, st, failed=frame.error is not None)
             return frame
+        self._interrupted.clear()  # one interrupt, one None
         return None
 
     def _next_settled(self) -> Path | None:

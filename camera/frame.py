@@ -62,8 +62,8 @@ class FrameSource(Protocol):
 class Interruptible(Protocol):
     """A source whose ``read()`` may wait indefinitely (a watched folder, a triggered camera).
 
-    ``interrupt()`` is the one method another thread may call: it makes a blocked or later
-    ``read()`` return ``None`` soon. The capture thread calls it when the daemon stops.
+    ``interrupt()`` is the one method another thread may call: it makes a blocked (or the next)
+    ``read()`` return ``None`` soon, once. The capture thread calls it when the daemon stops.
     """
 
     def interrupt(self) -> None: ...

@@ -171,7 +171,7 @@ class GenICamSource:
         return self._nodes.get(name)
 
     def interrupt(self) -> None:
-        """Make a waiting :meth:`read` return ``None`` soon (any thread)."""
+        """Make a waiting (or the next) :meth:`read` return ``None`` once, soon (any thread)."""
         self._interrupted.set()
 
     def trigger(self) -> None:
@@ -202,6 +202,7 @@ class GenICamSource:
                 fmt, width, height = str(component.data_format), int(component.width), int(component.height)
                 data = np.array(component.data, copy=True)  # the buffer goes back to the camera on exit
             return self._frame(data, fmt, width, height)
+        self._interrupted.clear()  # one interrupt, one None
         return None
 
     def _frame(self, data: Any, fmt: str, width: int, height: int) -> Frame:
