@@ -9,11 +9,12 @@ DEMO_CKPT := models/demo/defectnet.pt
 
 .PHONY: install demo demo-model test lint typecheck bench bench-quick bench-convert clean
 
-# The venv: the project with the converter extra (torch CPU build pinned by constraints.txt).
+# The venv: the project with the converter extra (torch CPU build pinned by constraints.txt) and the
+# camera SDK extras, whose tests run against pylon's emulated cameras and the simulated GenTL producer.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "cannot create $(VENV): on Debian, apt-get install -y python3-venv"; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[convert,dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[convert,dev,genicam,basler]"
 	touch $@
 
 install: $(STAMP)

@@ -60,6 +60,7 @@ class BaslerSource:
         self._nodes: _PylonNodes | None = None
         self._sdk_error: type[BaseException] = RuntimeError
         self._format = ""
+        self.serial: str | None = None  # of the camera opened
         self._index = 0
         self._interrupted = threading.Event()
 
@@ -80,6 +81,7 @@ class BaslerSource:
             factory = pylon.TlFactory.GetInstance()
             device = self._find(factory.EnumerateDevices())
             self._camera = camera = pylon.InstantCamera(factory.CreateDevice(device))
+            self.serial = str(device.GetSerialNumber())
             camera.Open()
             self._nodes = nodes = _PylonNodes(camera.GetNodeMap())
             apply_settings(self.config, nodes, description=self.description, sdk_error=genicam.GenericException)

@@ -47,7 +47,7 @@ class MjpegServer:
                 except (BrokenPipeError, ConnectionResetError):
                     return
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+            def log_message(self, format: str, *args: object) -> None:
                 return
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -76,7 +76,9 @@ def test_interrupt_wakes_a_watched_folder_so_the_camera_stops(tmp_path: Path) ->
     assert worker.state is CameraState.STOPPED  # stopped, not "ended": the folder had no end
 
 
-def test_rate_below_the_configured_one_is_flagged_and_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_rate_below_the_configured_one_is_flagged_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A synthetic camera asked for far more than any CPU renders: below_rate set, one warning over many windows."""
     source = SyntheticSourceConfig(width=256, height=256, fps=1_000_000).model_dump()
     worker, hub, stop = _worker(source, tmp_path, mode=CameraMode.FREE_RUN, rate_window=0.2)
