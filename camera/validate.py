@@ -124,14 +124,16 @@ class FrameCheck:
         bits: int | None = None,
         extra: dict[str, object] | None = None,
     ) -> Frame:
-        """A checked frame: converted pixels, or ``error`` with the reason and the size that arrived."""
+        """A checked frame: converted pixels, or ``error`` with the reason (after ``ref``, when given)
+        and the size that arrived."""
         now, mono = time.time(), time.monotonic()
         extra = dict(extra or {})
         try:
             image, note = self.convert(raw, bits=bits)
         except FrameRejectedError as exc:
             h, w = (int(raw.shape[0]), int(raw.shape[1])) if raw.ndim >= 2 else (0, 0)
-            return Frame(_placeholder(h, w), index, now, mono, ref, extra, error=exc.reason)
+            reason = exc.reason if ref is None else f"{ref}: {exc.reason}"
+            return Frame(_placeholder(h, w), index, now, mono, ref, extra, error=reason)
         if note is not None:
             extra[CONVERTED] = note
         return Frame(image, index, now, mono, ref, extra)
