@@ -93,5 +93,7 @@ SourceConfig = Annotated[
 SOURCE_CONFIGS: Final[tuple[type[BaseModel], ...]] = get_args(get_args(SourceConfig)[0])
 """The config class of each source ``type``, in the union's order."""
 
-SOURCE_TYPES: Final[tuple[str, ...]] = tuple(str(c.model_fields["type"].default) for c in SOURCE_CONFIGS)
+SOURCE_TYPES: Final[tuple[str, ...]] = tuple(
+    str(get_args(c.model_fields["type"].annotation)[0]) for c in SOURCE_CONFIGS  # each ``Literal["tag"]``
+)
 """The ``type`` values a camera source may have, derived from :data:`SourceConfig`."""

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, ValidationInfo
 
-__all__ = ["ConfigPath", "path_context", "resolve_path"]
+__all__ = ["ConfigPath", "UnexpandableHomeError", "path_context", "resolve_path"]
 
 _BASE_DIR: Final = "base_dir"
 

@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _KEY_PART: Final = re.compile(r"\.|\[(\d+)\]")
+_UNION_MEMBER: Final = re.compile(r"^(str|int|float|bool|bytes|none|[a-z-]+\[.*\])$")
 
 
 class ConfigFileError(ConfigError):
@@ -89,7 +90,7 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> DaemonConfig:
     for item in overrides:
         apply_override(raw, item)
     try:
-        return DaemonConfig.model_validate(raw, context=path_context(path.absolute().parent))
+        return DaemonConfig.model_validate(raw, context=path_context(path.resolve().parent))
     except ValidationError as exc:
         raise ConfigInvalidError(path, validation_problems(exc)) from exc
 
@@ -120,8 +121,29 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
 
 
 def validation_problems(exc: ValidationError) -> tuple[str, ...]:
-    """One line per problem, each naming the key path as written in TOML."""
-    return tuple(_problem(err) for err in exc.errors())
+    """One line per problem, each naming the key path as written in TOML.
+
+    A value that fits no member of a union (``str | int``) is one problem, not one per member.
+    """
+    errors = exc.errors()
+    members: dict[tuple[int | str, ...], list[ErrorDetails]] = {}
+    for err in errors:
+        if _member_label(err["loc"]):
+            members.setdefault(err["loc"][:-1], []).append(err)
+    problems: list[str] = []
+    for err in errors:
+        tried = members.get(err["loc"][:-1], []) if _member_label(err["loc"]) else []
+        if len(tried) < 2:
+            problems.append(_problem(err))
+        elif err is tried[0]:
+            forms = "; ".join(e["msg"] for e in tried)
+            problems.append(f"{_key_path(err['loc'][:-1])}: {err['input']!r} fits none of the accepted forms ({forms})")
+    return tuple(problems)
+
+
+def _member_label(loc: tuple[int | str, ...]) -> bool:
+    """Whether the last part of ``loc`` is pydantic's label for a union member (``str``, ``literal['x']``)."""
+    return bool(loc) and isinstance(loc[-1], str) and _UNION_MEMBER.match(loc[-1]) is not None
 
 
 def _problem(err: ErrorDetails) -> str:

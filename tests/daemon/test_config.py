@@ -154,6 +154,14 @@ def test_a_failing_camera_among_good_ones_is_reported_alone(write_config: Writer
     )
 
 
+def test_a_value_fitting_no_member_of_a_union_is_one_problem(write_config: Writer) -> None:
+    """A USB `device` that is neither a string nor an index: one problem at the key the user wrote, not one per
+    member of `str | int` and no pydantic member label in the key path."""
+    path = write_config(cameras=[{"id": "c", "source": {"type": "usb", "device": [1]}}])
+    (problem,) = _problems(path)
+    assert problem.startswith("cameras[0].source.device: [1] fits none of the accepted forms (")
+
+
 def test_check_config_reports_unknown_source_type_in_one_line(write_config: Writer) -> None:
     """`ovedged check-config --syntax-only` on an unknown source type: exit 2, one stderr line, no traceback."""
     path = write_config(cameras=[{"id": "c", "source": {"type": "webcam"}}])
