@@ -3,8 +3,10 @@ problem), paths come out absolute, device strings and enums are checked when the
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from camera.config import SOURCE_TYPES
+from camera.config import SOURCE_CONFIGS, SOURCE_TYPES
 from daemon.config import (
     CameraMode,
     ConfigInvalidError,
@@ -65,6 +67,27 @@ def test_root_config_is_valid_and_documented_defaults(repo_root: Path) -> None:
     assert cfg.model.store == repo_root / "ir_models"
     with pytest.raises(ValueError, match="frozen"):
         cfg.mqtt.port = 1  # type: ignore[misc]
+
+
+def _keys(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    """Every key path of a section, into its sub-tables (``Rules | None``, ``tuple[CameraConfig, ...]``)."""
+    for name, field in model.model_fields.items():
+        yield f"{prefix}{name}"
+        inner = {sub for kind in typing.get_args(field.annotation) for sub in (kind, *typing.get_args(kind))}
+        for sub in sorted(inner | {field.annotation}, key=str):
+            if isinstance(sub, type) and issubclass(sub, BaseModel) and sub.__module__.startswith("daemon."):
+                yield from _keys(sub, f"{prefix}{name}.")
+
+
+def test_root_config_documents_every_key(repo_root: Path) -> None:
+    """Every key of every table (and of every camera source type) appears in config.toml, set or commented."""
+    text = (repo_root / "config.toml").read_text(encoding="utf-8")
+    written = set(re.findall(r"([A-Za-z_]+)\s*=", text))
+    headers = re.findall(r"^#?\s*\[+([a-z_.]+)\]+", text, re.MULTILINE)  # [mqtt], [[cameras]], # [mqtt.tls]
+    written |= {part for header in headers for part in header.split(".")}
+    missing = [key for key in _keys(DaemonConfig, "") if key.rsplit(".", 1)[-1] not in written]
+    missing += [f"source {c.__name__}.{name}" for c in SOURCE_CONFIGS for name in c.model_fields if name not in written]
+    assert missing == []
 
 
 @pytest.mark.parametrize(
