@@ -66,7 +66,8 @@ def _value(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"TOML test configs hold finite floats only, got {value}")
+            msg = f"TOML test configs hold finite floats only, got {value}"
+            raise ValueError(msg)
         return repr(value)
     if isinstance(value, str | Path):
         return json.dumps(str(value))  # a TOML basic string: JSON's escapes are valid TOML
@@ -74,4 +75,5 @@ def _value(value: Any) -> str:
         return "[" + ", ".join(_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {type(value).__name__} into a test config: {value!r}")
+    msg = f"cannot write {type(value).__name__} into a test config: {value!r}"
+    raise TypeError(msg)
