@@ -47,4 +47,3 @@ def open_source(config: SourceConfig) -> FrameSource:
         msg = f"no frame source registered for {type(config).__name__}; add it to camera.registry"
         raise TypeError(msg)
     return factory(config)
-
