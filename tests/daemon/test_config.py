@@ -209,6 +209,15 @@ def test_device_and_fallback_strings_are_checked_at_parse_time(write_config: Wri
     )
 
 
+def test_config_parsing_needs_no_openvino(repo_root: Path) -> None:
+    """Loading a config (device strings included) does not import OpenVINO: device strings are parsed as text."""
+    code = ("import sys; from pathlib import Path; from daemon.config import load_config; "
+            "load_config(Path('config.toml'), ['model.device=AUTO:GPU,CPU']); "
+            "bad = [m for m in sys.modules if m.split('.')[0] == 'openvino']; print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_device_strings_are_stored_normalised(write_config: Writer) -> None:
     """Accepted device strings are kept in their normal form, the one preflight and the status report."""
     cfg = load_config(write_config(model={"device": "auto: gpu,cpu", "fallback": ["cpu"]}))
