@@ -51,7 +51,7 @@ def _worker(source: dict[str, Any]) -> tuple[CameraWorker, FrameHub[str], thread
     hub: FrameHub[str] = FrameHub()
     stop = threading.Event()
     cfg = CameraConfig.model_validate({"id": "bench", "source": source, "mode": "free-run"})
-    return CameraWorker(cfg, hub, stop, base_dir=ROOT), hub, stop
+    return CameraWorker(cfg, hub, stop), hub, stop
 
 
 def _drain_until(hub: FrameHub[str], cond: Any) -> float:
@@ -94,7 +94,8 @@ def rtsp(rounds: int, down: float) -> dict[str, Any]:
         finally:
             stop.set()
             worker.join(timeout=GUARD)
-    return {"down_s": down, "failure_states": sorted(states), "detect_s": _summary(detect), "reconnect_s": _summary(reconnect),
+    return {"down_s": down, "failure_states": sorted(states), "detect_s": _summary(detect),
+            "reconnect_s": _summary(reconnect),
             "outage_s": _summary(outage), "reconnects": worker.reconnects}
 
 
@@ -134,7 +135,8 @@ def basler_trigger(n: int) -> dict[str, Any]:
             cam.trigger()
             frame = cam.read()
             latencies.append((time.monotonic() - t) * 1000.0)
-            assert frame is not None and frame.error is None
+            if frame is None or frame.error is not None:
+                raise RuntimeError(f"trigger gave no usable frame: {frame}")
     ordered = sorted(latencies)
     return {"triggers": n, "median_ms": round(statistics.median(ordered), 2),
             "p99_ms": round(ordered[min(n - 1, int(0.99 * n))], 2), "max_ms": round(ordered[-1], 2)}

@@ -8,6 +8,7 @@ be judged is a frame with ``error`` set.
 
 from camera.basler import BaslerSource
 from camera.config import (
+    SOURCE_TYPES,
     BaslerSourceConfig,
     FrameLimits,
     GenICamSourceConfig,
@@ -23,7 +24,7 @@ from camera.folder import ImageFolderSource
 from camera.frame import Frame, FrameSource, Image, Interruptible, SoftwareTriggerable
 from camera.genicam import GenICamSource
 from camera.opencv_source import StreamSource, UsbSource, VideoFileSource, scrub_url
-from camera.registry import SOURCE_TYPES, open_source
+from camera.registry import open_source
 from camera.synthetic import LABELS, DefectGenerator, DefectTruth, FrameTruth, SyntheticSource
 from camera.validate import FrameCheck, FrameRejectedError
 

@@ -1,15 +1,37 @@
 """Frame source options, one model per ``type``; the daemon's config embeds :data:`SourceConfig`.
 
 Validators here do no I/O: whether a file exists or a stream opens is checked when the source
-is opened (and by ``ovedged check-config``).
+is opened (and by ``ovedged check-config``). Paths come out of validation absolute
+(:data:`ovedge.paths.ConfigPath`: relative to the config file's folder, ``~`` expanded).
+
+A new kind of source is one config class here (with its ``type`` literal, added to
+:data:`SourceConfig`) and one entry in :mod:`camera.registry`; :data:`SOURCE_TYPES` and the
+config error messages follow from the union.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ovedge.paths import ConfigPath
+
+__all__ = [
+    "SOURCE_CONFIGS",
+    "SOURCE_TYPES",
+    "BaslerSourceConfig",
+    "FrameLimits",
+    "GenICamSourceConfig",
+    "ImageFolderSourceConfig",
+    "NodeSettings",
+    "NodeValue",
+    "SourceConfig",
+    "StreamSourceConfig",
+    "SyntheticSourceConfig",
+    "UsbSourceConfig",
+    "VideoFileSourceConfig",
+]
 
 
 class _Source(BaseModel):
@@ -82,7 +104,7 @@ class VideoFileSourceConfig(FrameLimits):
     """A video file read through OpenCV (mp4, avi, mkv, ...)."""
 
     type: Literal["video"] = "video"
-    path: Path = Field(description="video file; relative paths are taken from the config's folder")
+    path: ConfigPath = Field(description="video file; relative paths are taken from the config's folder")
     loop: bool = Field(False, description="start again at the end instead of ending")
     fps: float = Field(0.0, ge=0.0, description="pace reading to this rate; 0 reads as fast as consumed")
 
@@ -91,7 +113,7 @@ class ImageFolderSourceConfig(FrameLimits):
     """Every image of a folder, in name order; or, with ``watch``, each image dropped into it, once."""
 
     type: Literal["folder"] = "folder"
-    path: Path = Field(description="folder of images; relative paths are taken from the config's folder")
+    path: ConfigPath = Field(description="folder of images; relative paths are taken from the config's folder")
     pattern: str = Field("*", description="glob for file names, e.g. '*.png'")
     loop: bool = Field(False, description="start again after the last image (not with watch)")
     fps: float = Field(0.0, ge=0.0, description="pace reading to this rate; 0 reads as fast as consumed")
@@ -153,7 +175,10 @@ class GenICamSourceConfig(NodeSettings):
     """
 
     type: Literal["genicam"] = "genicam"
-    cti: Path = Field(description="the GenTL producer (.cti) of the camera vendor's SDK")
+    cti: ConfigPath = Field(
+        description="the GenTL producer (.cti) of the camera vendor's SDK; relative paths are taken from the "
+        "config's folder"
+    )
     serial: str | None = Field(None, description="device serial number")
     user_id: str | None = Field(None, description="device user-defined name (DeviceUserID)")
     index: int | None = Field(None, ge=0, description="position in the producer's device list")
@@ -183,3 +208,11 @@ SourceConfig = Annotated[
     | BaslerSourceConfig,
     Field(discriminator="type"),
 ]
+
+SOURCE_CONFIGS: Final[tuple[type[BaseModel], ...]] = get_args(get_args(SourceConfig)[0])
+"""The config class of each source ``type``, in the union's order."""
+
+SOURCE_TYPES: Final[tuple[str, ...]] = tuple(
+    str(get_args(c.model_fields["type"].annotation)[0]) for c in SOURCE_CONFIGS  # each ``Literal["tag"]``
+)
+"""The ``type`` values a camera source may have, derived from :data:`SourceConfig`."""

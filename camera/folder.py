@@ -51,9 +51,8 @@ LEDGER: Final = ".ovedge-read"
 class ImageFolderSource:
     """Images of a folder: listed once in name order, or watched as a drop folder (see the module)."""
 
-    def __init__(self, config: ImageFolderSourceConfig, *, base_dir: Path | None = None) -> None:
-        path = config.path.expanduser()
-        self.path = path if path.is_absolute() or base_dir is None else base_dir / path
+    def __init__(self, config: ImageFolderSourceConfig) -> None:
+        self.path = config.path
         self.config = config
         self._check = FrameCheck.of(config)
         self._pacer = Pacer(config.fps)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -60,9 +59,8 @@ class _HarvestersNodes:
 class GenICamSource:
     """A :class:`camera.frame.FrameSource` over one GenTL device; software-triggerable when configured."""
 
-    def __init__(self, config: GenICamSourceConfig, *, base_dir: Path | None = None) -> None:
-        cti = config.cti.expanduser()
-        self.cti = cti if cti.is_absolute() or base_dir is None else base_dir / cti
+    def __init__(self, config: GenICamSourceConfig) -> None:
+        self.cti = config.cti
         self.config = config
         self._check = FrameCheck.of(config)
         self._harvester: Any = None

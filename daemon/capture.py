@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from pathlib import Path
 from typing import Final
 
 from camera import FrameSource, Interruptible, open_source
@@ -63,14 +62,12 @@ class CameraWorker:
         hub: FrameHub[str],
         stop: threading.Event,
         *,
-        base_dir: Path,
         opener: Callable[..., FrameSource] = open_source,
         rate_window: float = RATE_WINDOW,
     ) -> None:
         self.cfg = cfg
         self._hub = hub
         self._stop = stop
-        self._base_dir = base_dir
         self._opener = opener
         self._source: FrameSource | None = None
         self.state = CameraState.STARTING
@@ -112,7 +109,7 @@ class CameraWorker:
         backoff = BACKOFF_START
         try:
             # Built once: entering it again after a failure reopens it where it was.
-            self._source = source = self._opener(self.cfg.source, base_dir=self._base_dir)
+            self._source = source = self._opener(self.cfg.source)
             while not self._stop.is_set():
                 try:
                     with source:

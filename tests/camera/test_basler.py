@@ -29,7 +29,7 @@ from ovedge.errors import CameraError
 
 def test_free_running_emulated_camera_delivers_checked_bgr_frames() -> None:
     """The first camera found streams Mono8 test images: BGR frames of the sensor size, grey noted, indices counting."""
-    source = open_source(BaslerSourceConfig(), base_dir=Path())
+    source = open_source(BaslerSourceConfig())
     assert isinstance(source, BaslerSource)
     with source as cam:
         frames = [cam.read() for _ in range(5)]

@@ -19,6 +19,7 @@ from camera import (
 )
 from camera.validate import CONVERTED
 from ovedge.errors import CameraError
+from ovedge.paths import path_context
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def viky() -> Path:
 
 def test_grab_rgba8_frames_as_bgr(viky: Path) -> None:
     """The first device streams RGBa8; frames come out 400x400 BGR, alpha dropped and noted, indices counting."""
-    source = open_source(GenICamSourceConfig(cti=viky), base_dir=Path())
+    source = open_source(GenICamSourceConfig(cti=viky))
     assert isinstance(source, GenICamSource)
     with source as cam:
         assert cam.feature("PixelFormat") == "RGBa8"
@@ -95,9 +96,10 @@ def test_device_selection_errors(viky: Path, tmp_path: Path) -> None:
         GenICamSourceConfig(cti=viky, serial="1", index=0)
 
 
-def test_relative_cti_is_taken_from_base_dir(viky: Path) -> None:
-    """A relative `cti` is resolved against the config's folder, like every path in the config."""
-    source = open_source(GenICamSourceConfig(cti=Path(viky.name)), base_dir=viky.parent)
+def test_relative_cti_is_taken_from_the_config_folder(viky: Path) -> None:
+    """A relative `cti` is resolved against the config's folder at load, like every path in the config."""
+    config = GenICamSourceConfig.model_validate({"cti": viky.name}, context=path_context(viky.parent))
+    source = open_source(config)
     assert isinstance(source, GenICamSource) and source.cti == viky
 
 

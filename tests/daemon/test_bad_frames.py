@@ -12,6 +12,7 @@ import numpy as np
 
 from camera.synthetic import DefectGenerator
 from daemon.result import ResultRecord, Verdict
+from tests.configs import write_config
 from tools.subscriber import Subscriber
 
 BIN = Path(sys.executable).parent
@@ -37,31 +38,14 @@ def test_folder_with_unreadable_and_odd_images_ends_with_one_result_per_file(
     cv2.imwrite(str(folder / "f_grey.png"), cv2.cvtColor(good[1], cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(folder / "g_deep.png"), good[2].astype(np.uint16) * 257)
     cv2.imwrite(str(folder / "h_good.png"), good[2])
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-[station]
-name = "st-bad"
-topic_prefix = "ovt"
-
-[model]
-store = "{demo_store}"
-name = "demo"
-cache_dir = "{tmp_path / 'cache'}"
-
-[[cameras]]
-id = "folder"
-mode = "every-frame"
-[cameras.source]
-type = "folder"
-path = "{folder}"
-
-[mqtt]
-port = {broker.port}
-connect_timeout = 5
-
-[state]
-dir = "{tmp_path / 'state'}"
-""", encoding="utf-8")
+    cfg = write_config(
+        tmp_path,
+        station={"name": "st-bad", "topic_prefix": "ovt"},
+        model={"store": demo_store, "name": "demo", "cache_dir": tmp_path / "cache"},
+        cameras=[{"id": "folder", "mode": "every-frame", "source": {"type": "folder", "path": folder}}],
+        mqtt={"port": broker.port, "connect_timeout": 5},
+        state={"dir": tmp_path / "state"},
+    )
     with Subscriber(broker.port, ["ovt/st-bad/+/result"]) as sub:
         done = subprocess.run([str(BIN / "ovedged"), "run", "--config", str(cfg), "--until-sources-end"],
                               capture_output=True, text=True, cwd=repo_root, timeout=300, check=False)

@@ -27,7 +27,7 @@ def _worker(source: object, tmp_path: Path, *, mode: CameraMode = CameraMode.EVE
     hub: FrameHub[str] = FrameHub()
     stop = threading.Event()
     cfg = CameraConfig.model_validate({"id": "cam", "source": source, "mode": mode})
-    return CameraWorker(cfg, hub, stop, base_dir=tmp_path, rate_window=rate_window), hub, stop
+    return CameraWorker(cfg, hub, stop, rate_window=rate_window), hub, stop
 
 
 def _take(hub: FrameHub[str], until: object, *, guard: float = HANG_GUARD) -> list[tuple[float, Frame]]:
