@@ -128,6 +128,7 @@ class Daemon:
             "model": model,
             "swap": self._swapper.status() if self._swapper is not None else {},
             "cameras": [c.id for c in self.cfg.cameras],
+            "camera_health": {w.cfg.id: w.snapshot() for w in self._workers},
         }
 
     # -- main -----------------------------------------------------------------------------------

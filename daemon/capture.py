@@ -105,6 +105,23 @@ class CameraWorker:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def snapshot(self) -> dict[str, object]:
+        """The camera's health as plain values (for the daemon's status); any thread may call it."""
+        last = self.last_frame
+        return {
+            "state": self.state.value,
+            "frames": self.frames,
+            "rejected": self.rejected,
+            "converted": self.converted,
+            "failures": self.failures,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,  # source descriptions are scrubbed of credentials
+            "last_frame_age_s": None if last is None else round(time.monotonic() - last, 3),
+            "fps": None if self.fps is None else round(self.fps, 2),
+            "configured_fps": self.expected_fps,
+            "below_rate": self.below_rate,
+        }
+
     def _run(self) -> None:
         backoff = BACKOFF_START
         try:

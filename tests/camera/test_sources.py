@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -192,61 +190,16 @@ def test_folder_empty_or_missing_is_a_camera_error(tmp_path: Path) -> None:
         ImageFolderSource(ImageFolderSourceConfig(path=tmp_path / "missing")).__enter__()
 
 
-class _MjpegServer:
-    """A tiny threaded HTTP server streaming JPEGs as multipart/x-mixed-replace until stopped."""
-
-    def __init__(self, jpegs: list[bytes]) -> None:
-        stop = threading.Event()
-        self.stop = stop
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                i = 0
-                try:
-                    while not stop.is_set():
-                        jpg = jpegs[i % len(jpegs)]
-                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpg)}\r\n\r\n"
-                        self.wfile.write(head.encode() + jpg + b"\r\n")
-                        self.wfile.flush()
-                        i += 1
-                        stop.wait(0.02)
-                except (BrokenPipeError, ConnectionResetError):
-                    return
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name="mjpeg-test-server", daemon=True)
-
-    def __enter__(self) -> _MjpegServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def mjpeg() -> Iterator[tuple[_MjpegServer, list[np.ndarray]]]:
+def mjpeg() -> Iterator[tuple[MjpegServer, list[np.ndarray]]]:
     frames = _frames(3, 64, 48)
     jpegs = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for f in frames]
-    with _MjpegServer(jpegs) as server:
+    with MjpegServer(jpegs) as server:
         yield server, frames
 
 
 def test_http_mjpeg_stream_is_read_and_fails_loudly_when_the_server_goes(
-    mjpeg: tuple[_MjpegServer, list[np.ndarray]],
+    mjpeg: tuple[MjpegServer, list[np.ndarray]],
 ) -> None:
     """A real multipart MJPEG stream yields the served pictures; when the server stops, read() raises."""
     server, served = mjpeg
