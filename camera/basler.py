@@ -149,7 +149,7 @@ class BaslerSource:
             raise NodeRefusedError(self.description, "TriggerSoftware", "execute", str(exc).splitlines()[0]) from exc
 
     def read(self) -> Frame | None:
-        """The next frame; ``None`` when interrupted. Free-running: :class:`CameraStalledError` after ``timeout`` s."""
+        """The next frame; ``None`` when interrupted; :class:`CameraStalledError` after ``stall_after`` s of silence."""
         camera, pylon = self._camera, self._pylon
         if camera is None:
             raise RuntimeError(f"{self.description} is not open: use it as a context manager")
@@ -162,8 +162,9 @@ class BaslerSource:
             if result is None or not result.IsValid():
                 if not camera.IsGrabbing():
                     raise CameraError(f"{self.description} stopped grabbing (disconnected?)")
-                if not self.config.software_trigger and time.monotonic() - started >= self.config.timeout:
-                    raise CameraStalledError(self.description, self.config.timeout)
+                stall_after = self.config.stall_after
+                if stall_after is not None and time.monotonic() - started >= stall_after:
+                    raise CameraStalledError(self.description, stall_after, "timeout")
                 continue
             try:
                 return self._frame(result)

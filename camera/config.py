@@ -75,9 +75,19 @@ class NodeSettings(FrameLimits):
     )
     timeout: float = Field(
         5.0,
-        gt=0.0,
-        description="seconds without a frame (free-running camera) before it counts as failed and is reopened",
+        ge=0.0,
+        description="seconds without a frame before a free-running camera counts as stalled and is reopened; "
+        "0 = never. A triggered camera (software_trigger, or TriggerMode = \"On\" in nodes) waits for its "
+        "trigger without a limit",
     )
+
+    @property
+    def stall_after(self) -> float | None:
+        """Seconds of silence that mean the camera stalled; None when silence is normal (triggered, or timeout 0)."""
+        hardware_trigger = str(self.nodes.get("TriggerMode", "")).lower() == "on"
+        if self.software_trigger or hardware_trigger or self.timeout == 0:
+            return None
+        return self.timeout
 
     @model_validator(mode="after")
     def _roi(self) -> NodeSettings:

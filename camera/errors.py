@@ -23,12 +23,13 @@ class MissingExtraError(CameraError):
 class CameraStalledError(CameraError):
     """A connected source delivered no frame for ``seconds`` (it is reconnected)."""
 
-    def __init__(self, description: str, seconds: float) -> None:
+    def __init__(self, description: str, seconds: float, key: str = "stall_timeout") -> None:
         self.description = description
         self.seconds = seconds
+        self.key = key
         super().__init__(
-            f"{description} stalled: no frame for {seconds:g} s (stall_timeout); reconnecting. "
-            "Check the camera or network, or raise stall_timeout for a slow stream"
+            f"{description} stalled: no frame for {seconds:g} s ({key}); reconnecting. "
+            f"Check the camera, cable or network, or raise {key} for a slow source"
         )
 
 

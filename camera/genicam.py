@@ -184,7 +184,7 @@ class GenICamSource:
             raise NodeRefusedError(self.description, "TriggerSoftware", "execute", str(exc).splitlines()[0]) from exc
 
     def read(self) -> Frame | None:
-        """The next frame; ``None`` when interrupted. Free-running: :class:`CameraStalledError` after ``timeout`` s."""
+        """The next frame; ``None`` when interrupted; :class:`CameraStalledError` after ``stall_after`` s of silence."""
         if self._acquirer is None:
             raise RuntimeError(f"{self.description} is not open: use it as a context manager")
         started = time.monotonic()
@@ -192,8 +192,9 @@ class GenICamSource:
             try:
                 buffer = self._acquirer.fetch(timeout=_POLL)
             except self._timeout_exc:
-                if not self.config.software_trigger and time.monotonic() - started >= self.config.timeout:
-                    raise CameraStalledError(self.description, self.config.timeout) from None
+                stall_after = self.config.stall_after
+                if stall_after is not None and time.monotonic() - started >= stall_after:
+                    raise CameraStalledError(self.description, stall_after, "timeout") from None
                 continue
             with buffer:
                 component = buffer.payload.components[0]

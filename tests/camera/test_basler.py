@@ -16,6 +16,7 @@ os.environ.setdefault("PYLON_CAMEMU", "2")  # before pylon's transport layers ar
 from camera import (
     BaslerSource,
     BaslerSourceConfig,
+    CameraStalledError,
     DefectGenerator,
     MissingExtraError,
     NodeRefusedError,
@@ -120,3 +121,21 @@ def test_missing_pypylon_is_one_line_naming_the_extra(monkeypatch: pytest.Monkey
     with pytest.raises(MissingExtraError, match=r"pip install 'ovedge\[basler\]'") as err:
         BaslerSource(BaslerSourceConfig()).__enter__()
     assert err.value.extra == "basler" and "\n" not in str(err.value)
+
+
+def test_silent_free_running_camera_stalls_but_a_hardware_triggered_one_waits() -> None:
+    """At 1 frame/s with timeout 0.3 s the camera is reported stalled; with TriggerMode=On (a PLC line) it waits."""
+    slow = BaslerSourceConfig(nodes={"AcquisitionFrameRateEnable": True, "AcquisitionFrameRate": 1.0}, timeout=0.3)
+    with BaslerSource(slow) as cam, pytest.raises(CameraStalledError, match=r"no frame for 0\.3 s \(timeout\)"):
+        _read(cam, 3)
+    line = BaslerSourceConfig(nodes={"TriggerMode": "On", "TriggerSource": "Line1"}, timeout=0.2)
+    assert line.stall_after is None
+    with BaslerSource(line) as cam:
+        timer = threading.Timer(1.0, cam.interrupt)
+        timer.start()
+        assert cam.read() is None  # waited past `timeout` for the line without calling it a stall
+
+
+def _read(source: object, n: int) -> None:
+    for _ in range(n):
+        source.read()  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from camera import (
+    CameraStalledError,
     GenICamSource,
     GenICamSourceConfig,
     MissingExtraError,
@@ -109,3 +110,16 @@ def test_missing_harvesters_is_one_line_naming_the_extra(monkeypatch: pytest.Mon
     with pytest.raises(MissingExtraError, match=r"pip install 'ovedge\[genicam\]'") as err:
         GenICamSource(GenICamSourceConfig(cti=viky)).__enter__()
     assert err.value.module == "harvesters"
+
+
+def test_a_camera_slower_than_its_timeout_is_reported_stalled(viky: Path) -> None:
+    """AcquisitionFrameRate 1/s and timeout 0.3 s: read() raises CameraStalledError naming `timeout` (not a hang)."""
+    cfg = GenICamSourceConfig(cti=viky, nodes={"AcquisitionFrameRate": 1.0}, timeout=0.3)
+    with GenICamSource(cfg) as cam, pytest.raises(CameraStalledError, match=r"no frame for 0\.3 s \(timeout\)") as err:
+        _read(cam, 3)
+    assert err.value.key == "timeout"
+
+
+def _read(source: object, n: int) -> None:
+    for _ in range(n):
+        source.read()  # type: ignore[attr-defined]
