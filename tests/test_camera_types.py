@@ -1,4 +1,4 @@
-"""Several cameras of different kinds in one daemon: emulated Basler, simulated GenICam, MJPEG stream, watched folder."""
+"""Several kinds of camera in one daemon: emulated Basler, simulated GenICam, MJPEG stream, watched folder."""
 
 from __future__ import annotations
 
