@@ -24,7 +24,7 @@ import openvino as ov
 
 from camera.frame import Frame
 from daemon.config import ModelConfig
-from daemon.devices import DeviceChoice, compile_properties, execution_devices, preflight
+from daemon.devices import DeviceChoice, choose_device, compile_properties, execution_devices
 from daemon.postprocess import PostProcessor, build_postprocessor, output_shapes
 from ovedge.errors import ModelError
 from ovedge.irmeta import IRMeta, read_rt_info
@@ -61,7 +61,7 @@ class LoadedModel:
         except RuntimeError as exc:
             raise ModelError(f"{source} cannot be read by OpenVINO: {_first_line(exc)}") from exc
         meta = read_rt_info(model, source=source)
-        choice = preflight(core, cfg.device, cfg.fallback)
+        choice = choose_device(core, cfg.device, cfg.fallback)
         props = compile_properties(
             hint=cfg.hint.value,
             num_requests=cfg.num_requests or None,
