@@ -26,7 +26,7 @@ from camera.frame import Frame
 from daemon.config import ModelConfig
 from daemon.devices import DeviceChoice, choose_device, compile_properties, execution_devices
 from daemon.postprocess import PostProcessor, build_postprocessor, output_shapes
-from ovedge.errors import ModelError
+from ovedge.errors import ModelError, openvino_message
 from ovedge.irmeta import IRMeta, read_rt_info
 from ovedge.store import ModelVersion
 
@@ -59,7 +59,7 @@ class LoadedModel:
         try:
             model = core.read_model(version.xml)
         except RuntimeError as exc:
-            raise ModelError(f"{source} cannot be read by OpenVINO: {_first_line(exc)}") from exc
+            raise ModelError(f"{source} cannot be read by OpenVINO: {openvino_message(exc)}") from exc
         meta = read_rt_info(model, source=source)
         choice = choose_device(core, cfg.device, cfg.fallback)
         props = compile_properties(
@@ -75,7 +75,7 @@ class LoadedModel:
             compiled = core.compile_model(str(version.xml) if cache_dir else model, choice.device, props)
         except RuntimeError as exc:
             raise ModelError(
-                f"{version.name} v{version.version} failed to compile on {choice.device}: {_first_line(exc)}"
+                f"{version.name} v{version.version} failed to compile on {choice.device}: {openvino_message(exc)}"
             ) from exc
         post = build_postprocessor(meta, output_shapes(compiled))  # dynamic dimensions as -1
         try:
@@ -157,7 +157,7 @@ class Engine:
             try:
                 self._queue.start_async({0: frame.image[np.newaxis]}, Submitted(frame, context), share_inputs=True)
             except Exception as exc:  # noqa: BLE001 - becomes an ERROR result
-                self._done.put_nowait(InferenceDone(frame, context, model, None, 0.0, _first_line(exc)))
+                self._done.put_nowait(InferenceDone(frame, context, model, None, 0.0, openvino_message(exc)))
         return True
 
     def take(self, timeout: float | None = None) -> InferenceDone | None:
@@ -261,11 +261,3 @@ class RequestPool:
             while len(self._idle) < len(self._requests):
                 self._cond.wait()
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line and not line.startswith(("Exception from", "Check '")):
-            return line
-    return text.splitlines()[0] if text else type(exc).__name__

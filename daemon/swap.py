@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from daemon.engine import Engine, LoadedModel
-from ovedge.errors import ModelError, OvedgeError
+from ovedge.errors import ModelError, OvedgeError, openvino_message
 from ovedge.signing import verify_manifest
 from ovedge.store import ModelStore, ModelVersion
 
@@ -85,7 +85,7 @@ def self_test(model: LoadedModel) -> float:
     try:
         request.infer({0: frame[np.newaxis]})
     except RuntimeError as exc:
-        raise ModelError(f"{label}: the golden frame does not run: {str(exc).strip().splitlines()[-1]}") from exc
+        raise ModelError(f"{label}: the golden frame does not run: {openvino_message(exc)}") from exc
     actual = [np.array(t.data, copy=True) for t in request.output_tensors]
     if len(actual) != len(expected):
         raise ModelError(

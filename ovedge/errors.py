@@ -77,7 +77,7 @@ class StateError(OvedgeError):
         self.path = path
         self.problem = problem
         self.fix = fix
-        super().__init__(f"{path} {problem}; {fix}")
+        super().__init__(f"{path}: {problem}; {fix}")
 
 
 _OPENVINO_NOISE = ("Exception from ", "Check '")

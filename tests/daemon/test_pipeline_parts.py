@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
+import pytest
 
 from camera.frame import Frame
 from daemon.config import ModelConfig
 from daemon.engine import Engine, LoadedModel
 from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
+from ovedge.errors import ConfigError, StateError
 from ovedge.store import ModelStore
 
 
@@ -85,6 +87,21 @@ def test_sequence_numbers_never_repeat_across_restarts(tmp_path: Path) -> None:
     assert used == list(range(1, 16))
     assert min(later) > max(used)
     assert later == sorted(later)
+
+
+def test_unusable_or_corrupt_state_is_a_state_error(tmp_path: Path) -> None:
+    """A state folder that cannot be made, or a corrupt high-water mark, is a StateError naming the path
+    and the fix (a fault of the machine at run time, not of the config file)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="ascii")
+    with pytest.raises(StateError) as err:
+        SequenceCounter(blocker / "state")
+    assert not isinstance(err.value, ConfigError)
+    assert (err.value.path, err.value.fix) == (blocker / "state", "set [state] dir to a writable folder")
+    (tmp_path / "seq").write_text("twelve", encoding="ascii")
+    with pytest.raises(StateError) as err:
+        SequenceCounter(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'seq'}: corrupt ('twelve'); delete it to restart numbering"
 
 
 def test_engine_turns_a_bad_frame_into_an_error_not_a_silent_drop(demo_store: Path, tmp_path: Path) -> None:
