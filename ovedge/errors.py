@@ -39,6 +39,24 @@ class PublishError(OvedgeError):
     """Results cannot be delivered: the broker is unreachable or refuses us."""
 
 
+class ModelNotFoundError(ModelError):
+    """The store has no version of the configured model; says how to make one without guessing."""
+
+    def __init__(self, name: str, store: Path, models: Sequence[str]) -> None:
+        self.name = name
+        self.store = store
+        self.models = tuple(models)
+        if name == "demo":
+            how = "build the demo model with `make demo` (from the repository root)"
+        else:
+            how = (
+                "convert it with ovedge-convert, giving the input size, mean/std and OK labels used in "
+                "training (docs/CONVERTER.md has the full recipe)"
+            )
+        found = ", ".join(self.models) or "none"
+        super().__init__(f"model {name!r} not found in the store {store} (models there: {found}); {how}")
+
+
 class DeviceUnavailableError(ModelError):
     """Neither the configured device nor any fallback can run here (see :mod:`daemon.devices`)."""
 

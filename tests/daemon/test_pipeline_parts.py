@@ -14,7 +14,7 @@ import pytest
 
 from camera.frame import Frame
 from daemon.config import ModelConfig
-from daemon.engine import Engine, LoadedModel
+from daemon.engine import ActiveModel, Engine, LoadedModel
 from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from ovedge.errors import ConfigError, StateError
@@ -108,7 +108,7 @@ def test_engine_turns_a_bad_frame_into_an_error_not_a_silent_drop(demo_store: Pa
     """A frame the IR cannot take (2-D image) comes out as a failed result; good frames still infer."""
     version = ModelStore(demo_store).resolve("demo")
     model = LoadedModel.load(ov.Core(), version, ModelConfig(), cache_dir=None)
-    engine = Engine(model)
+    engine = Engine(ActiveModel(model, {}, golden_diff=0.0))  # no cameras, no rules: only the engine
     assert engine.submit(_frame(0), "cam", timeout=5)
     assert engine.submit(_frame(1, (32, 32)), "cam", timeout=5)
     assert engine.submit(_frame(2, (480, 640, 3)), "cam", timeout=5)
@@ -136,26 +136,26 @@ def test_daemon_never_imports_torch(repo_root: Path) -> None:
 
 def test_failed_inference_becomes_an_error_result_never_ok(demo_store: Path, tmp_path: Path) -> None:
     """A failed request, or outputs the post-processor cannot read, give verdict ERROR with the reason."""
-    from daemon.app import Daemon, load_model
+    from daemon.app import Daemon
     from daemon.config import load_config
     from daemon.engine import InferenceDone
+    from daemon.preflight import ModelLoader
     from daemon.result import Verdict
 
     cfg_path = tmp_path / "c.toml"
     cfg_path.write_text(f'[model]\nstore = "{demo_store}"\ncache = false\n'
                         '[[cameras]]\nid = "cam0"\n[cameras.source]\ntype = "synthetic"\n', encoding="utf-8")
     cfg = load_config(cfg_path)
-    prepared = load_model(cfg, ov.Core(), ModelStore(demo_store).resolve("demo"))
+    active = ModelLoader(cfg, ov.Core()).load("latest")  # carries the rules the result is judged by
     daemon = Daemon(cfg)
-    daemon._activate(prepared)  # the rules the decide thread would use
     seq = SequenceCounter(tmp_path / "state")
-    failed = InferenceDone(_frame(3), "cam0", prepared.model, None, 0.0, "device lost")
-    record = daemon._judge(failed, seq)
+    failed = InferenceDone(_frame(3), "cam0", active, None, 0.0, "device lost")
+    record = daemon.judge(failed, seq)
     assert record.verdict is Verdict.ERROR
     assert record.error == "device lost"
     assert record.defects == ()
-    garbled = InferenceDone(_frame(4), "cam0", prepared.model, [np.zeros((1, 7), np.float32)], 1.0)
-    record = daemon._judge(garbled, seq)
+    garbled = InferenceDone(_frame(4), "cam0", active, [np.zeros((1, 7), np.float32)], 1.0)
+    record = daemon.judge(garbled, seq)
     assert record.verdict is Verdict.ERROR
     assert record.error is not None
     assert record.error.startswith("post-processing failed")
