@@ -3,7 +3,7 @@
 The package's face; each name lives in one small module:
 
 * configuration: :class:`DaemonConfig`, :func:`load_config` (``daemon.config``);
-* before serving: :class:`ModelLoader`, :func:`preflight`, :func:`self_test` (``daemon.preflight``),
+* before serving: :class:`ModelLoader`, :func:`run_preflight`, :func:`self_test` (``daemon.preflight``),
   the device choice :func:`choose_device` / :class:`DeviceChoice` (``daemon.devices``);
 * serving: :class:`Daemon` (``daemon.app``), :class:`Engine`, :class:`ActiveModel`,
   :class:`LoadedModel`, :class:`InferenceDone` (``daemon.engine``), :class:`Decider`
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from daemon.decision import Decider
     from daemon.devices import DeviceChoice, choose_device
     from daemon.engine import ActiveModel, Engine, InferenceDone, LoadedModel
-    from daemon.preflight import ModelLoader, preflight, self_test
+    from daemon.preflight import ModelLoader, run_preflight, self_test
     from daemon.publisher import Publisher, probe_broker
     from daemon.result import ResultRecord, Verdict
     from daemon.swap import ModelSwapper, SwapOutcome
@@ -52,8 +52,8 @@ _HOMES = {
     "choose_device": "daemon.devices",
     "load_config": "daemon.config",
     "main": "daemon.cli",
-    "preflight": "daemon.preflight",
     "probe_broker": "daemon.publisher",
+    "run_preflight": "daemon.preflight",
     "self_test": "daemon.preflight",
 }
 
@@ -75,8 +75,8 @@ __all__ = [
     "choose_device",
     "load_config",
     "main",
-    "preflight",
     "probe_broker",
+    "run_preflight",
     "self_test",
 ]
 

@@ -27,7 +27,7 @@ import openvino as ov
 from daemon.capture import CameraWorker
 from daemon.config import DaemonConfig
 from daemon.engine import Engine, InferenceDone
-from daemon.preflight import ModelLoader, preflight
+from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
 from daemon.sequence import SequenceCounter
@@ -85,7 +85,7 @@ class Daemon:
         loader = ModelLoader(cfg, ov.Core())
         # The broker is the publisher's to check: it connects below, and refuses to start when
         # mqtt.require_at_start and the broker does not answer.
-        active = preflight(cfg, loader, broker=False, report=log.info)
+        active = run_preflight(cfg, loader, broker=False, report=log.info)
         sequence = SequenceCounter(cfg.state_dir())
         self._engine = engine = Engine(active)
         self._workers = workers = [

@@ -97,9 +97,9 @@ def _check(cfg: object, *, syntax_only: bool, broker: bool, path: Path) -> int:
         return 0
     import openvino as ov
 
-    from daemon.preflight import ModelLoader, preflight
+    from daemon.preflight import ModelLoader, run_preflight
 
-    preflight(cfg, ModelLoader(cfg, ov.Core()), broker=broker, report=print)
+    run_preflight(cfg, ModelLoader(cfg, ov.Core()), broker=broker, report=print)
     print("all checks passed" if broker else "all checks passed (broker not checked: --no-broker)")
     return 0
 

@@ -1,4 +1,4 @@
-"""OpenVINO device strings, the start-up device preflight, and compile properties.
+"""OpenVINO device strings, the device choice, and compile properties.
 
 * :func:`parse_device` checks a device string without touching OpenVINO (no I/O): ``CPU``,
   ``GPU``, ``GPU.N``, ``NPU``, ``AUTO`` / ``AUTO:a,b,...``, ``HETERO:a,b``, ``MULTI:a,b``
@@ -73,11 +73,11 @@ class DeviceSpec:
 
 @dataclass(frozen=True, slots=True)
 class DeviceChoice:
-    """The outcome of :func:`preflight`: where to compile, and why."""
+    """The outcome of :func:`choose_device`: where to compile, and why."""
 
     requested: str
     device: str  # the device string to pass to compile_model
-    available: tuple[str, ...]  # core.available_devices at preflight
+    available: tuple[str, ...]  # core.available_devices when chosen
     fell_back: bool = False
     reason: str | None = None  # why it fell back (for logs, status and metrics)
     notes: tuple[str, ...] = ()  # warnings: deprecated MULTI, candidates left out of AUTO/MULTI

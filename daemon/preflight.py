@@ -15,7 +15,7 @@
 
 Steps 1-4 are :class:`ModelLoader`: the first model and every hot-swapped version go through the
 same :meth:`ModelLoader.load`, so the model the daemon starts with is self-tested too.
-:func:`preflight` runs the six steps for ``ovedged check-config`` (``--no-broker`` leaves out step
+:func:`run_preflight` runs the six steps for ``ovedged check-config`` (``--no-broker`` leaves out step
 6) and for ``ovedged run`` (which leaves step 6 to the publisher: it connects at start-up and
 refuses to start when ``mqtt.require_at_start`` and the broker does not answer).
 """
@@ -36,7 +36,7 @@ from ovedge.errors import CameraError, ModelError, OvedgeError, openvino_message
 from ovedge.signing import TrustedKeys
 from ovedge.store import ModelStore, ModelVersion
 
-__all__ = ["ModelLoader", "check_cameras", "preflight", "self_test"]
+__all__ = ["ModelLoader", "check_cameras", "run_preflight", "self_test"]
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def check_cameras(cfg: DaemonConfig) -> None:
             raise CameraError(f"camera {cam.id!r}: {exc}") from exc
 
 
-def preflight(
+def run_preflight(
     cfg: DaemonConfig,
     loader: ModelLoader,
     *,

@@ -134,6 +134,21 @@ def test_daemon_never_imports_torch(repo_root: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_package_face_lists_what_it_exports_without_loading_openvino(repo_root: Path) -> None:
+    """`import daemon` is light (no OpenVINO, OpenCV or paho until a name is used); every name in
+    `daemon.__all__` resolves to a class or function of a daemon module (never a submodule shadowing it),
+    also after every submodule has been imported."""
+    code = (
+        "import sys, daemon; heavy = [m for m in ('openvino', 'cv2', 'paho') if m in sys.modules]; "
+        "assert not heavy, heavy; import daemon.app, daemon.cli, daemon.preflight, daemon.swap; "
+        "wrong = [n for n in daemon.__all__ if getattr(getattr(daemon, n), '__module__', '').partition('.')[0] "
+        "!= 'daemon']; assert not wrong, wrong; print(len(daemon.__all__))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root, check=False)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 20
+
+
 def test_failed_inference_becomes_an_error_result_never_ok(demo_store: Path, tmp_path: Path) -> None:
     """A failed request, or outputs the post-processor cannot read, give verdict ERROR with the reason."""
     from daemon.app import Daemon

@@ -75,6 +75,19 @@ def test_full_check_passes_with_a_live_broker(demo_store: Path, tmp_path: Path, 
     ]
 
 
+def test_auto_with_an_absent_or_unloadable_gpu_starts(demo_store: Path, tmp_path: Path, repo_root: Path) -> None:
+    """`device = "AUTO:GPU,CPU"` (use the iGPU when it is there) passes the whole model check on any
+    machine: with a GPU it compiles on AUTO:GPU,CPU, without one (or without the GPU runtime) on
+    AUTO:CPU, saying why GPU was left out."""
+    config = _config(tmp_path, demo_store, free_port())
+    done = _check(config, "--no-broker", "--set", "model.device=AUTO:GPU,CPU", cwd=repo_root)
+    assert done.returncode == 0, done.stderr
+    device_lines = [line for line in done.stdout.splitlines() if line.startswith("device: ")]
+    assert device_lines[0].startswith(("device: AUTO:GPU,CPU (", "device: AUTO:CPU ("))
+    if device_lines[0].startswith("device: AUTO:CPU ("):
+        assert device_lines[1].startswith("device: AUTO:GPU,CPU: compiling AUTO:CPU (GPU")
+
+
 @pytest.mark.parametrize(
     ("name", "hint"),
     [
