@@ -89,7 +89,7 @@ class Daemon:
         sequence = SequenceCounter(cfg.state_dir())
         self._engine = engine = Engine(active)
         self._workers = workers = [
-            CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras
+            CameraWorker(c, self._hub, self._stop_capture) for c in cfg.cameras
         ]
         with contextlib.ExitStack() as stack:
             self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))

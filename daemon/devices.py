@@ -1,9 +1,8 @@
 """OpenVINO device strings, the device choice, and compile properties.
 
-* :func:`parse_device` checks a device string without touching OpenVINO (no I/O): ``CPU``,
-  ``GPU``, ``GPU.N``, ``NPU``, ``AUTO`` / ``AUTO:a,b,...``, ``HETERO:a,b``, ``MULTI:a,b``
-  (accepted, deprecated: it warns and names AUTO's cumulative-throughput mode). ``VPU`` and
-  ``MYRIAD`` are refused with what to use instead.
+* Device strings are parsed by :func:`daemon.config.device.parse_device` (no I/O), already when
+  the config is validated. ``MULTI:a,b`` is accepted but deprecated: :func:`choose_device` warns
+  and names AUTO's cumulative-throughput mode.
 * :func:`choose_device` checks the device against ``core.available_devices`` and returns the device
   string to compile on: the requested one with only its usable candidates (``AUTO:GPU,CPU``
   compiles as ``AUTO:CPU`` where there is no GPU, saying why GPU was skipped), or the first usable
@@ -32,43 +31,24 @@ import openvino.properties as props
 import openvino.properties.hint as hints
 import openvino.properties.streams as ov_streams
 
-from ovedge.errors import ConfigError, DeviceUnavailableError, openvino_message
+from daemon.config import DeviceSpec, InferencePrecision, PerformanceHint, parse_device
+from ovedge.errors import DeviceUnavailableError, openvino_message
 
 __all__ = [
     "DeviceChoice",
-    "DeviceSpec",
     "Skipped",
     "choose_device",
     "compile_properties",
     "execution_devices",
-    "parse_device",
     "plugin_problem",
 ]
 
 log = logging.getLogger(__name__)
 
-PHYSICAL = ("CPU", "GPU", "NPU")
-VIRTUAL = ("AUTO", "HETERO", "MULTI")
-REMOVED = ("VPU", "MYRIAD", "HDDL", "VPUX")
-_PHYSICAL_RE = re.compile(r"^(CPU|GPU|NPU)(?:\.(\d+))?$")
-_FORMS = "CPU, GPU, GPU.N, NPU, AUTO, AUTO:a,b,..., HETERO:a,b, MULTI:a,b"
 MULTI_DEPRECATED = (
     'MULTI is deprecated by OpenVINO: use AUTO:{devices} with hint = "cumulative_throughput" '
     "(AUTO's CUMULATIVE_THROUGHPUT mode) instead"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceSpec:
-    """A parsed device string: a physical device, or a virtual one over candidates."""
-
-    text: str  # normalised, e.g. "AUTO:GPU,CPU"
-    kind: str  # CPU, GPU, NPU, AUTO, HETERO or MULTI
-    candidates: tuple[str, ...]  # physical devices named (the device itself when physical)
-
-    @property
-    def virtual(self) -> bool:
-        return self.kind in VIRTUAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,39 +62,6 @@ class DeviceChoice:
     reason: str | None = None  # why it fell back (for logs, status and metrics)
     notes: tuple[str, ...] = ()  # warnings: deprecated MULTI, candidates left out of AUTO/MULTI
     skipped: tuple[Skipped, ...] = ()  # devices named in the config that were left out, and why
-
-
-def parse_device(text: str) -> DeviceSpec:
-    """Parse and normalise a device string (no I/O); :class:`ConfigError` when it cannot work."""
-    raw = text.strip()
-    name, sep, rest = raw.partition(":")
-    name = name.strip().upper()
-    if name in VIRTUAL:
-        candidates = tuple(_physical(part, raw) for part in rest.split(",") if part.strip()) if sep else ()
-        if name != "AUTO" and not candidates:
-            raise ConfigError(f"device {raw!r}: {name} needs a device list, e.g. {name}:GPU,CPU")
-        if len(set(candidates)) != len(candidates):
-            raise ConfigError(f"device {raw!r} names a device twice")
-        normal = f"{name}:{','.join(candidates)}" if candidates else name
-        return DeviceSpec(normal, name, candidates)
-    if sep:
-        raise ConfigError(f"device {raw!r}: only AUTO, HETERO and MULTI take a device list (use {_FORMS})")
-    single = _physical(raw, raw)
-    return DeviceSpec(single, single.partition(".")[0], (single,))
-
-
-def _physical(part: str, whole: str) -> str:
-    name = part.strip().upper()
-    if name.partition(".")[0] in REMOVED:
-        raise ConfigError(
-            f"device {whole!r}: {name} (Myriad VPU) was removed from OpenVINO in 2023.0; "
-            "use NPU on Core Ultra or stay on 2022.3 LTS"
-        )
-    if name in VIRTUAL:
-        raise ConfigError(f"device {whole!r}: {name} cannot be nested inside another device list")
-    if not _PHYSICAL_RE.match(name):
-        raise ConfigError(f"device {whole!r}: unknown device {part.strip()!r} (use {_FORMS})")
-    return name
 
 
 def _present(device: str, available: Sequence[str]) -> bool:
@@ -236,7 +183,7 @@ def choose_device(
 
     ``core`` is an ``openvino.Core`` (only ``available_devices`` and ``get_versions`` are used).
     Raises :class:`~ovedge.errors.DeviceUnavailableError` when neither the device nor any fallback can
-    run, and :class:`ConfigError` for a device string that can never work (see :func:`parse_device`).
+    run, and :class:`~daemon.config.InvalidDeviceError` for a device string that can never work.
     """
     spec = _spec(device)
     fallbacks = [_spec(f) for f in fallback]
@@ -276,31 +223,33 @@ def choose_device(
     )
 
 
-_HINTS = ("latency", "throughput", "cumulative_throughput")
-_PRECISIONS = ("f32", "f16", "bf16")
+_MODES = {
+    PerformanceHint.LATENCY: hints.PerformanceMode.LATENCY,
+    PerformanceHint.THROUGHPUT: hints.PerformanceMode.THROUGHPUT,
+    PerformanceHint.CUMULATIVE_THROUGHPUT: hints.PerformanceMode.CUMULATIVE_THROUGHPUT,
+}
+_PRECISIONS = {
+    InferencePrecision.F32: ov.Type.f32,
+    InferencePrecision.F16: ov.Type.f16,
+    InferencePrecision.BF16: ov.Type.bf16,
+}
 
 
 def compile_properties(
     *,
-    hint: str,
+    hint: PerformanceHint,
     num_requests: int | None = None,
     streams: int | None = None,
     threads: int | None = None,
-    inference_precision: str | None = None,
+    inference_precision: InferencePrecision | None = None,
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """OpenVINO compile properties for the performance settings (unset ones are left to the device).
 
-    ``cache_dir`` turns model caching on (compile from the XML path to profit from it).
+    The enums come validated from the config; ``cache_dir`` turns model caching on (compile from
+    the XML path to profit from it).
     """
-    if hint not in _HINTS:
-        raise ConfigError(f"performance hint {hint!r} is not one of {', '.join(_HINTS)}")
-    modes = {
-        "latency": hints.PerformanceMode.LATENCY,
-        "throughput": hints.PerformanceMode.THROUGHPUT,
-        "cumulative_throughput": hints.PerformanceMode.CUMULATIVE_THROUGHPUT,
-    }
-    out: dict[str, Any] = {hints.performance_mode(): modes[hint]}
+    out: dict[str, Any] = {hints.performance_mode(): _MODES[hint]}
     if num_requests is not None:
         out[hints.num_requests()] = int(num_requests)
     if streams is not None:
@@ -308,12 +257,7 @@ def compile_properties(
     if threads is not None:
         out[props.inference_num_threads()] = int(threads)
     if inference_precision is not None:
-        if inference_precision not in _PRECISIONS:
-            raise ConfigError(
-                f"inference precision {inference_precision!r} is not one of {', '.join(_PRECISIONS)}"
-            )
-        types = {"f32": ov.Type.f32, "f16": ov.Type.f16, "bf16": ov.Type.bf16}
-        out[hints.inference_precision()] = types[inference_precision]
+        out[hints.inference_precision()] = _PRECISIONS[inference_precision]
     if cache_dir is not None:
         out[props.cache_dir()] = str(cache_dir)
     return out

@@ -56,8 +56,8 @@ class ModelLoader:
     def __init__(self, cfg: DaemonConfig, core: Any) -> None:
         self._cfg = cfg
         self._core = core
-        self.store = ModelStore(cfg.path(cfg.model.store))
-        keys = [cfg.path(p) for p in cfg.model.trusted_keys]
+        self.store = ModelStore(cfg.model.store)
+        keys = list(cfg.model.trusted_keys)
         self.trusted_keys = TrustedKeys(keys) if keys else None  # read once: a bad key fails start-up
         self.cache_dir = cfg.cache_dir() if cfg.model.cache else None
         self._cache_ready = False
@@ -94,7 +94,7 @@ class ModelLoader:
         """Step 3, second half: every camera's rules checked against this model's labels."""
         cfg = self._cfg
         return {
-            cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id, base_dir=cfg.base_dir)
+            cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id)
             for cam in cfg.cameras
         }
 
@@ -178,7 +178,7 @@ def check_cameras(cfg: DaemonConfig) -> None:
 
     for cam in cfg.cameras:
         try:
-            with open_source(cam.source, base_dir=cfg.base_dir):
+            with open_source(cam.source):
                 pass
         except CameraError as exc:
             raise CameraError(f"camera {cam.id!r}: {exc}") from exc

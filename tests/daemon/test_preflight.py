@@ -12,20 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.configs import write_config
 from tools.mosquitto import Mosquitto, free_port
 
 BIN = Path(sys.executable).parent
 
 
-def _config(tmp_path: Path, store: Path, port: int, *, name: str = "demo", source: str = 'type = "synthetic"') -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f'[model]\nstore = "{store}"\nname = "{name}"\ncache = false\n'
-        f'[[cameras]]\nid = "cam0"\n[cameras.source]\n{source}\n'
-        f"[mqtt]\nport = {port}\nconnect_timeout = 5\n",
-        encoding="utf-8",
+def _config(tmp_path: Path, store: Path, port: int, *, name: str = "demo", source: dict | None = None) -> Path:
+    return write_config(
+        tmp_path,
+        model={"store": store, "name": name, "cache": False},
+        cameras=[{"id": "cam0", "source": source or {"type": "synthetic"}}],
+        mqtt={"port": port, "connect_timeout": 5},
     )
-    return path
 
 
 def _check(config: Path, *extra: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -39,7 +38,8 @@ def test_no_broker_checks_everything_but_the_broker(demo_store: Path, tmp_path: 
     """With nothing listening on the broker port, `check-config --no-broker` still resolves, verifies,
     compiles and self-tests the model and opens the camera, then passes; without the flag the same
     config fails on the broker, after the same steps passed."""
-    config = _config(tmp_path, demo_store, free_port())
+    port = free_port()
+    config = _config(tmp_path, demo_store, port)
     done = _check(config, "--no-broker", cwd=repo_root)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -55,13 +55,9 @@ def test_no_broker_checks_everything_but_the_broker(demo_store: Path, tmp_path: 
     assert with_broker.returncode == 1
     assert with_broker.stdout.splitlines()[1:5] == lines[1:5]
     assert with_broker.stderr.strip().splitlines() == [
-        f"ovedged: error: MQTT broker 127.0.0.1:{_port(config)} is unreachable (Connection refused); "
+        f"ovedged: error: MQTT broker 127.0.0.1:{port} is unreachable (Connection refused); "
         "start the broker or fix [mqtt] host/port"
     ]
-
-
-def _port(config: Path) -> int:
-    return int(config.read_text(encoding="utf-8").split("port = ")[1].splitlines()[0])
 
 
 def test_full_check_passes_with_a_live_broker(demo_store: Path, tmp_path: Path, repo_root: Path) -> None:
@@ -117,7 +113,7 @@ def test_a_camera_that_does_not_open_fails_after_the_model(demo_store: Path, tmp
     """The cameras are checked after the model: the model lines are printed, then one error line
     naming the camera."""
     missing = tmp_path / "nothing-here"
-    config = _config(tmp_path, demo_store, free_port(), source=f'type = "folder"\npath = "{missing}"')
+    config = _config(tmp_path, demo_store, free_port(), source={"type": "folder", "path": missing})
     done = _check(config, "--no-broker", cwd=repo_root)
     assert done.returncode == 1
     assert done.stdout.splitlines()[3].startswith("self-test: demo v1")

@@ -21,7 +21,7 @@ import openvino.opset13 as ops
 import pytest
 
 from camera.frame import Frame
-from daemon.config import DaemonConfig
+from daemon.config import load_config
 from daemon.engine import ActiveModel, Engine, InferenceDone
 from daemon.preflight import ModelLoader, self_test
 from daemon.swap import ModelSwapper, install_sighup
@@ -29,6 +29,7 @@ from ovedge.errors import ModelError
 from ovedge.irmeta import GoldenSample, IRMeta, Manifest, Preprocessing, write_rt_info
 from ovedge.signing import generate_keypair, sign_manifest
 from ovedge.store import MANIFEST, ModelStore, digest_file
+from tests.configs import write_config
 
 NAME = "widget"
 LABELS = ("ok", "scratch", "dent")
@@ -98,21 +99,11 @@ def publish(
 
 def loader_for(store: ModelStore, *, trusted_keys: tuple[Path, ...] = ()) -> ModelLoader:
     """The daemon's own loader for ``store``: one camera with default rules, CPU, no compile cache."""
-    cfg = DaemonConfig.model_validate(
-        {
-            "model": {
-                "store": store.root,
-                "name": NAME,
-                "device": "CPU",
-                "hint": "throughput",
-                "num_requests": 2,
-                "cache": False,
-                "trusted_keys": trusted_keys,
-            },
-            "cameras": [{"id": "cam0", "source": {"type": "synthetic"}}],
-        }
-    )
-    return ModelLoader(cfg, CORE)
+    model = {"store": store.root, "name": NAME, "device": "CPU", "hint": "throughput", "num_requests": 2,
+             "cache": False, "trusted_keys": list(trusted_keys)}
+    folder = store.root.parent / f"config-{len(trusted_keys)}"
+    folder.mkdir(exist_ok=True)
+    return ModelLoader(load_config(write_config(folder, model=model)), CORE)
 
 
 def _wait(predicate: Callable[[], bool], what: str) -> None:
@@ -353,34 +344,19 @@ def test_swap_to_a_model_wanting_more_requests_grows_the_window(store: ModelStor
 # -- inside the running daemon --
 
 
-def _daemon_config(path: Path, store: Path, port: int, state: Path) -> Path:
-    path.write_text(
-        f"""
-[station]
-name = "st"
-topic_prefix = "ovt"
-[model]
-store = "{store}"
-name = "{NAME}"
-cache_dir = "{state / "cache"}"
-[[cameras]]
-id = "cam0"
-mode = "every-frame"
-[cameras.source]
-type = "synthetic"
-seed = 1
-width = 64
-height = 48
-fps = 40
-count = 0
-[mqtt]
-port = {port}
-[state]
-dir = "{state}"
-""",
-        encoding="utf-8",
+def _daemon_config(folder: Path, store: Path, port: int, state: Path) -> Path:
+    return write_config(
+        folder,
+        station={"name": "st", "topic_prefix": "ovt"},
+        model={"store": store, "name": NAME, "cache_dir": state / "cache"},
+        cameras=[{
+            "id": "cam0",
+            "mode": "every-frame",
+            "source": {"type": "synthetic", "seed": 1, "width": 64, "height": 48, "fps": 40, "count": 0},
+        }],
+        mqtt={"port": port},
+        state={"dir": state},
     )
-    return path
 
 
 def test_daemon_swaps_under_load_and_rejects_a_bad_model(broker, tmp_path: Path, repo_root: Path) -> None:
@@ -390,7 +366,7 @@ def test_daemon_swaps_under_load_and_rejects_a_bad_model(broker, tmp_path: Path,
 
     store = ModelStore(tmp_path / "store")
     publish(store, SCRATCH)
-    cfg = _daemon_config(tmp_path / "config.toml", store.root, broker.port, tmp_path / "state")
+    cfg = _daemon_config(tmp_path, store.root, broker.port, tmp_path / "state")
     results: list[dict] = []
     log_path = tmp_path / "daemon.log"
     with log_path.open("w", encoding="utf-8") as log_file, Subscriber(broker.port, ["ovt/st/#"]) as sub:
