@@ -114,8 +114,6 @@ class ModelLoader:
             f"device: {loaded.device.device} (execution devices {','.join(loaded.execution_devices) or '?'}, "
             f"{loaded.num_requests} infer requests){fell}"
         )
-        for note in loaded.device.notes:
-            report(f"device: {note}")
         deciders = self.rules(loaded)
         active = ActiveModel(loaded, deciders, golden_diff=self_test(loaded))
         report(f"self-test: {loaded.label} reproduces its golden sample within {active.golden_diff:.3g}")
