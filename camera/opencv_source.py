@@ -26,7 +26,7 @@ from camera.config import FrameLimits, StreamSourceConfig, UsbSourceConfig, Vide
 from camera.errors import CameraStalledError
 from camera.frame import Frame
 from camera.validate import FrameCheck
-from ovedge.errors import CameraError
+from ovedge.errors import CameraError, openvino_message
 
 __all__ = ["CaptureSource", "StreamSource", "UsbSource", "VideoFileSource", "scrub_url"]
 
@@ -212,7 +212,7 @@ class StreamSource(CaptureSource):
                     else:
                         os.environ[_FFMPEG_OPTIONS] = before
         except cv2.error as exc:
-            raise CameraError(f"{self.description} cannot be opened: {scrub_url(_first_line(exc))}") from exc
+            raise CameraError(f"{self.description} cannot be opened: {scrub_url(openvino_message(exc))}") from exc
         if not cap.isOpened():
             cap.release()
             raise CameraError(
@@ -260,7 +260,3 @@ class UsbSource(CaptureSource):
                 log.warning("%s: the camera refused property %s=%s", self.description, prop, value)
         return cap
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
