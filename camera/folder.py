@@ -8,8 +8,9 @@ Two ways, chosen by ``watch``:
   after it is completely written — its size and modification time unchanged for ``settle``
   seconds. Writers that can should write under another name (``.x.png``, ``x.png.part``) and
   rename into place. Each file read is then moved into ``done/`` (``failed/`` when it is no usable
-  image) inside the folder, or, with ``after = "keep"``, left and listed in ``.ovedge-read`` so a
-  restart does not read it again.
+  image) inside the folder (as ``<stem>~N<suffix>`` when that name is already there: nothing is
+  overwritten), or, with ``after = "keep"``, left and listed in ``.ovedge-read`` so a restart does
+  not read it again.
 
 A file that cannot be read or decoded, or a frame the limits reject, is a frame with ``error``
 set (an ``ERROR`` result naming the file), and reading goes on with the next file.
@@ -61,7 +62,7 @@ class ImageFolderSource:
         self._next = 0
         self._index = 0  # frame index: keeps counting across reopens
         self._last: str | None = None  # listing: name of the last image delivered
-        self._taken: set[str] = set()  # watching: files read by this process (even if moving them failed)
+        self._taken: set[str] = set()  # watching: "name\tsize\tmtime_ns" of files read that could not be moved
         self._ledger: set[str] = set()  # watching with after="keep": "name\tsize\tmtime_ns" of files read
         self._stable: dict[str, tuple[int, int, float]] = {}  # watching: name -> (size, mtime_ns, unchanged since)
         self._interrupted = threading.Event()
@@ -189,7 +190,6 @@ class ImageFolderSource:
             except FileNotFoundError:
                 continue  # taken away by someone else meanwhile: it was never ours
             frame = self._load(path)
-            self._taken.add(path.name)
             self._stable.pop(path.name, None)
             self._done_with(path, st, failed=frame.error is not None)
             return frame
@@ -203,13 +203,12 @@ class ImageFolderSource:
         seen: set[str] = set()
         for path in self._candidates():
             name = path.name
-            if name in self._taken:
-                continue
             try:
                 st = path.stat()
             except FileNotFoundError:
                 continue
-            if self.config.after == "keep" and _ledger_line(name, st) in self._ledger:
+            line = _ledger_line(name, st)  # the same name with another size or time is another file
+            if line in self._taken or line in self._ledger:
                 continue
             seen.add(name)
             sig = (st.st_size, st.st_mtime_ns)
@@ -237,14 +236,24 @@ class ImageFolderSource:
                     self.description, path.name, LEDGER, exc.strerror,
                 )
             return
-        target = self.path / (FAILED_DIR if failed else DONE_DIR) / path.name
+        target = _free_name(self.path / (FAILED_DIR if failed else DONE_DIR) / path.name)
         try:
-            path.replace(target)
+            path.rename(target)
         except OSError as exc:
+            self._taken.add(_ledger_line(path.name, st))
             log.error(  # noqa: TRY400 - a one-line message for the user, not a bug
                 "%s: cannot move %s into %s/ (%s); it is not read again by this process, but a restart would read it",
                 self.description, path.name, target.parent.name, exc.strerror,
             )
+
+
+def _free_name(target: Path) -> Path:
+    """``target``, or ``<stem>~N<suffix>`` when a file of that name was already moved there (never overwrite)."""
+    candidate, n = target, 0
+    while candidate.exists():
+        n += 1
+        candidate = target.with_name(f"{target.stem}~{n}{target.suffix}")
+    return candidate
 
 
 def _ledger_line(name: str, st: os.stat_result) -> str:

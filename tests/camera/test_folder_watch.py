@@ -127,3 +127,16 @@ def test_watch_and_loop_cannot_be_combined() -> None:
     """watch reads each file once, so loop is refused at load, naming both keys."""
     with pytest.raises(ValidationError, match="cannot loop"):
         ImageFolderSourceConfig(path=Path(), watch=True, loop=True)
+
+
+def test_a_name_dropped_again_is_read_again_and_both_are_kept_in_done(tmp_path: Path) -> None:
+    """A PLC reusing a file name: the second file is a new part, read, and moved beside the first as name~1."""
+    cfg = ImageFolderSourceConfig(path=tmp_path, watch=True, settle=0.2, poll=0.05)
+    with ImageFolderSource(cfg) as src:
+        (tmp_path / "part.png").write_bytes(_png(1))
+        first = _read_until(src, lambda f: len(f) >= 1, quiet=0.3)
+        (tmp_path / "part.png").write_bytes(_png(2))
+        second = _read_until(src, lambda f: len(f) >= 1, quiet=0.3)
+    assert [f.source_ref for f in first + second] == ["part.png", "part.png"]
+    assert not np.array_equal(first[0].image, second[0].image)
+    assert sorted(p.name for p in (tmp_path / DONE_DIR).iterdir()) == ["part.png", "part~1.png"]
