@@ -5,8 +5,8 @@ The server runs under the system interpreter, which has PyGObject (Debian ``pyth
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 
@@ -41,9 +41,10 @@ class RtspCamera:
             self._args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         assert proc.stdout is not None
-        deadline = time.monotonic() + timeout  # a hang guard only
-        line = proc.stdout.readline()
-        if line.strip() != "ready" or time.monotonic() > deadline:
+        line = proc.stdout.readline()  # "ready", or "" when the server died first
+        if line.strip() != "ready":
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=timeout)
             err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
             self.kill()
             raise RtspServerError((err.strip().splitlines() or [line.strip() or "no output"])[-1])
