@@ -25,9 +25,9 @@ import openvino as ov
 from camera.frame import Frame
 from daemon.config import ModelConfig
 from daemon.devices import DeviceChoice, compile_properties, execution_devices, preflight
-from daemon.postprocess import PostProcessor, build_postprocessor, output_shapes
 from ovedge.errors import ModelError
 from ovedge.irmeta import IRMeta, read_rt_info
+from ovedge.layouts import PostProcessor, build_postprocessor, output_shapes
 from ovedge.store import ModelVersion
 
 log = logging.getLogger(__name__)

@@ -12,14 +12,6 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from daemon.postprocess import (
-    ANOMALY_LABEL,
-    DECODERS,
-    Detection,
-    build_postprocessor,
-    input_to_frame,
-    output_shapes,
-)
 from ovedge.errors import ModelError
 from ovedge.irmeta import (
     TASK_LAYOUTS,
@@ -29,6 +21,14 @@ from ovedge.irmeta import (
     ResizeMode,
     read_rt_info,
     write_rt_info,
+)
+from ovedge.layouts import (
+    ANOMALY_LABEL,
+    DECODERS,
+    Detection,
+    build_postprocessor,
+    input_to_frame,
+    output_shapes,
 )
 
 CORE = ov.Core()
