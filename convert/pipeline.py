@@ -24,9 +24,10 @@ from convert.options import ConvertOptions, Precision
 from convert.parity import ParityResult, compare, reference_runner
 from convert.preprocess import embed, preprocessing_model
 from convert.progress import Progress
-from convert.tasks import Shape, label_count, resolve
+from convert.tasks import resolve
 from ovedge.errors import ConvertError
 from ovedge.irmeta import IRMeta, Manifest, OutputLayout, Preprocessing, SourceInfo, Task, write_rt_info
+from ovedge.layouts import Shape, label_count, output_shapes
 from ovedge.store import MANIFEST, MODEL_BIN, MODEL_XML, ModelStore, check_name, digest_file, sha256_file
 
 log = logging.getLogger(__name__)
@@ -97,13 +98,13 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
             compiled = core.compile_model(str(xml), "CPU", F32)
             irs = [_run(compiled, f) for f in progress.iterate(frames, "parity", len(frames))]
             parity = compare(
-                task,
-                layout,
+                meta,
+                output_shapes(compiled),
                 refs,
                 irs,
+                [frame.shape[:2] for frame in frames],
                 reference=reference_name,
                 threshold=options.agreement_threshold,
-                anomaly_threshold=options.anomaly_threshold,
             )
             parity.extra.update(int8_figures)
         if not parity.passed:
@@ -123,14 +124,6 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
 def _run(compiled: Any, frame: np.ndarray) -> list[np.ndarray]:
     result = compiled(frame[None])
     return [np.asarray(result[out]).copy() for out in compiled.outputs]
-
-
-def output_shapes(model: Any) -> list[Shape]:
-    shapes = []
-    for out in model.outputs:
-        partial = out.get_partial_shape()
-        shapes.append(tuple(d.get_length() if d.is_static else -1 for d in partial))
-    return shapes
 
 
 def parity_frames(options: ConvertOptions, width: int, height: int) -> list[np.ndarray]:

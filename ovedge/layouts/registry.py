@@ -33,6 +33,10 @@ DECODERS: dict[OutputLayout, Builder] = {
     OutputLayout.ANOMALY_SCORE: anomaly.build,
 }
 
+# Layouts whose rows are sorted by score: rows of near-equal score may come in another order from
+# another runtime or precision, so their raw outputs are compared as sorted values.
+UNORDERED_ROWS = frozenset({OutputLayout.SSD, OutputLayout.BOXES_SCORES_LABELS})
+
 
 def build_postprocessor(meta: IRMeta, output_shapes: Sequence[tuple[int, ...]]) -> PostProcessor:
     """Choose and configure the decoder for ``meta`` once, checking the model's output shapes.
