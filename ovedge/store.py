@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from ovedge.errors import ModelError
+from ovedge.errors import ModelError, ModelNotFoundError
 from ovedge.irmeta import FileDigest, GoldenSample, IRMeta, Manifest, Signature, SourceInfo
 
 MODEL_XML = "model.xml"
@@ -64,6 +64,16 @@ def file_digests(folder: Path) -> dict[str, FileDigest]:
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """Write ``manifest.json`` into a version folder."""
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+class VersionsTakenError(ModelError):
+    """Every version number tried for a new version was taken by another writer meanwhile."""
+
+    def __init__(self, name: str, root: Path, attempts: int) -> None:
+        self.name = name
+        self.root = root
+        self.attempts = attempts
+        super().__init__(f"could not publish {name}: {attempts} version numbers in a row were taken in {root}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +159,7 @@ class ModelStore:
         """Find ``name`` at ``version`` (an int or ``"latest"``) and read its manifest."""
         available = self.versions(name)
         if not available:
-            names = ", ".join(self.names()) or "none"
-            raise ModelError(
-                f"model {name!r} not found in the store {self.root} (models there: {names}); "
-                f"convert one with `ovedge-convert CHECKPOINT --name {name} --out {self.root}`"
-            )
+            raise ModelNotFoundError(name, self.root, self.names())
         if version == "latest":
             chosen = available[-1]
         else:
@@ -217,7 +223,7 @@ class ModelStore:
                 log.info("version %s of %s was taken meanwhile; trying the next", version, name)
                 continue
             return ModelVersion(name=name, version=version, path=path, manifest=manifest)
-        raise ModelError(f"could not publish {name}: version numbers kept being taken in {self.root}")
+        raise VersionsTakenError(name, self.root, attempts)
 
     def publish(self, name: str, staged: Path, version: int) -> Path:
         """Rename a staged folder to ``<name>/<version>`` atomically and return the new path.
