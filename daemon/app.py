@@ -128,7 +128,14 @@ class Daemon:
             "model": model,
             "swap": self._swapper.status() if self._swapper is not None else {},
             "cameras": [c.id for c in self.cfg.cameras],
+            "camera_state": {w.cfg.id: w.state for w in self._workers},
         }
+
+    def _status_changed(self, *_what: object) -> None:
+        """Republish the retained status (a swap outcome, a camera's state): what it says changed."""
+        pub = self._publisher
+        if pub is not None and pub.connected:  # on (re)connect the publisher sends it anyway
+            pub.publish_status()
 
     # -- main -----------------------------------------------------------------------------------
 
@@ -148,7 +155,8 @@ class Daemon:
         self._deciders[m.version.version] = prepared.deciders
         self._engine = engine = Engine(m)
         self._workers = workers = [
-            CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras
+            CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir, on_change=self._status_changed)
+            for c in cfg.cameras
         ]
         with contextlib.ExitStack() as stack:
             self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
@@ -172,6 +180,7 @@ class Daemon:
                     watch=cfg.model.version == "latest",
                     verify_hashes=cfg.model.verify_hashes,
                     trusted_keys=[cfg.path(p) for p in cfg.model.trusted_keys],
+                    on_change=self._status_changed,
                 )
             )
             stack.callback(install_sighup(swapper))

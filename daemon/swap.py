@@ -150,8 +150,10 @@ class ModelSwapper(Generic[P]):
         poll_interval: float = 2.0,
         verify_hashes: bool = True,
         trusted_keys: Sequence[Path] = (),
+        on_change: Callable[[SwapOutcome], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._on_change = on_change  # told after every outcome (the daemon republishes its status)
         self._store = store
         self._prepare = prepare
         self._activate = activate
@@ -292,6 +294,8 @@ class ModelSwapper(Generic[P]):
                 reason,
                 self.active.label,
             )
+        if self._on_change is not None:
+            self._on_change(outcome)
         return outcome
 
 
