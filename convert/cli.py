@@ -20,6 +20,7 @@ SUBCOMMANDS = ("inspect", "list")
 
 def _convert_parser() -> argparse.ArgumentParser:
     from convert.options import Precision, TaskChoice
+    from ovedge.about import VersionAction
     from ovedge.irmeta import ResizeMode
 
     parser = argparse.ArgumentParser(
@@ -29,6 +30,7 @@ def _convert_parser() -> argparse.ArgumentParser:
         epilog=f"other commands: `{PROG} inspect PATH` (metadata, inputs/outputs, parity of an IR), "
         f"`{PROG} list [--out DIR]` (the model store)",
     )
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument("checkpoint", type=Path, help="TorchScript, .pt2, .onnx, state_dict .pt/.pth, Lightning .ckpt")
     parser.add_argument("--name", required=True, help="model name in the store")
     parser.add_argument("--out", type=Path, default=Path("ir_models"), help="model store root (default ir_models)")
