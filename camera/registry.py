@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from camera import native_logs
 from camera.config import SourceConfig
 from camera.folder import ImageFolderSource
 from camera.frame import FrameSource
@@ -34,6 +35,7 @@ def open_source(config: SourceConfig, *, base_dir: Path) -> FrameSource:
 
     Relative paths in ``config`` are taken from ``base_dir`` (the config file's folder).
     """
+    native_logs.apply()  # before any OpenCV call of any source (imread in folders, captures)
     try:
         factory = _FACTORIES[config.type]
     except KeyError:
