@@ -26,6 +26,7 @@ LABELS = {
     "unet": ("background", "scratch", "dent"),
     "anomaly": (),
 }
+OK_LABELS = {"resnet": ("ok",), "mobilenet": ("ok",)}  # the classifiers' good class
 FORMATS = ("state_dict", "nested", "lightning", "torchscript", "export", "onnx", "pickle")
 SUFFIX = {
     "state_dict": ".pt",
@@ -106,6 +107,7 @@ def options(path: Path, name: str, out: Path, **kwargs: object) -> ConvertOption
         "name": name,
         "out": out,
         "labels": LABELS.get(model, ()),
+        "ok_labels": OK_LABELS.get(model, ()),
         "input_width": SIZE,
         "input_height": SIZE,
         "mean": (123.675, 116.28, 103.53),

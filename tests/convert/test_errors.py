@@ -11,7 +11,8 @@ import torch
 
 from convert.cli import main
 
-BASE = ["--name", "m", "--input-size", "64x64", "--labels", "ok,scratch,dent", "--quiet"]
+BASE = ["--name", "m", "--input-size", "64x64", "--labels", "ok,scratch,dent", "--ok-labels", "ok", "--norm", "unit",
+        "--quiet"]
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
