@@ -26,7 +26,6 @@ LABELS = {
     "unet": ("background", "scratch", "dent"),
     "anomaly": (),
 }
-OK_LABELS = {"resnet": ("ok",), "mobilenet": ("ok",)}  # the classifiers' good class
 FORMATS = ("state_dict", "nested", "lightning", "torchscript", "export", "onnx", "pickle")
 SUFFIX = {
     "state_dict": ".pt",
@@ -107,7 +106,6 @@ def options(path: Path, name: str, out: Path, **kwargs: object) -> ConvertOption
         "name": name,
         "out": out,
         "labels": LABELS.get(model, ()),
-        "ok_labels": OK_LABELS.get(model, ()),
         "input_width": SIZE,
         "input_height": SIZE,
         "mean": (123.675, 116.28, 103.53),
@@ -117,6 +115,12 @@ def options(path: Path, name: str, out: Path, **kwargs: object) -> ConvertOption
     if model in zoo.ZOO:
         defaults["arch"] = f"convert.zoo:{zoo.ZOO[model].__name__}"
     defaults.update(kwargs)
+    if "ok_labels" not in kwargs and "no_ok_label" not in kwargs:
+        # the good class is `ok` where there is one; otherwise every class is a defect (said explicitly)
+        if "ok" in tuple(defaults["labels"]):
+            defaults["ok_labels"] = ("ok",)
+        else:
+            defaults["no_ok_label"] = True
     return ConvertOptions.model_validate(defaults)
 
 
