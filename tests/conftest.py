@@ -1,10 +1,11 @@
-"""Shared fixtures: a real Mosquitto broker per test, the repository paths, the demo IR."""
+"""Shared fixtures: a real Mosquitto broker per test, the repository paths, the demo IR, the config writer."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tools/ (broker, subscriber) for the tests
 
 from convert.demo_recipe import CHECKPOINT, convert_args  # noqa: E402  (torch-free)
+from tests import configs  # noqa: E402
 from tools.mosquitto import Mosquitto, find_mosquitto  # noqa: E402
 
 
@@ -29,6 +31,12 @@ def broker() -> Iterator[Mosquitto]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """:func:`tests.configs.write_config` writing into the test's ``tmp_path``: ``write_config(mqtt={...})``."""
+    return functools.partial(configs.write_config, tmp_path)
 
 
 DEMO_CONVERT_ARGS = convert_args()  # the demo recipe, written once in convert/demo_recipe.py

@@ -17,11 +17,10 @@ from tools.mosquitto import free_port
 SCRIPT = textwrap.dedent("""
     import logging, sys
     logging.basicConfig(level=sys.argv[2], format="%(levelname)s %(name)s: %(message)s")
-    from pathlib import Path
     from camera import StreamSourceConfig, open_source
     from ovedge.errors import CameraError
     try:
-        with open_source(StreamSourceConfig(url=sys.argv[1]), base_dir=Path(".")):
+        with open_source(StreamSourceConfig(url=sys.argv[1])):
             pass
     except CameraError as exc:
         print(f"OURS: {exc}", file=sys.stderr)
