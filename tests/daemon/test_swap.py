@@ -421,12 +421,17 @@ def test_retained_status_follows_a_swap_and_a_camera_that_ends(broker, tmp_path:
 
     store = ModelStore(tmp_path / "store")
     publish(store, SCRATCH)
-    cfg = _daemon_config(tmp_path / "config.toml", store.root, broker.port, tmp_path / "state")
-    cfg.write_text(
-        cfg.read_text(encoding="utf-8").replace(
-            "[mqtt]", '[[cameras]]\nid = "cam1"\n[cameras.source]\ntype = "synthetic"\ncount = 3\n\n[mqtt]'
-        ),
-        encoding="utf-8",
+    state = tmp_path / "state"
+    cfg = write_config(
+        tmp_path,
+        station={"name": "st", "topic_prefix": "ovt"},
+        model={"store": store.root, "name": NAME, "cache_dir": state / "cache"},
+        cameras=[
+            {"id": "cam0", "source": {"type": "synthetic", "width": 64, "height": 48, "fps": 40, "count": 0}},
+            {"id": "cam1", "source": {"type": "synthetic", "count": 3}},
+        ],
+        mqtt={"port": broker.port},
+        state={"dir": state},
     )
     topic = "ovt/st/status"
 
