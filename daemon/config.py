@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from camera.config import SourceConfig
+from daemon.http_config import HttpConfig
 from ovedge.errors import ConfigError
 
 _TOPIC_LEVEL = re.compile(r"^[^/#+\s]+$")
@@ -207,6 +208,7 @@ class DaemonConfig(_Section):
     mqtt: MqttConfig = MqttConfig()
     state: StateConfig = StateConfig()
     logging: LoggingConfig = LoggingConfig()
+    http: HttpConfig = HttpConfig()
     base_dir: Path = Field(Path(), description="(set by the loader) folder of the config file")
 
     @model_validator(mode="after")

@@ -1,0 +1,74 @@
+"""The ``[http]`` section: the local HTTP API (health, readiness, metrics, status, ad-hoc inspection).
+
+Validators do no I/O: whether the token file can be read, or the token variable is set, is
+checked when the server starts (:func:`daemon.http.server.resolve_token`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["HttpConfig", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1``; anything else (``0.0.0.0`` too) is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+class HttpConfig(BaseModel):
+    """The local HTTP API. Off unless enabled; loopback only unless a bearer token is configured."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(False, description="serve the HTTP API (GET /healthz, /readyz, /metrics, /status, ...)")
+    host: str = Field(
+        "127.0.0.1",
+        description="address to bind; anything but loopback (127.0.0.1, ::1, localhost) needs a bearer token",
+    )
+    port: int = Field(8080, ge=0, le=65535, description="TCP port; 0 = any free port (logged at start)")
+    token_file: Path | None = Field(
+        None, description="file holding the bearer token (first line); required off loopback unless token_env is set"
+    )
+    token_env: str = Field(
+        "OVEDGE_HTTP_TOKEN",
+        description="environment variable holding the bearer token, read at start when token_file is unset; "
+        "when a token is found it is required on every endpoint but GET /healthz, loopback included",
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="largest request body in bytes; larger ones get 413"
+    )
+    max_pixels: int = Field(
+        50_000_000, ge=1,
+        description="largest decoded image (width x height); larger ones get 413 (decompression bombs)",
+    )
+    request_timeout: float = Field(
+        30.0, gt=0, description="seconds a request may take, upload included; then 504"
+    )
+    infer_concurrency: int = Field(
+        2, ge=1, le=16,
+        description="ad-hoc inferences (POST /infer, /run, /cvat) running at once on the cameras' compiled model",
+    )
+    infer_queue: int = Field(
+        8, ge=0, le=64, description="ad-hoc inferences allowed to wait for a free slot; beyond that 503 + Retry-After"
+    )
+    retry_after: int = Field(1, ge=1, description="seconds sent in Retry-After with a 503")
+    max_connections: int = Field(64, ge=1, description="open connections at once; beyond that uvicorn answers 503")
+    jpeg_quality: int = Field(80, ge=1, le=100, description="JPEG quality of GET /cameras/{id}/latest.jpg")
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> HttpConfig:
+        if self.enabled and not is_loopback(self.host) and self.token_file is None and not self.token_env:
+            raise ValueError(
+                f"http.host {self.host!r} is not loopback: set http.token_file (or http.token_env) so that "
+                "requests need a bearer token, or bind to 127.0.0.1"
+            )
+        return self
