@@ -30,6 +30,7 @@ from daemon.adhoc import RequestCache, decode_image, infer_image
 from daemon.engine import LoadedModel
 from daemon.postprocess import Detection
 from ovedge.errors import OvedgeError
+from ovedge.irmeta import IRMeta
 
 __all__ = ["CvatDetector", "CvatRequest", "CvatRequestError", "cvat_shapes", "decode_base64_image", "label_spec"]
 
@@ -83,9 +84,8 @@ def cvat_shapes(detections: Sequence[Detection], threshold: float) -> list[dict[
     return shapes
 
 
-def label_spec(model: LoadedModel) -> list[dict[str, Any]]:
+def label_spec(meta: IRMeta) -> list[dict[str, Any]]:
     """The ``spec`` CVAT reads from ``function.yaml``: every label the function can return, with ids."""
-    meta = model.meta
     task = meta.task.value
     if task == "anomaly":
         names: list[str] = ["anomaly"]
