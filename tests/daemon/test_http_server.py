@@ -115,21 +115,21 @@ def test_port_in_use_is_one_clear_error(demo_model: LoadedModel) -> None:
 def test_loopback_detection() -> None:
     """Loopback is 127.0.0.0/8, ::1 and localhost; the wildcard and other addresses are not."""
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "localhost"))
-    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.10", "station.local"))  # noqa: S104
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.10", "station.local"))
 
 
 def test_binding_off_loopback_requires_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Off loopback: no token file and an empty token variable refuse to start; a token file or the
     variable provides it. On loopback no token is needed, but one that is given is used."""
     monkeypatch.delenv("OVEDGE_HTTP_TOKEN", raising=False)
-    wide = HttpConfig(enabled=True, host="0.0.0.0")  # noqa: S104
+    wide = HttpConfig(enabled=True, host="0.0.0.0")
     with pytest.raises(TokenRequiredError, match="not loopback, so a bearer token is required"):
         resolve_token(wide)
     monkeypatch.setenv("OVEDGE_HTTP_TOKEN", " from-env \n")
     assert resolve_token(wide) == "from-env"
     token_file = tmp_path / "token"
     token_file.write_text("from-file\n", encoding="utf-8")
-    assert resolve_token(HttpConfig(enabled=True, host="0.0.0.0", token_file=Path("token")),  # noqa: S104
+    assert resolve_token(HttpConfig(enabled=True, host="0.0.0.0", token_file=Path("token")),
                          base_dir=tmp_path) == "from-file"
     with pytest.raises(TokenFileError, match="cannot be read"):
         resolve_token(HttpConfig(enabled=True, token_file=tmp_path / "missing"))
