@@ -135,20 +135,20 @@ def test_handler_in_process_and_threshold(function_dir: Path) -> None:
     top = json.loads(first.body)[0]["confidence"]
     above = platform.call_handler(main.handler, nuclio_sdk.Event(body={**_requests(0.0)[0], "threshold": top + 1e-3}))
     assert json.loads(above.body) == []
-    assert isinstance(platform._get_handler_context(main.handler).user_data.detector, CvatDetector)  # noqa: SLF001
+    assert isinstance(platform._get_handler_context(main.handler).user_data.detector, CvatDetector)
 
 
 def test_bad_sources_are_one_line_errors(tmp_path: Path, demo_store: Path) -> None:
     """A folder without a manifest, a non-empty output folder, and a function model folder that
     does not hold exactly one model are each refused with the path in the message."""
-    with pytest.raises(NuclioSourceError, match="no manifest.json"):
+    with pytest.raises(NuclioSourceError, match=r"no manifest\.json"):
         write_function(tmp_path, tmp_path / "out")
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "x").write_text("x", encoding="utf-8")
     with pytest.raises(NuclioSourceError, match="not empty"):
         write_function(demo_store / "demo" / "1", busy)
-    with pytest.raises(CvatModelFolderError, match="exactly one model .* found: none"):
+    with pytest.raises(CvatModelFolderError, match=r"exactly one model .* found: none"):
         CvatDetector.load(tmp_path / "empty")
     done = subprocess.run([sys.executable, "-m", "daemon.nuclio", str(tmp_path), str(tmp_path / "o")],
                           capture_output=True, text=True, check=False, timeout=120)
