@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -26,6 +27,7 @@ from prometheus_client.registry import Collector
 __all__ = [
     "LATENCY_BUCKETS_MS",
     "CameraStats",
+    "CameraTally",
     "HistogramSnapshot",
     "LatencyHistogram",
     "MetricsSnapshot",
@@ -70,6 +72,30 @@ class HistogramSnapshot:
             total += count
             out.append(("+Inf" if bound == float("inf") else repr(bound / 1000.0), float(total)))
         return out
+
+
+class CameraTally:
+    """What the decide thread notes per judged frame of one camera: counts, latency, the last frame.
+
+    One writer (the decide thread), plain attribute writes, no lock. ``latest`` keeps a reference
+    to the frame and its record; nothing is copied or encoded here (``GET .../latest.jpg`` draws
+    and encodes on request).
+    """
+
+    __slots__ = ("inferred", "latency", "latest", "verdicts")
+
+    def __init__(self) -> None:
+        self.inferred = 0
+        self.verdicts = {"OK": 0, "NG": 0, "ERROR": 0}
+        self.latency = LatencyHistogram()
+        self.latest: tuple[Any, Any] | None = None  # (image, ResultRecord)
+
+    def note(self, image: Any, record: Any, verdict: str, latency_ms: float | None) -> None:
+        self.inferred += 1
+        self.verdicts[verdict] += 1
+        if latency_ms is not None:
+            self.latency.observe(latency_ms)
+        self.latest = (image, record)
 
 
 @dataclass(frozen=True, slots=True)
