@@ -21,7 +21,9 @@ from tests.daemon.http_parts import DemoView, load_demo, synthetic_jpeg
 _JPEGS = [synthetic_jpeg(i, size=96) for i in range(3)]
 schemathesis.openapi.media_type(
     "image/*",
-    st.one_of(st.sampled_from(_JPEGS), st.sampled_from(_JPEGS).map(lambda b: b[: len(b) // 3]), st.binary(max_size=512)),
+    st.one_of(
+        st.sampled_from(_JPEGS), st.sampled_from(_JPEGS).map(lambda b: b[: len(b) // 3]), st.binary(max_size=512)
+    ),
 )
 
 
