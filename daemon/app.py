@@ -8,6 +8,8 @@ Threads (all named):
 * ``decide``       post-process, rules -> verdict, sequence number, result record -> publisher
 * paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
+* ``http``         the HTTP API when ``[http] enabled`` (:mod:`daemon.http`): uvicorn's event loop;
+  ad-hoc inferences run in its worker threads on the engine's compiled model (own infer requests)
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
 every result is published, then we wait for PUBACKs, then say ``offline``.
@@ -29,6 +31,9 @@ from daemon.capture import CameraWorker
 from daemon.config import DaemonConfig
 from daemon.decision import Decider
 from daemon.engine import Engine, InferenceDone, LoadedModel
+from daemon.http import HttpServer, create_app, resolve_token
+from daemon.http_view import LiveView
+from daemon.metrics import CameraTally
 from daemon.publisher import Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
 from daemon.sequence import SequenceCounter
@@ -49,6 +54,7 @@ class Prepared:
 
     model: LoadedModel
     deciders: dict[str, Decider]
+    adhoc: Decider | None = None  # the [rules] decider for HTTP ad-hoc inspection (when [http] is on)
 
 
 def resolve_model(cfg: DaemonConfig) -> ModelVersion:
@@ -77,7 +83,10 @@ def load_model(cfg: DaemonConfig, core: ov.Core, version: ModelVersion) -> Prepa
         cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id, base_dir=cfg.base_dir)
         for cam in cfg.cameras
     }
-    return Prepared(loaded, deciders)
+    adhoc = None
+    if cfg.http.enabled:
+        adhoc = Decider.build(cfg.rules, loaded.meta, camera="http (ad-hoc, [rules])", base_dir=cfg.base_dir)
+    return Prepared(loaded, deciders, adhoc)
 
 
 def check_cameras(cfg: DaemonConfig) -> None:
@@ -108,6 +117,8 @@ class Daemon:
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
         self._errors_logged = 0
+        self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
+        self._adhoc_deciders: dict[int, Decider] = {}  # by model version, for the HTTP API
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -145,13 +156,16 @@ class Daemon:
         )
         check_cameras(cfg)
         sequence = SequenceCounter(cfg.state_dir())
-        self._deciders[m.version.version] = prepared.deciders
+        self._activate(prepared)
+        token = resolve_token(cfg.http, base_dir=cfg.base_dir) if cfg.http.enabled else None
         self._engine = engine = Engine(m)
         self._workers = workers = [
             CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras
         ]
         with contextlib.ExitStack() as stack:
             self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
+            if cfg.http.enabled:
+                stack.enter_context(HttpServer(create_app(self._http_view(), cfg.http, token=token), cfg.http))
             decide = threading.Thread(
                 target=self._decide_loop, args=(engine, publisher, sequence), name="decide", daemon=True
             )
@@ -239,11 +253,23 @@ class Daemon:
                 log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
                 continue
             self.verdicts[record.verdict.value] += 1
+            self._tallies[record.camera].note(
+                item.frame.image, record, record.verdict.value, item.latency_ms if item.outputs is not None else None
+            )
             publisher.publish_result(record)
 
     def _activate(self, prepared: Prepared) -> None:
         """Called by the swapper before the new model takes its first frame."""
         self._deciders[prepared.model.version.version] = prepared.deciders
+        if prepared.adhoc is not None:
+            self._adhoc_deciders[prepared.model.version.version] = prepared.adhoc
+
+    def _http_view(self) -> LiveView:
+        return LiveView(
+            self.cfg, workers=self._workers, hub=self._hub, tallies=self._tallies,
+            engine=lambda: self._engine, publisher=lambda: self._publisher,
+            adhoc_deciders=self._adhoc_deciders, status=self.status,
+        )
 
     def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
         camera_id: str = item.context

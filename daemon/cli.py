@@ -107,6 +107,12 @@ def _check(cfg: object, *, syntax_only: bool, path: Path) -> int:
     print(f"cameras: {', '.join(c.id for c in cfg.cameras)} open")
     probe_broker(cfg)
     print(f"mqtt: broker {cfg.mqtt.host}:{cfg.mqtt.port} accepted a connection")
+    if cfg.http.enabled:
+        from daemon.http import resolve_token
+
+        token = resolve_token(cfg.http, base_dir=cfg.base_dir)
+        print(f"http: will listen on {cfg.http.host}:{cfg.http.port}"
+              f"{' (bearer token required)' if token else ' (no token: loopback only)'}")
     print("all checks passed")
     return 0
 
