@@ -21,12 +21,12 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from daemon.adhoc import AdhocModel, BadImageError, RequestCache, adhoc_record, decode_image, infer_image
+from daemon.config.http import HttpConfig
 from daemon.cvat import CvatRequest, CvatRequestError, cvat_shapes, decode_base64_image
 from daemon.http.draw import annotated_jpeg
 from daemon.http.middleware import BearerTokenMiddleware, BodyLimitMiddleware, TimeoutMiddleware
 from daemon.http.runner import AdhocRunner, SaturatedError
 from daemon.http.view import DaemonView, Readiness
-from daemon.http_config import HttpConfig
 from daemon.metrics import SnapshotCollector
 from daemon.result import ResultRecord
 from ovedge.errors import OvedgeError

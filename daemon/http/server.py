@@ -20,7 +20,7 @@ from typing import Any, Self
 
 import uvicorn
 
-from daemon.http_config import HttpConfig, is_loopback
+from daemon.config.http import HttpConfig, is_loopback
 from ovedge.errors import ConfigError, OvedgeError
 
 __all__ = ["HttpBindError", "HttpServer", "resolve_token"]
@@ -52,12 +52,11 @@ class TokenFileError(ConfigError):
         super().__init__(f"http.token_file {path} cannot be read ({reason})")
 
 
-def resolve_token(cfg: HttpConfig, *, base_dir: Path = Path()) -> str | None:
+def resolve_token(cfg: HttpConfig) -> str | None:
     """The bearer token from ``token_file`` or ``$token_env``; required when not on loopback."""
     token: str | None = None
     if cfg.token_file is not None:
-        path = cfg.token_file.expanduser()
-        path = path if path.is_absolute() else base_dir / path
+        path = cfg.token_file  # absolute: resolved when the config was loaded
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from daemon.config.http import HttpConfig
 from daemon.cvat import CvatDetector, CvatModelFolderError, cvat_shapes
 from daemon.http import create_app
-from daemon.http_config import HttpConfig
 from daemon.nuclio import NuclioSourceError, write_function
 from daemon.postprocess import Detection
 from tests.daemon.http_parts import DemoView, load_demo, synthetic_jpeg

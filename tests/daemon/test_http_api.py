@@ -20,10 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from camera.frame import Frame
 from daemon.config import Rules
+from daemon.config.http import HttpConfig
 from daemon.decision import Decider
 from daemon.engine import Engine, LoadedModel
 from daemon.http import Latest, create_app
-from daemon.http_config import HttpConfig
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict
 from tests.daemon.http_parts import CAMERAS, DemoView, load_demo, png_bytes, synthetic_jpeg
 

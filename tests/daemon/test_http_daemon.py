@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2
@@ -40,34 +41,19 @@ def _wait(predicate, what: str, proc: subprocess.Popen[str], seconds: float = 12
 
 
 def test_daemon_serves_the_api_while_inspecting(demo_store: Path, broker: Mosquitto, tmp_path: Path,
-                                                repo_root: Path) -> None:
+                                                repo_root: Path, write_config: Callable[..., Path]) -> None:
     """With [http] enabled, the daemon answers /healthz and /readyz (ready: model, broker, camera),
     /metrics with moving per-camera counters and the model info, /status as the retained status,
     the camera's latest frame as JPEG, and an ad-hoc /run on the same model; SIGTERM exits 0."""
     port = free_port()
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-[station]
-name = "st-http"
-[model]
-store = "{demo_store}"
-cache = false
-[[cameras]]
-id = "cam0"
-mode = "every-frame"
-[cameras.source]
-type = "synthetic"
-seed = 5
-fps = 20
-[mqtt]
-port = {broker.port}
-connect_timeout = 5
-[state]
-dir = "{tmp_path / 'state'}"
-[http]
-enabled = true
-port = {port}
-""", encoding="utf-8")
+    cfg = write_config(
+        station={"name": "st-http"},
+        model={"store": demo_store, "cache": False},
+        cameras=[{"id": "cam0", "mode": "every-frame", "source": {"type": "synthetic", "seed": 5, "fps": 20}}],
+        mqtt={"port": broker.port, "connect_timeout": 5},
+        state={"dir": tmp_path / "state"},
+        http={"enabled": True, "port": port},
+    )
     proc = subprocess.Popen([str(BIN / "ovedged"), "run", "--config", str(cfg)], cwd=repo_root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

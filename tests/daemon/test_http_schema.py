@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
 
+from daemon.config.http import HttpConfig
 from daemon.http import create_app
-from daemon.http_config import HttpConfig
 from tests.daemon.http_parts import DemoView, load_demo, synthetic_jpeg
 
 # Bodies for image/*: real JPEGs, cut-off ones, and arbitrary bytes.

@@ -5,17 +5,17 @@ from __future__ import annotations
 import base64
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
 from daemon.config import load_config
+from daemon.config.http import HttpConfig, is_loopback
 from daemon.engine import LoadedModel
 from daemon.http import HttpBindError, HttpServer, create_app, resolve_token
 from daemon.http.server import TokenFileError, TokenRequiredError
-from daemon.http_config import HttpConfig, is_loopback
 from ovedge.errors import ConfigError
 from tests.daemon.http_parts import DemoView, load_demo, synthetic_jpeg
 
@@ -129,22 +129,19 @@ def test_binding_off_loopback_requires_a_token(tmp_path: Path, monkeypatch: pyte
     assert resolve_token(wide) == "from-env"
     token_file = tmp_path / "token"
     token_file.write_text("from-file\n", encoding="utf-8")
-    assert resolve_token(HttpConfig(enabled=True, host="0.0.0.0", token_file=Path("token")),
-                         base_dir=tmp_path) == "from-file"
+    assert resolve_token(HttpConfig(enabled=True, host="0.0.0.0", token_file=token_file)) == "from-file"
     with pytest.raises(TokenFileError, match="cannot be read"):
         resolve_token(HttpConfig(enabled=True, token_file=tmp_path / "missing"))
     monkeypatch.delenv("OVEDGE_HTTP_TOKEN")
     assert resolve_token(HttpConfig(enabled=True)) is None
 
 
-def test_config_refuses_open_binding_without_any_token_source(tmp_path: Path) -> None:
+def test_config_refuses_open_binding_without_any_token_source(write_config: Callable[..., Path]) -> None:
     """``[http]`` with a non-loopback host and neither token_file nor token_env is a config error."""
-    path = tmp_path / "c.toml"
-    path.write_text('[http]\nenabled = true\nhost = "0.0.0.0"\ntoken_env = ""\n'
-                    '[[cameras]]\nid = "c"\n[cameras.source]\ntype = "synthetic"\n', encoding="utf-8")
+    path = write_config(http={"enabled": True, "host": "0.0.0.0", "token_env": ""})
     with pytest.raises(ConfigError, match=r"http\.host '0\.0\.0\.0' is not loopback"):
         load_config(path)
-    path.write_text('[http]\nport = 99999\n[[cameras]]\nid = "c"\n[cameras.source]\ntype = "synthetic"\n',
-                    encoding="utf-8")
     with pytest.raises(ConfigError, match=r"http\.port"):
-        load_config(path)
+        load_config(write_config(http={"port": 99999}))
+    relative = load_config(write_config(http={"token_file": "secret/token"}))
+    assert relative.http.token_file == path.parent / "secret" / "token"  # resolved against the config's folder

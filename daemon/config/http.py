@@ -1,15 +1,17 @@
-"""The ``[http]`` section: the local HTTP API (health, readiness, metrics, status, ad-hoc inspection).
+"""``[http]``: the local HTTP API (health, readiness, metrics, status, ad-hoc inspection, CVAT).
 
 Validators do no I/O: whether the token file can be read, or the token variable is set, is
-checked when the server starts (:func:`daemon.http.server.resolve_token`).
+checked when the daemon starts and by ``ovedged check-config`` (:func:`daemon.http.resolve_token`).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from daemon.config._base import Section
+from ovedge.paths import ConfigPath
 
 __all__ = ["HttpConfig", "is_loopback"]
 
@@ -24,10 +26,8 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-class HttpConfig(BaseModel):
+class HttpConfig(Section):
     """The local HTTP API. Off unless enabled; loopback only unless a bearer token is configured."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = Field(False, description="serve the HTTP API (GET /healthz, /readyz, /metrics, /status, ...)")
     host: str = Field(
@@ -35,7 +35,7 @@ class HttpConfig(BaseModel):
         description="address to bind; anything but loopback (127.0.0.1, ::1, localhost) needs a bearer token",
     )
     port: int = Field(8080, ge=0, le=65535, description="TCP port; 0 = any free port (logged at start)")
-    token_file: Path | None = Field(
+    token_file: ConfigPath | None = Field(
         None, description="file holding the bearer token (first line); required off loopback unless token_env is set"
     )
     token_env: str = Field(
@@ -67,8 +67,9 @@ class HttpConfig(BaseModel):
     @model_validator(mode="after")
     def _token_off_loopback(self) -> HttpConfig:
         if self.enabled and not is_loopback(self.host) and self.token_file is None and not self.token_env:
-            raise ValueError(
+            msg = (
                 f"http.host {self.host!r} is not loopback: set http.token_file (or http.token_env) so that "
                 "requests need a bearer token, or bind to 127.0.0.1"
             )
+            raise ValueError(msg)
         return self
