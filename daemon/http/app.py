@@ -78,7 +78,7 @@ class UnsupportedUploadError(OvedgeError):
 
 class MissingFileError(OvedgeError):
     def __init__(self) -> None:
-        super().__init__("multipart body has no file in field 'file'")
+        super().__init__("multipart body has no complete file in field 'file' (missing, or the upload was cut short)")
 
 
 def create_app(view: DaemonView, cfg: HttpConfig, *, token: str | None = None) -> FastAPI:

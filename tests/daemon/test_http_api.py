@@ -211,7 +211,8 @@ def _png_header_claiming(width: int, height: int) -> bytes:
         ("bomb header", 413, "too large to decode"),
         ("too many real pixels", 413, "too large to decode"),
         ("oversized body", 413, "larger than 65536 bytes"),
-        ("missing field", 400, "no file in field 'file'"),
+        ("missing field", 400, "no complete file in field 'file'"),
+        ("truncated multipart", 400, "no complete file in field 'file'"),
         ("wrong content type", 415, "is not accepted"),
     ],
 )
@@ -223,6 +224,10 @@ def test_bad_uploads_get_a_4xx_with_a_message(view: DemoView, case: str, status:
     png = png_bytes(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
     if case == "missing field":
         got = client.post("/infer", files={"image": ("a.jpg", jpeg, "image/jpeg")})
+    elif case == "truncated multipart":
+        body = (b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+                b"Content-Type: image/jpeg\r\n\r\n" + jpeg)  # the closing boundary never comes
+        got = client.post("/infer", content=body, headers={"content-type": "multipart/form-data; boundary=XyZ"})
     elif case == "wrong content type":
         got = client.post("/infer", content=jpeg, headers={"content-type": "text/plain"})
     else:
