@@ -12,10 +12,9 @@ import httpx2
 import pytest
 
 from daemon.config import load_config
-from daemon.config.http import HttpConfig, is_loopback
+from daemon.config.http import HttpConfig, TokenFileError, TokenRequiredError, is_loopback
 from daemon.engine import LoadedModel
 from daemon.http import HttpBindError, HttpServer, create_app, resolve_token
-from daemon.http.server import TokenFileError, TokenRequiredError
 from ovedge.errors import ConfigError
 from tests.daemon.http_parts import DemoView, load_demo, synthetic_jpeg
 
