@@ -30,9 +30,9 @@ from PIL import Image, UnidentifiedImageError
 
 from daemon.decision import Decider
 from daemon.engine import LoadedModel
-from daemon.postprocess import Detection
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
 from ovedge.errors import OvedgeError
+from ovedge.layouts import Detection
 
 __all__ = [
     "ADHOC_CAMERA",

@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.adhoc import RequestCache, decode_image, infer_image
 from daemon.engine import LoadedModel
-from daemon.postprocess import Detection
 from ovedge.errors import OvedgeError
 from ovedge.irmeta import IRMeta
+from ovedge.layouts import Detection
 
 __all__ = ["CvatDetector", "CvatRequest", "CvatRequestError", "cvat_shapes", "decode_base64_image", "label_spec"]
 

@@ -17,7 +17,7 @@ from daemon.config.http import HttpConfig
 from daemon.cvat import CvatDetector, CvatModelFolderError, cvat_shapes
 from daemon.http import create_app
 from daemon.nuclio import NuclioSourceError, write_function
-from daemon.postprocess import Detection
+from ovedge.layouts import Detection
 from tests.daemon.http_parts import DemoView, load_demo, synthetic_jpeg
 
 IMAGES = [synthetic_jpeg(i, seed=11, size=144) for i in range(6)]
