@@ -59,6 +59,11 @@ class HttpServer:
         self.port = cfg.port
 
     @property
+    def socket(self) -> socket.socket | None:
+        """The listening socket while the server runs (a TCP socket: see ``__enter__``)."""
+        return self._socket
+
+    @property
     def url(self) -> str:
         host = self._cfg.host
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
@@ -67,7 +72,9 @@ class HttpServer:
         host, port = self._cfg.host, self._cfg.port
         try:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say
+            # they are TCP; without it every response waited ~40 ms for the client's delayed ACK.
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
         except OSError as exc:
