@@ -6,11 +6,17 @@ per outage, with the source's scrubbed description. A finite source (a file, a f
 synthetic run with ``count``) that ends closes its slot; the camera is then finished.
 
 What the thread tells (attributes read by the daemon's status; written only by this thread):
-``state`` (:class:`CameraState`), ``frames``, ``rejected`` (frames with an error: unreadable file,
+``health`` (:class:`Health`), ``frames``, ``rejected`` (frames with an error: unreadable file,
 outside the limits), ``converted`` (grey/16-bit/BGRA frames made BGR, each kind logged once),
-``failures``, ``reconnects``, ``last_error``, ``last_failure`` and ``last_frame`` (monotonic), and the rate: ``fps``
-measured over ``RATE_WINDOW`` seconds and ``below_rate`` when it is under ``RATE_TOLERANCE`` of the
-rate the source is configured for (logged once per episode).
+``failures``, ``reconnects``, ``last_error``, ``last_failure`` and ``last_frame`` (monotonic), and
+the rate: ``fps`` measured over ``RATE_WINDOW`` seconds and ``below_rate`` when it is under
+``RATE_TOLERANCE`` of the rate the source is configured for (logged once per episode).
+:meth:`CameraWorker.snapshot` has them all; :attr:`CameraWorker.state` is the short form
+(running / failing / ended) the status and the HTTP API have carried since before.
+
+``on_change`` (optional) is called from the camera's thread whenever ``health`` or ``state``
+changes (online, an outage starts or changes its reason, the source is back, it ended); it must
+only hand off.
 """
 
 from __future__ import annotations
@@ -40,7 +46,9 @@ RATE_TOLERANCE: Final = 0.9
 """A camera delivering less than this share of its configured rate is reported as below rate."""
 
 
-class CameraState(StrEnum):
+class Health(StrEnum):
+    """What the capture thread knows of its camera (``CameraWorker.health``)."""
+
     STARTING = "starting"
     ONLINE = "online"
     RECONNECTING = "reconnecting"  # open or read failed; entered again after a back-off
@@ -64,13 +72,15 @@ class CameraWorker:
         *,
         opener: Callable[..., FrameSource] = open_source,
         rate_window: float = RATE_WINDOW,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self._hub = hub
         self._stop = stop
         self._opener = opener
         self._source: FrameSource | None = None
-        self.state = CameraState.STARTING
+        self.health = Health.STARTING
+        self._on_change = on_change
         self.frames = 0
         self.rejected = 0  # frames carrying an error (they become ERROR results)
         self.converted = 0  # frames converted to BGR (grey, BGRA, 16-bit)
@@ -109,7 +119,7 @@ class CameraWorker:
         """The camera's health as plain values (for the daemon's status); any thread may call it."""
         last = self.last_frame
         return {
-            "state": self.state.value,
+            "state": self.health.value,
             "frames": self.frames,
             "rejected": self.rejected,
             "converted": self.converted,
@@ -122,6 +132,17 @@ class CameraWorker:
             "below_rate": self.below_rate,
         }
 
+    @property
+    def state(self) -> dict[str, str | None]:
+        """``{"state": "running" | "failing" | "ended", "error": <last error or None>}``."""
+        if self.finished.is_set():
+            return {"state": "ended", "error": self.last_error}
+        return {"state": "failing" if self.last_error is not None else "running", "error": self.last_error}
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
+
     def _run(self) -> None:
         backoff = BACKOFF_START
         try:
@@ -130,14 +151,15 @@ class CameraWorker:
             while not self._stop.is_set():
                 try:
                     with source:
-                        if self.last_error is not None:
+                        came_back = self.last_error is not None
+                        if came_back:
                             log.info("camera %s: source is back", self.cfg.id)
                             self.last_error = None
                             self.reconnects += 1
-                        self.state = CameraState.ONLINE
+                        self._set_health(Health.ONLINE, changed=came_back)
                         backoff = BACKOFF_START
                         if self._pump(source):
-                            self.state = CameraState.ENDED
+                            self.health = Health.ENDED  # told below, with the end
                             return  # the source ended
                 except CameraError as exc:
                     self._failed(exc)
@@ -149,10 +171,11 @@ class CameraWorker:
             log.exception("camera %s: capture thread failed (bug)", self.cfg.id)
             self.last_error = "capture thread failed"
         finally:
-            if self.state is not CameraState.ENDED:
-                self.state = CameraState.STOPPED
+            if self.health is not Health.ENDED:
+                self.health = Health.STOPPED
             self._hub.close_source(self.cfg.id)
             self.finished.set()
+            self._changed()
 
     def _pump(self, source: FrameSource) -> bool:
         """Read until stop (False) or the end of the source (True)."""
@@ -200,10 +223,19 @@ class CameraWorker:
             log.info("camera %s: back to its configured rate (%.1f fps)", self.cfg.id, fps)
         self.below_rate = below
 
+    def _set_health(self, health: Health, *, changed: bool = False) -> None:
+        """Set ``health``; tell ``on_change`` when it (or, with ``changed``, something else) changed."""
+        changed = changed or health is not self.health
+        self.health = health
+        if changed:
+            self._changed()
+
     def _failed(self, exc: CameraError) -> None:
         self.last_failure = time.monotonic()
         self.failures += 1
-        self.state = CameraState.STALLED if isinstance(exc, CameraStalledError) else CameraState.RECONNECTING
-        if self.last_error != str(exc):
+        new_error = self.last_error != str(exc)
+        if new_error:
             log.error("camera %s: %s (retrying)", self.cfg.id, exc)
-        self.last_error = str(exc)
+            self.last_error = str(exc)
+        self._set_health(Health.STALLED if isinstance(exc, CameraStalledError) else Health.RECONNECTING,
+                         changed=new_error)
