@@ -30,7 +30,7 @@ from daemon.config import DaemonConfig
 from daemon.decision import Decider
 from daemon.engine import Engine, InferenceDone, LoadedModel
 from daemon.publisher import Publisher
-from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
+from daemon.result import DefectData, Result, Verdict, utc_iso
 from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from daemon.swap import ModelSwapper, install_sighup
@@ -97,7 +97,7 @@ class Daemon:
         self.cfg = cfg
         self.until_sources_end = until_sources_end
         self.started = time.time()
-        self.verdicts: Counter[str] = Counter()
+        self.verdicts: Counter[Verdict] = Counter()
         self._stop_capture = threading.Event()
         self._capture_done = threading.Event()
         self._stop_decide = threading.Event()
@@ -227,38 +227,46 @@ class Daemon:
                 pass
 
     def _decide_loop(self, engine: Engine, publisher: Publisher, sequence: SequenceCounter) -> None:
+        """Judge every finished request waiting, then hand the batch to the publisher in one call."""
+        verdicts = self.verdicts
         while True:
-            item = engine.take(timeout=0.1)
-            if item is None:
+            items = engine.take_batch(timeout=0.1)
+            if not items:
                 if self._stop_decide.is_set():
                     return
                 continue
-            try:
-                record = self._judge(item, sequence)
-            except Exception:
-                log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
-                continue
-            self.verdicts[record.verdict.value] += 1
-            publisher.publish_result(record)
+            results = [self._judge_or_error(item, sequence) for item in items]
+            for result in results:
+                verdicts[result.verdict] += 1
+            publisher.publish_results(results)
+
+    def _judge_or_error(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
+        try:
+            return self._judge(item, sequence)
+        except Exception:  # a bug: the frame still gets its one result, an ERROR that says so
+            log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
+            return self._judge(item._replace(outputs=None, error="internal error while judging (see the log)"),
+                               sequence)
 
     def _activate(self, prepared: Prepared) -> None:
         """Called by the swapper before the new model takes its first frame."""
         self._deciders[prepared.model.version.version] = prepared.deciders
 
-    def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
+    def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
         camera_id: str = item.context
         frame = item.frame
+        model = item.model
         verdict = Verdict.ERROR
-        defects: list[DefectOut] = []
+        defects: tuple[DefectData, ...] = ()
         error = item.error
+        h, w = frame.image.shape[:2]
         if item.outputs is not None:
             try:
-                detections = item.model.postprocess(item.outputs, frame.image.shape[:2])
-                verdict, counted = self._deciders[item.model.version.version][camera_id].decide(detections)
-                defects = [
-                    DefectOut(label=d.label, score=min(1.0, max(0.0, float(d.score))), box=d.box, area=d.area)
-                    for d in counted
-                ]
+                detections = model.postprocess(item.outputs, (h, w))
+                verdict, counted = self._deciders[model.version.version][camera_id].decide(detections)
+                defects = tuple(
+                    DefectData(d.label, min(1.0, max(0.0, float(d.score))), d.box, d.area) for d in counted
+                )
             except (OvedgeError, ValueError, IndexError) as exc:
                 error = f"post-processing failed: {exc}"
         if error is not None:
@@ -266,23 +274,23 @@ class Daemon:
             if self._errors_logged <= 10 or self._errors_logged % 1000 == 0:
                 log.error("camera %s frame %d: ERROR verdict: %s (%d so far)",
                           camera_id, frame.index, error, self._errors_logged)
-        now = time.time()
-        h, w = frame.image.shape[:2]
-        return ResultRecord(
+        return Result(
             seq=sequence.next(),
             station=self.cfg.station.name,
             camera=camera_id,
-            time=utc_iso(now),
-            frame=FrameOut(index=frame.index, ref=frame.source_ref, captured=utc_iso(frame.timestamp),
-                           width=w, height=h),
-            model=ModelOut(name=item.model.name, version=item.model.version.version,
-                           device=item.model.device.device),
+            time=time.time(),
+            frame_index=frame.index,
+            frame_ref=frame.source_ref,
+            captured=frame.timestamp,
+            width=w,
+            height=h,
+            model_name=model.name,
+            model_version=model.version.version,
+            device=model.device.device,
             verdict=verdict,
-            defects=tuple(defects),
-            timings=TimingsOut(
-                inference_ms=round(item.latency_ms, 3),
-                capture_to_result_ms=round((time.monotonic() - frame.monotonic) * 1000.0, 3),
-            ),
+            defects=defects,
+            inference_ms=round(item.latency_ms, 3),
+            capture_to_result_ms=round((time.monotonic() - frame.monotonic) * 1000.0, 3),
             error=error,
         )
 
@@ -294,7 +302,7 @@ class Daemon:
             "%sresults OK %d, NG %d, ERROR %d; frames dropped (free-run) %d; camera failures %d; MQTT delivered %d, "
             "no subscriber %d, rejected %d, awaiting PUBACK %d",
             "final: " if final else "",
-            self.verdicts["OK"], self.verdicts["NG"], self.verdicts["ERROR"], dropped,
+            self.verdicts[Verdict.OK], self.verdicts[Verdict.NG], self.verdicts[Verdict.ERROR], dropped,
             sum(w.failures for w in self._workers),
             counters.delivered if counters else 0, counters.no_subscribers if counters else 0,
             counters.rejected if counters else 0, pub.outstanding() if pub else 0,

@@ -18,7 +18,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -29,7 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from daemon.config import DaemonConfig
-from daemon.result import STATUS_SCHEMA, ResultRecord, utc_iso
+from daemon.result import STATUS_SCHEMA, Publishable, utc_iso
 from ovedge.errors import PublishError
 
 log = logging.getLogger(__name__)
@@ -155,15 +155,29 @@ class Publisher:
 
     # -- publishing -----------------------------------------------------------------------------
 
-    def publish_result(self, record: ResultRecord) -> None:
-        topic = self._result_topics[record.camera]
+    def publish_result(self, record: Publishable) -> None:
+        self.publish_results([record])
+
+    def publish_results(self, records: Sequence[Publishable]) -> None:
+        """Queue a batch of results for the broker (the decide thread's one call per batch).
+
+        Serialised before the lock; one lock round trip for the whole batch.
+        """
+        qos = self._mqtt.qos
+        topics = self._result_topics
+        payloads = [(topics[r.camera], r.to_json(), r.seq) for r in records]
+        failed: list[tuple[int, int]] = []
+        publish = self._client.publish
         with self._lock:
-            info = self._client.publish(topic, record.to_json(), qos=self._mqtt.qos)
-            if self._mqtt.qos > 0:
-                self._pending[info.mid] = record.seq
-            self.counters.published += 1
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.error("result seq %d could not be queued for MQTT: %s", record.seq, mqtt.error_string(info.rc))
+            for topic, payload, seq in payloads:
+                info = publish(topic, payload, qos=qos)
+                if qos > 0:
+                    self._pending[info.mid] = seq
+                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    failed.append((seq, info.rc))
+            self.counters.published += len(payloads)
+        for seq, rc in failed:
+            log.error("result seq %d could not be queued for MQTT: %s", seq, mqtt.error_string(rc))
 
     def publish_status(self) -> None:
         self._client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
