@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import time as _time
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal, NamedTuple, Protocol
 
@@ -201,7 +200,3 @@ def utc_iso(epoch: float) -> str:
         _iso_second = (second, text)
     return f"{text}.{micro:06d}Z"
 
-
-def _utc_iso_reference(epoch: float) -> str:
-    """The plain datetime formatting :func:`utc_iso` must equal (used by the tests)."""
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
