@@ -144,7 +144,41 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {t['target']} | {t['model']} | {t['precision']} | {t['measured']}{unit} | {t['goal']} | "
             f"{verdict} by {by} ({t['detail']}) |"
         )
+    lines += thread_table(result["rows"])
     notes = meta.get("notes", [])
     if notes:
         lines += ["", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
+
+
+THREAD_COLUMNS = ("native (OpenVINO)", "camera", "dispatch", "decide", "paho network thread", "mqtt-acks")
+
+
+def _thread_groups(per: dict[str, float]) -> dict[str, float]:
+    out = dict.fromkeys((*THREAD_COLUMNS, "start-up + other"), 0.0)
+    for name, ms in per.items():
+        key = "camera" if name.startswith("camera-") else name
+        out[key if key in THREAD_COLUMNS else "start-up + other"] += ms
+    return out
+
+
+def thread_table(rows: list[dict[str, Any]]) -> list[str]:
+    """CPU ms per frame of each daemon thread in the e2e throughput rows (plus broker, subscriber)."""
+    found = [r for r in rows if r["runner"] == "daemon e2e" and r["hint"] == "throughput"
+             and r.get("thread_cpu_ms_per_frame")]
+    if not found:
+        return []
+    head = ["model", "precision", "FPS", *THREAD_COLUMNS, "start-up + other", "broker", "subscriber"]
+    lines = [
+        "",
+        "Daemon e2e (throughput hint), CPU ms per frame by thread (runners.ThreadCPU; the median round's):",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|---|" + "---:|" * (len(head) - 2),
+    ]
+    for r in found:
+        groups = _thread_groups(r["thread_cpu_ms_per_frame"])
+        cells = [r["model"], r["precision"], _fmt(r["fps"]), *(f"{v:.3f}" for v in groups.values()),
+                 _fmt(r.get("broker_cpu_ms_per_frame"), 3), _fmt(r.get("listener_cpu_ms_per_frame"), 3)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
