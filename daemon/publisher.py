@@ -67,6 +67,7 @@ class Publisher:
         self._answered = threading.Event()  # first CONNACK, success or not
         self._connect_error: str | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # CONNACK, disconnect or stop: handle at once, not at the next poll
         self._closing = False  # we asked for the disconnect: not an outage
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
         self._client = self._make_client()
@@ -118,6 +119,7 @@ class Publisher:
                 self._client.connect_async(c.host, c.port, keepalive=c.keepalive, clean_start=False, properties=props)
         except (OSError, socket.gaierror) as exc:
             self._stop.set()
+            self._wake.set()
             raise PublishError(
                 f"{where} is unreachable ({exc.strerror or exc}); start the broker or fix [mqtt] host/port "
                 "in the config (set mqtt.require_at_start = false to start without it)"
@@ -154,6 +156,7 @@ class Publisher:
         finally:
             self._client.loop_stop()
             self._stop.set()
+            self._wake.set()
             self._acks.join(timeout=2)
 
     # -- publishing -----------------------------------------------------------------------------
@@ -202,12 +205,14 @@ class Publisher:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
             self._events.put(("connect", 0, reason))
+            self._wake.set()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
             self._events.put(("disconnect", 0, reason))
+            self._wake.set()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
@@ -218,9 +223,12 @@ class Publisher:
     def _ack_loop(self) -> None:
         # Polled, not woken per PUBACK: acknowledgements are bookkeeping (counters, logs, what is
         # outstanding), so they are handled in batches every ACK_POLL s, which saves a thread
-        # wake-up per result. After stop, one last drain (paho's thread has stopped by then).
+        # wake-up per result. CONNACK, disconnect and stop wake it at once. After stop, one last
+        # drain (paho's thread has stopped by then).
         while True:
-            stopping = self._stop.wait(ACK_POLL)
+            self._wake.wait(ACK_POLL)
+            self._wake.clear()
+            stopping = self._stop.is_set()
             while True:
                 try:
                     kind, mid, reason = self._events.get_nowait()
@@ -239,8 +247,10 @@ class Publisher:
                 log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
                 self._connect_error = None
                 self._connected.set()
-                self._answered.set()
-                self.publish_status()
+                try:
+                    self.publish_status()  # queued before start-up goes on: the first status is retained
+                finally:
+                    self._answered.set()
             else:
                 self._connect_error = text
                 self._answered.set()
