@@ -20,76 +20,25 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import openvino as ov
 
 from daemon.capture import CameraWorker
 from daemon.config import DaemonConfig
-from daemon.decision import Decider
-from daemon.engine import Engine, InferenceDone, LoadedModel
+from daemon.engine import Engine, InferenceDone
+from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Publisher
 from daemon.result import DefectData, Result, Verdict, utc_iso
 from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import notify
-from ovedge.errors import CameraError, ModelError, OvedgeError
-from ovedge.store import ModelStore, ModelVersion
+from ovedge.errors import OvedgeError
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A model compiled on its device, with every camera's rules checked against its labels."""
-
-    model: LoadedModel
-    deciders: dict[str, Decider]
-
-
-def resolve_model(cfg: DaemonConfig) -> ModelVersion:
-    store = ModelStore(cfg.path(cfg.model.store))
-    version = store.resolve(cfg.model.name, cfg.model.version)
-    if cfg.model.verify_hashes:
-        version.verify_files()
-    if cfg.model.trusted_keys:
-        from ovedge.signing import verify_manifest
-
-        verify_manifest(version.manifest, [cfg.path(p) for p in cfg.model.trusted_keys])
-    return version
-
-
-def load_model(cfg: DaemonConfig, core: ov.Core, version: ModelVersion) -> Prepared:
-    cache_dir = None
-    if cfg.model.cache:
-        cache_dir = cfg.cache_dir()
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ModelError(f"model cache folder {cache_dir} cannot be created ({exc.strerror}); "
-                             "set model.cache_dir or model.cache = false") from exc
-    loaded = LoadedModel.load(core, version, cfg.model, cache_dir=cache_dir)
-    deciders = {
-        cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id, base_dir=cfg.base_dir)
-        for cam in cfg.cameras
-    }
-    return Prepared(loaded, deciders)
-
-
-def check_cameras(cfg: DaemonConfig) -> None:
-    """Open every camera once; the first that does not open fails start-up."""
-    from camera import open_source
-
-    for cam in cfg.cameras:
-        try:
-            with open_source(cam.source, base_dir=cfg.base_dir):
-                pass
-        except CameraError as exc:
-            raise CameraError(f"camera {cam.id!r}: {exc}") from exc
 
 
 class Daemon:
@@ -102,8 +51,7 @@ class Daemon:
         self._capture_done = threading.Event()
         self._stop_decide = threading.Event()
         self._hub: FrameHub[str] = FrameHub()
-        self._deciders: dict[int, dict[str, Decider]] = {}  # by model version: each result is judged
-        self._swapper: ModelSwapper[Prepared] | None = None  # by the rules built for its own model
+        self._swapper: ModelSwapper | None = None
         self._engine: Engine | None = None
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
@@ -114,7 +62,7 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         model: dict[str, Any] = {}
         if self._engine is not None:
-            m = self._engine.model
+            m = self._engine.model.loaded
             model = {
                 "name": m.name,
                 "version": m.version.version,
@@ -134,21 +82,14 @@ class Daemon:
 
     def run(self, stop: threading.Event) -> int:
         cfg = self.cfg
-        version = resolve_model(cfg)
-        core = ov.Core()
-        prepared = load_model(cfg, core, version)
-        m = prepared.model
-        log.info(
-            "model %s on %s (execution devices %s, %d infer requests)%s",
-            m.label, m.device.device, ",".join(m.execution_devices), m.num_requests,
-            f"; fell back: {m.device.reason}" if m.device.fell_back else "",
-        )
-        check_cameras(cfg)
+        loader = ModelLoader(cfg, ov.Core())
+        # The broker is the publisher's to check: it connects below, and refuses to start when
+        # mqtt.require_at_start and the broker does not answer.
+        active = run_preflight(cfg, loader, broker=False, report=log.info)
         sequence = SequenceCounter(cfg.state_dir())
-        self._deciders[m.version.version] = prepared.deciders
-        self._engine = engine = Engine(m)
+        self._engine = engine = Engine(active)
         self._workers = workers = [
-            CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras
+            CameraWorker(c, self._hub, self._stop_capture) for c in cfg.cameras
         ]
         with contextlib.ExitStack() as stack:
             self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
@@ -164,15 +105,7 @@ class Daemon:
                 w.start()
             stack.callback(self._stop_cameras, workers)
             self._swapper = swapper = stack.enter_context(
-                ModelSwapper(
-                    engine=engine,
-                    store=ModelStore(cfg.path(cfg.model.store)),
-                    prepare=lambda v: load_model(cfg, core, v),
-                    activate=self._activate,
-                    watch=cfg.model.version == "latest",
-                    verify_hashes=cfg.model.verify_hashes,
-                    trusted_keys=[cfg.path(p) for p in cfg.model.trusted_keys],
-                )
+                ModelSwapper(engine=engine, loader=loader, watch=cfg.model.version == "latest")
             )
             stack.callback(install_sighup(swapper))
             notify("READY=1")
@@ -235,22 +168,24 @@ class Daemon:
                 if self._stop_decide.is_set():
                     return
                 continue
-            results = [self._judge_or_error(item, sequence) for item in items]
+            results = [self.judge(item, sequence) for item in items]
             for result in results:
                 verdicts[result.verdict] += 1
-            publisher.publish_results(results)
+            publisher.publish_results(results)  # the one call per batch (the spool's seam)
 
-    def _judge_or_error(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
+    def judge(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
+        """The result of one finished inference, judged by the rules of the model it ran on.
+
+        Never raises: failed inference or outputs that cannot be post-processed give verdict
+        ``ERROR`` with the reason (logged, rate-limited); a bug while judging gives an ``ERROR``
+        saying so (with its traceback in the log), so every frame still has its one result.
+        """
         try:
             return self._judge(item, sequence)
-        except Exception:  # a bug: the frame still gets its one result, an ERROR that says so
+        except Exception:
             log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
             return self._judge(item._replace(outputs=None, error="internal error while judging (see the log)"),
                                sequence)
-
-    def _activate(self, prepared: Prepared) -> None:
-        """Called by the swapper before the new model takes its first frame."""
-        self._deciders[prepared.model.version.version] = prepared.deciders
 
     def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
         camera_id: str = item.context
@@ -262,8 +197,8 @@ class Daemon:
         h, w = frame.image.shape[:2]
         if item.outputs is not None:
             try:
-                detections = model.postprocess(item.outputs, (h, w))
-                verdict, counted = self._deciders[model.version.version][camera_id].decide(detections)
+                detections = model.loaded.postprocess(item.outputs, (h, w))
+                verdict, counted = model.deciders[camera_id].decide(detections)
                 defects = tuple(
                     DefectData(d.label, min(1.0, max(0.0, float(d.score))), d.box, d.area) for d in counted
                 )
@@ -286,7 +221,7 @@ class Daemon:
             height=h,
             model_name=model.name,
             model_version=model.version.version,
-            device=model.device.device,
+            device=model.loaded.device.device,
             verdict=verdict,
             defects=defects,
             inference_ms=round(item.latency_ms, 3),
