@@ -1,11 +1,12 @@
 """MQTT v5 publisher: results at QoS 1, a retained status with a Last Will, PUBACKs checked.
 
-paho's network thread only hands off: ``on_publish`` and ``on_connect`` put small tuples into a
-queue that our ``mqtt-acks`` thread drains every 20 ms, so no callback blocks or raises and no
-result costs a thread wake-up for its PUBACK. Results arrive in batches from the decide thread
-(:meth:`Publisher.publish_results`, one call and one lock round trip per batch). A PUBACK whose reason
-code is a failure (0x87 not authorised, 0x10 no matching subscribers, ...) is not a delivery: it
-is counted and logged with the result's sequence number.
+Results arrive in batches from the decide thread (:meth:`Publisher.publish_results`: one call and
+one lock round trip per batch). paho's network thread only hands off: ``on_publish`` and
+``on_connect`` put small tuples into a queue that our ``mqtt-acks`` thread drains, so no callback
+blocks or raises; under load it drains in batches (it pauses 20 ms after a batch of several), so a
+busy pipeline does not cost a thread wake-up per PUBACK. A PUBACK whose reason code is a failure
+(0x87 not authorised, 0x10 no matching subscribers, ...) is not a delivery: it is counted and
+logged with the result's sequence number.
 
 The durable spool will sit in front of this class; until then a result that is still
 unacknowledged at shutdown is reported by count and sequence range, never dropped silently.
@@ -37,7 +38,7 @@ from ovedge.errors import PublishError
 log = logging.getLogger(__name__)
 
 NO_MATCHING_SUBSCRIBERS = 0x10
-ACK_POLL = 0.02  # s between two batches of PUBACK/CONNACK handling in the mqtt-acks thread
+ACK_POLL = 0.02  # s the mqtt-acks thread pauses after a batch of several events (load: let them gather)
 
 
 @dataclass
@@ -221,25 +222,32 @@ class Publisher:
     # -- our thread -----------------------------------------------------------------------------
 
     def _ack_loop(self) -> None:
-        # Polled, not woken per PUBACK: acknowledgements are bookkeeping (counters, logs, what is
-        # outstanding), so they are handled in batches every ACK_POLL s, which saves a thread
-        # wake-up per result. CONNACK, disconnect and stop wake it at once. After stop, one last
-        # drain (paho's thread has stopped by then).
+        # Acknowledgements are bookkeeping (counters, logs, what is outstanding). A lone event is
+        # handled when it comes (a slow camera costs one wake-up per result, as before); when
+        # several were waiting, the pipeline is busy, so the thread then pauses ACK_POLL s to let
+        # the next ones gather: under load it wakes per batch, not per result. CONNACK,
+        # disconnect and stop cut the pause short. paho's thread has stopped before _stop is set.
         while True:
-            self._wake.wait(ACK_POLL)
-            self._wake.clear()
-            stopping = self._stop.is_set()
+            try:
+                first = self._events.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            batch = [first]
             while True:
                 try:
-                    kind, mid, reason = self._events.get_nowait()
+                    batch.append(self._events.get_nowait())
                 except queue.Empty:
                     break
+            for kind, mid, reason in batch:
                 try:
                     self._handle(kind, mid, int(reason.value), str(reason))
                 except Exception:
                     log.exception("bug while handling MQTT %s", kind)
-            if stopping:
-                return
+            if len(batch) > 1 and not self._stop.is_set():
+                self._wake.wait(ACK_POLL)
+                self._wake.clear()
 
     def _handle(self, kind: str, mid: int, code: int, text: str) -> None:
         if kind == "connect":
