@@ -8,6 +8,8 @@ Threads (all named):
 * ``decide``       post-process, rules -> verdict, sequence number, result record -> publisher
 * paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
+* ``http``         the HTTP API when ``[http] enabled`` (:mod:`daemon.http`): uvicorn's event loop;
+  ad-hoc inferences run in its worker threads on the engine's compiled model (own infer requests)
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
 every result is published, then we wait for PUBACKs, then say ``offline``.
@@ -27,6 +29,9 @@ import openvino as ov
 from daemon.capture import CameraWorker
 from daemon.config import DaemonConfig
 from daemon.engine import Engine, InferenceDone
+from daemon.http import HttpServer, create_app, resolve_token
+from daemon.http_view import LiveView
+from daemon.metrics import CameraTally
 from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Publisher
 from daemon.result import DefectData, Result, Verdict, utc_iso
@@ -56,6 +61,7 @@ class Daemon:
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
         self._errors_logged = 0
+        self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -94,12 +100,15 @@ class Daemon:
         # mqtt.require_at_start and the broker does not answer.
         active = run_preflight(cfg, loader, broker=False, report=log.info)
         sequence = SequenceCounter(cfg.state_dir())
+        token = resolve_token(cfg.http) if cfg.http.enabled else None
         self._engine = engine = Engine(active)
         self._workers = workers = [
             CameraWorker(c, self._hub, self._stop_capture, on_change=self._status_changed) for c in cfg.cameras
         ]
         with contextlib.ExitStack() as stack:
             self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
+            if cfg.http.enabled:
+                stack.enter_context(HttpServer(create_app(self._http_view(), cfg.http, token=token), cfg.http))
             decide = threading.Thread(
                 target=self._decide_loop, args=(engine, publisher, sequence), name="decide", daemon=True
             )
@@ -181,9 +190,19 @@ class Daemon:
                     return
                 continue
             results = [self.judge(item, sequence) for item in items]
-            for result in results:
+            tallies = self._tallies
+            for item, result in zip(items, results, strict=True):
                 verdicts[result.verdict] += 1
+                tallies[result.camera].note(
+                    item.frame.image, result, result.verdict, item.latency_ms if item.outputs is not None else None
+                )
             publisher.publish_results(results)  # the one call per batch (the spool's seam)
+
+    def _http_view(self) -> LiveView:
+        return LiveView(
+            self.cfg, workers=self._workers, hub=self._hub, tallies=self._tallies,
+            engine=lambda: self._engine, publisher=lambda: self._publisher, status=self.status,
+        )
 
     def judge(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
         """The result of one finished inference, judged by the rules of the model it ran on.
