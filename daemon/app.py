@@ -5,7 +5,8 @@ Threads (all named):
 * ``camera-<id>``  one per camera (:mod:`daemon.capture`): source -> the camera's slot
 * ``dispatch``     slots -> :meth:`Engine.submit` (round-robin, blocks on free requests)
 * OpenVINO's own callback threads: copy outputs out of the request, hand off (:mod:`daemon.engine`)
-* ``decide``       post-process, rules -> verdict, sequence number, result record -> publisher
+* ``decide``       every finished request at once (:meth:`Engine.take_batch`): post-process, rules ->
+                   verdict, sequence number, :class:`Result` each; the batch -> publisher in one call
 * paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
 * ``http``         the HTTP API when ``[http] enabled`` (:mod:`daemon.http`): uvicorn's event loop;
