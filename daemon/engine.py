@@ -192,7 +192,7 @@ class Engine:
         if not self._credits.acquire(timeout=timeout):
             return False
         if frame.error is not None:  # the source could not deliver a usable picture: ERROR, never inferred
-            self._done.put_nowait(InferenceDone(frame, context, self._model, None, 0.0, frame.error))
+            self._hand_off(InferenceDone(frame, context, self._model, None, 0.0, frame.error))
             return True
         with self._submit_lock:
             model = self._model
