@@ -34,13 +34,15 @@ from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOu
 from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from daemon.swap import ModelSwapper, install_sighup
-from daemon.systemd import notify
+from daemon.systemd import Notifier
+from daemon.watchdog import Counters, Progress
 from ovedge.errors import CameraError, ModelError, OvedgeError
 from ovedge.store import ModelStore, ModelVersion
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY = 10.0
+STATUS_EVERY = 2.0  # seconds between status checks when systemd asks for no watchdog
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +95,12 @@ def check_cameras(cfg: DaemonConfig) -> None:
 
 
 class Daemon:
-    def __init__(self, cfg: DaemonConfig, *, until_sources_end: bool = False) -> None:
+    def __init__(
+        self, cfg: DaemonConfig, *, until_sources_end: bool = False, notifier: Notifier | None = None
+    ) -> None:
         self.cfg = cfg
         self.until_sources_end = until_sources_end
+        self.notifier = notifier if notifier is not None else Notifier()
         self.started = time.time()
         self.verdicts: Counter[str] = Counter()
         self._stop_capture = threading.Event()
@@ -108,6 +113,11 @@ class Daemon:
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
         self._errors_logged = 0
+        # Monotonic counters for the watchdog (daemon/watchdog.py), each written by one thread.
+        self._submitted = 0  # dispatch: frames started on the engine
+        self._judged = 0  # decide: finished inferences taken from the engine
+        self._handed = 0  # decide: results handed to the publisher (or given up as a judging bug)
+        self._fps = 0.0  # results per second over the last status period
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -136,7 +146,8 @@ class Daemon:
         cfg = self.cfg
         version = resolve_model(cfg)
         core = ov.Core()
-        prepared = load_model(cfg, core, version)
+        with self.notifier.extending(f"compiling model {version.name} v{version.version} for {cfg.model.device}"):
+            prepared = load_model(cfg, core, version)
         m = prepared.model
         log.info(
             "model %s on %s (execution devices %s, %d infer requests)%s",
@@ -174,25 +185,85 @@ class Daemon:
                     trusted_keys=list(cfg.model.trusted_keys),
                 )
             )
-            stack.callback(install_sighup(swapper))
-            notify("READY=1")
+            stack.callback(install_sighup(swapper, started=self._reloading, finished=self._reloaded))
+            progress = Progress(self._counters)
+            progress.check()  # the baseline
+            self.notifier.ready(self._status_line(None))
             log.info("running: %d camera(s), results on %s/%s/<camera>/result",
                      len(workers), cfg.station.topic_prefix, cfg.station.name)
-            self._supervise(stop, workers)
-            notify("STOPPING=1")
+            self._supervise(stop, workers, progress)
+            self.notifier.stopping("stopping: draining the pipeline")
             log.info("stopping: draining the pipeline")
         self._log_stats(final=True)
         return 0
 
-    def _supervise(self, stop: threading.Event, workers: list[CameraWorker]) -> None:
-        next_stats = time.monotonic() + STATS_EVERY
-        while not stop.wait(0.2):
+    def _supervise(self, stop: threading.Event, workers: list[CameraWorker], progress: Progress) -> None:
+        """The main thread until stop: stats, ``STATUS=``, and ``WATCHDOG=1`` while the pipeline moves."""
+        interval = self.notifier.watchdog_interval or STATUS_EVERY
+        now = time.monotonic()
+        next_stats, next_check = now + STATS_EVERY, now + interval
+        last_judged, stuck = self._judged, None
+        while not stop.wait(min(0.2, interval / 4)):
             if self.until_sources_end and all(w.finished.is_set() for w in workers):
                 log.info("every camera has ended")
                 return
-            if time.monotonic() >= next_stats:
+            now = time.monotonic()
+            if now >= next_check:
+                self._fps = (self._judged - last_judged) / (interval + now - next_check)
+                last_judged = self._judged
+                next_check = now + interval
+                was, stuck = stuck, progress.check()
+                if stuck is None:
+                    self.notifier.watchdog()
+                    if was is not None:
+                        log.warning("the pipeline moves again")
+                elif was is None:
+                    log.error("pipeline stalled: %s; systemd's watchdog restarts the daemon if it stays so", stuck)
+                self.notifier.status(self._status_line(stuck))
+            if now >= next_stats:
                 self._log_stats()
                 next_stats += STATS_EVERY
+
+    def _counters(self) -> Counters:
+        """Upstream first (see daemon/watchdog.py)."""
+        pub = self._publisher
+        return Counters(
+            waiting=not self._hub.is_empty(),
+            submitted=self._submitted,
+            judged=self._judged,
+            handed=self._handed,
+            publisher_beats=pub.beats if pub is not None else 0,
+        )
+
+    def _status_line(self, stuck: str | None) -> str:
+        """What ``systemctl status`` shows: state, cameras, rate, model, and what is wrong."""
+        problems: list[str] = []
+        if stuck is not None:
+            problems.append(stuck)
+        pub = self._publisher
+        if pub is not None and not pub.connected:
+            waiting = pub.outstanding()
+            problems.append(f"MQTT broker {self.cfg.mqtt.host}:{self.cfg.mqtt.port} not connected"
+                            + (f" ({waiting} results waiting)" if waiting else ""))
+        problems += [f"camera {w.cfg.id}: {w.last_error}" for w in self._workers if w.last_error is not None]
+        state = "stalled" if stuck is not None else "degraded" if problems else "inspecting"
+        engine = self._engine
+        model = ""
+        if engine is not None:
+            m = engine.model
+            fell = f" (fell back from {self.cfg.model.device})" if m.device.fell_back else ""
+            model = f", model {m.label} on {m.device.device}{fell}"
+        n = len(self._workers)
+        line = f"{state}: {n} camera{'s' if n != 1 else ''}, {self._fps:.1f} fps{model}"
+        return line + "".join(f"; {p}" for p in problems)
+
+    def _reloading(self) -> None:
+        """SIGHUP (main thread): tell systemd a reload runs until :meth:`_reloaded`."""
+        self.notifier.reloading("reloading: looking for a new model version")
+
+    def _reloaded(self) -> None:
+        """The model check SIGHUP asked for is over (``model-swap`` thread): ready again."""
+        self.notifier.ready(self._status_line(None))
 
     def _stop_cameras(self, workers: list[CameraWorker]) -> None:
         self._stop_capture.set()
@@ -225,6 +296,7 @@ class Daemon:
             # while stopping (the decide thread keeps freeing them until the very end).
             while not engine.submit(frame, camera_id, timeout=0.5):
                 pass
+            self._submitted += 1
 
     def _decide_loop(self, engine: Engine, publisher: Publisher, sequence: SequenceCounter) -> None:
         while True:
@@ -233,13 +305,16 @@ class Daemon:
                 if self._stop_decide.is_set():
                     return
                 continue
+            self._judged += 1
             try:
                 record = self._judge(item, sequence)
             except Exception:
                 log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
+                self._handed += 1  # given up: logged, nothing waits for the publisher
                 continue
             self.verdicts[record.verdict.value] += 1
             publisher.publish_result(record)
+            self._handed += 1
 
     def _activate(self, prepared: Prepared) -> None:
         """Called by the swapper before the new model takes its first frame."""

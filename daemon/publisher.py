@@ -66,6 +66,7 @@ class Publisher:
         self._stop = threading.Event()
         self._closing = False  # we asked for the disconnect: not an outage
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
+        self.beats = 0  # turns of the mqtt-acks loop: the watchdog's sign that this publisher lives
         self._client = self._make_client()
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -200,6 +201,7 @@ class Publisher:
 
     def _ack_loop(self) -> None:
         while not self._stop.is_set() or not self._events.empty():
+            self.beats += 1
             try:
                 kind, mid, code, text = self._events.get(timeout=0.1)
             except queue.Empty:
