@@ -59,7 +59,8 @@ class Progress:
         self._last: Counters | None = None
 
     def check(self) -> str | None:
-        """None when the pipeline moved (or had nothing to do) since the last call; else what is stuck.
+        """None when the pipeline moved (or had nothing to do) since the last call; else what is stuck
+        (see :func:`stalled`).
 
         The first call only takes the baseline and returns None.
         """
@@ -71,13 +72,15 @@ class Progress:
 
 
 def stalled(before: Counters, now: Counters) -> str | None:
-    """The first stage that had work at ``before`` and finished none of it by ``now`` (or None)."""
-    if before.waiting and now.submitted == before.submitted:
-        return "frames wait for the engine but none was submitted"
-    if before.submitted > before.judged and now.judged == before.judged:
-        return f"{before.submitted - before.judged} inference(s) in flight but none finished"
-    if before.judged > before.handed and now.handed == before.handed:
-        return "results wait for the publisher but none was taken"
+    """Every stage that had work at ``before`` and finished none of it by ``now``, downstream first
+    (the first named is the likely cause, the others wait for it); None when all moved."""
+    stuck: list[str] = []
     if now.publisher_beats == before.publisher_beats:
-        return "the publisher's thread stopped turning"
-    return None
+        stuck.append("the publisher's thread stopped turning")
+    if before.judged > before.handed and now.handed == before.handed:
+        stuck.append("results wait for the publisher but none was taken")
+    if before.submitted > before.judged and now.judged == before.judged:
+        stuck.append(f"{before.submitted - before.judged} inference(s) in flight but none finished")
+    if before.waiting and now.submitted == before.submitted:
+        stuck.append("frames wait for the engine but none was submitted")
+    return "; ".join(stuck) or None
