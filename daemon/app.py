@@ -42,6 +42,7 @@ from ovedge.store import ModelStore, ModelVersion
 log = logging.getLogger(__name__)
 
 STATS_EVERY = 10.0
+CAMERA_STOP_TIMEOUT = 10.0  # seconds a camera thread gets to stop (the drain bound; the unit's TimeoutStopSec)
 STATUS_EVERY = 2.0  # seconds between status checks when systemd asks for no watchdog
 
 
@@ -268,9 +269,9 @@ class Daemon:
     def _stop_cameras(self, workers: list[CameraWorker]) -> None:
         self._stop_capture.set()
         for w in workers:
-            w.join(timeout=10)
+            w.join(timeout=CAMERA_STOP_TIMEOUT)
             if w.alive:
-                log.warning("camera %s did not stop within 10 s", w.cfg.id)
+                log.warning("camera %s did not stop within %g s", w.cfg.id, CAMERA_STOP_TIMEOUT)
         self._capture_done.set()
 
     def _stop_dispatch(self, dispatch: threading.Thread) -> None:

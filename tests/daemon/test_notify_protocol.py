@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import re
 import signal
@@ -98,11 +99,7 @@ def pings(messages: list[Message]) -> list[float]:
 def largest_gap(times: list[float], start: float, end: float) -> float:
     """The longest stretch of [start, end] without a ping."""
     marks = [start, *sorted(t for t in times if start <= t <= end), end]
-    return max(b - a for a, b in itertools_pairwise(marks))
-
-
-def itertools_pairwise(xs: list[float]) -> Iterator[tuple[float, float]]:
-    return zip(xs, xs[1:], strict=False)
+    return max(b - a for a, b in itertools.pairwise(marks))
 
 
 @contextlib.contextmanager
@@ -122,7 +119,7 @@ def daemon(tmp_path: Path, demo_store: Path, broker_port: int, repo_root: Path, 
     notify = NotifySocket(short / "notify")
     log = tmp_path / "daemon.log"
     # A subscriber, so that results are delivered (not answered "no matching subscribers").
-    with log.open("wb") as err, Subscriber(broker_port, ["ovt/#"], on_message=lambda *_: None) as sub:
+    with log.open("wb") as err, Subscriber(broker_port, ["ovt/#"], on_message=lambda *_: None):
         st = os.fstat(err.fileno())
         env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(WATCHDOG_USEC),
                "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}", "PYTHONPATH": str(repo_root)}
@@ -211,8 +208,8 @@ class Freezer:
         self.frozen: list[int] = []
 
     def freeze_all_but_main(self, pid: int) -> None:
-        for name in os.listdir(f"/proc/{pid}/task"):
-            tid = int(name)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            tid = int(task.name)
             if tid == pid:
                 continue
             if self._libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
