@@ -247,13 +247,14 @@ class Daemon:
             problems.append(f"MQTT broker {self.cfg.mqtt.host}:{self.cfg.mqtt.port} not connected"
                             + (f" ({waiting} results waiting)" if waiting else ""))
         problems += [f"camera {w.cfg.id}: {w.last_error}" for w in self._workers if w.last_error is not None]
-        state = "stalled" if stuck is not None else "degraded" if problems else "inspecting"
         engine = self._engine
         model = ""
         if engine is not None:
             m = engine.model
-            fell = f" (fell back from {self.cfg.model.device})" if m.device.fell_back else ""
-            model = f", model {m.label} on {m.device.device}{fell}"
+            model = f", model {m.label} on {m.device.device}"
+            if m.device.fell_back:
+                problems.append(f"fell back: {m.device.reason or self.cfg.model.device + ' not available'}")
+        state = "stalled" if stuck is not None else "degraded" if problems else "inspecting"
         n = len(self._workers)
         line = f"{state}: {n} camera{'s' if n != 1 else ''}, {self._fps:.1f} fps{model}"
         return line + "".join(f"; {p}" for p in problems)
