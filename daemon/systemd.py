@@ -31,6 +31,9 @@ __all__ = ["Notifier"]
 
 EXTEND_EVERY = 5.0
 """Seconds between two ``EXTEND_TIMEOUT_USEC`` messages while a compile runs."""
+EXTEND_LIMIT = 1800.0
+"""Seconds after which :meth:`Notifier.extending` stops asking: a start-up this long is a hang,
+and ``TimeoutStartSec`` may end it."""
 
 
 class Notifier:
@@ -100,12 +103,12 @@ class Notifier:
         return self.send("STOPPING=1", f"STATUS={status}")
 
     @contextlib.contextmanager
-    def extending(self, what: str, every: float = EXTEND_EVERY) -> Iterator[None]:
+    def extending(self, what: str, every: float = EXTEND_EVERY, limit: float = EXTEND_LIMIT) -> Iterator[None]:
         """While the block runs, ask systemd for ``3 * every`` more seconds of start-up every ``every`` s.
 
-        Each message extends the current start (or stop) timeout from the moment it arrives; the
-        block may take as long as it needs as long as this thread keeps sending. Outside systemd
-        nothing is started.
+        Each message extends the current start (or stop) timeout from the moment it arrives, so
+        the block may take as long as it needs, up to ``limit`` seconds; then the messages stop and
+        systemd's own timeout applies again. Outside systemd nothing is started.
         """
         if not self.enabled:
             yield
@@ -114,10 +117,12 @@ class Notifier:
         self.status(what)
 
         def keep_extending() -> None:
-            while True:
+            end = time.monotonic() + limit
+            while time.monotonic() < end:
                 self.extend_timeout(3 * every)
                 if done.wait(every):
                     return
+            log.error("%s: still not done after %g s; no longer extending systemd's start timeout", what, limit)
 
         thread = threading.Thread(target=keep_extending, name="systemd-extend", daemon=True)
         thread.start()

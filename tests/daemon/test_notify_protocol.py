@@ -147,7 +147,8 @@ def test_notify_protocol_ready_status_watchdog_reload_stop(demo_store: Path, bro
     with daemon(tmp_path, demo_store, broker.port, repo_root, keepalive=5) as (proc, notify, log):
         ready = notify.wait_for(lambda m: m.fields.get("READY") == "1", "READY=1", proc, log)
         before = [m for m in notify.messages if m.at < ready.at]
-        assert any(m.fields.get("STATUS", "").startswith("compiling model demo v1") for m in before), before
+        starting = "starting: model demo (version latest) on CPU"
+        assert any(m.fields.get("STATUS", "").startswith(starting) for m in before), before
         assert any("EXTEND_TIMEOUT_USEC" in m.fields for m in before), "a compile extends the start timeout"
         assert "WATCHDOG" not in {k for m in before for k in m.fields}, "no ping before READY=1"
         assert ready.fields["STATUS"].startswith("inspecting: 1 camera, "), ready.fields
