@@ -7,6 +7,7 @@ on stderr fails. ``ExecStart`` must name an existing executable, so the unit che
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -141,4 +142,20 @@ def test_install_service_refuses_a_missing_ovedged_in_one_line(tmp_path: Path) -
     assert done.stderr.splitlines() == [
         f"ovedged: error: install-service: {tmp_path / 'nope'} is not an executable; "
         "pass --ovedged with the path of the installed ovedged"
+    ]
+
+
+
+def test_install_service_without_root_says_sudo_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Run by an ordinary user onto the real / (no --root, no --dry-run): exit non-zero with one
+    `ovedged: error:` line that says to use sudo, --dry-run or --root.
+    (The user id is faked: this machine's venv cannot be run by another user.)"""
+    from daemon.cli import main
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["install-service"]) != 0
+    assert capsys.readouterr().err.splitlines() == [
+        "ovedged: error: install-service: writing /etc and creating a system user needs root; "
+        "run it with sudo, or --dry-run to see what it would do, or --root DIR"
     ]
