@@ -126,9 +126,12 @@ def install_service(
             config_path.write_text(render_config(files.config.read_text(encoding="utf-8")), encoding="utf-8")
             config_path.chmod(0o644)
     _user(base, root, dry_run=dry_run, create=create_user, say=say)
-    if any(exe.is_relative_to(p) for p in HIDDEN_BY_PROTECT_HOME):
-        say(f"warning: {exe} is under a home folder, which ProtectHome=yes hides from the service; "
-            "install ovedge into a venv under /opt (e.g. /opt/ovedge/venv) and run install-service from there")
+    # The venv's interpreter may live elsewhere (pyenv under /root): both must stay visible.
+    for needed in (exe, Path(sys.base_prefix)):
+        if any(needed.is_relative_to(p) for p in HIDDEN_BY_PROTECT_HOME):
+            say(f"warning: {needed} is under a home folder, which ProtectHome=yes hides from the service; "
+                "install Python and ovedge under /usr or /opt (e.g. a venv in /opt/ovedge/venv made with "
+                "the system python3) and run install-service from there")
     for line in _next_steps(root):
         say(line)
 
