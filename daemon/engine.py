@@ -29,9 +29,9 @@ from camera.frame import Frame
 from daemon.config import ModelConfig, PerformanceHint
 from daemon.decision import Decider
 from daemon.devices import DeviceChoice, choose_device, compile_properties, execution_devices
-from daemon.postprocess import PostProcessor, build_postprocessor, output_shapes
 from ovedge.errors import ModelError, openvino_message
 from ovedge.irmeta import IRMeta, read_rt_info
+from ovedge.layouts import PostProcessor, build_postprocessor, output_shapes
 from ovedge.store import ModelVersion
 
 log = logging.getLogger(__name__)
