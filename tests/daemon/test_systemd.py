@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,3 +171,25 @@ def test_journal_stream_must_name_our_stderr(tmp_path: Path) -> None:
         assert not writes_to_journal(a, {})
         assert not writes_to_journal(a, {"JOURNAL_STREAM": "x:y"})
         assert not writes_to_journal(io.StringIO(), env)
+
+
+def test_extending_gives_up_after_its_limit(listener: tuple[socket.socket, str],
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A block still running after `limit` seconds is a hang: the extensions stop (with one error line),
+    so that systemd's own start timeout applies again."""
+    sock, path = listener
+    n = Notifier({"NOTIFY_SOCKET": path})
+    with caplog.at_level(logging.ERROR, logger="daemon.systemd"), n.extending("compiling", every=0.01, limit=0.05):
+        deadline = time.monotonic() + 30  # a hang guard
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [r.getMessage() for r in caplog.records] == [
+            "compiling: still not done after 0.05 s; no longer extending systemd's start timeout"
+        ]
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                sock.recv(4096)  # what was sent before the limit
+        sock.settimeout(20 * 0.01)
+        with pytest.raises(TimeoutError):
+            sock.recv(4096)
