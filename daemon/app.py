@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 STATS_EVERY = 10.0
 CAMERA_STOP_TIMEOUT = 10.0  # seconds a camera thread gets to stop (the drain bound; the unit's TimeoutStopSec)
-STATUS_EVERY = 2.0  # seconds between status checks when systemd asks for no watchdog
+STATUS_EVERY = 10.0  # seconds between progress checks (and STATUS=) when systemd asks for no watchdog
 
 
 class Daemon:
