@@ -159,3 +159,59 @@ def test_install_service_without_root_says_sudo_in_one_line(monkeypatch: pytest.
         "ovedged: error: install-service: writing /etc and creating a system user needs root; "
         "run it with sudo, or --dry-run to see what it would do, or --root DIR"
     ]
+
+
+def _syscall_group(name: str) -> set[str]:
+    """A systemd syscall group (``@system-service``), groups inside it expanded."""
+    done = subprocess.run([_analyze(), "syscall-filter", "--no-pager", name], capture_output=True, text=True,
+                          check=True)
+    found: set[str] = set()
+    for raw in done.stdout.splitlines()[1:]:
+        item = raw.strip()
+        if not item or item.startswith("#"):
+            continue
+        found |= _syscall_group(item) if item.startswith("@") else {item}
+    return found
+
+
+def _allowed_syscalls(unit_text: str) -> set[str]:
+    """What the unit's SystemCallFilter= lines let through (an allow list, then ~ removals)."""
+    allowed: set[str] = set()
+    for value in _keys(unit_text)["SystemCallFilter"]:
+        deny = value.startswith("~")
+        names: set[str] = set()
+        for item in value.lstrip("~").split():
+            names |= _syscall_group(item) if item.startswith("@") else {item}
+        allowed = allowed - names if deny else allowed | names
+    return allowed
+
+
+def test_a_whole_daemon_run_uses_only_syscalls_the_unit_allows(demo_store: Path, broker, tmp_path: Path) -> None:
+    """`ovedged run` traced with strace -f from start to exit (model compile and self-test on CPU,
+    camera, inference, MQTT, state folder, drain): every system call it makes is in the unit's
+    SystemCallFilter, so the filter (EPERM for the rest) does not break the daemon."""
+    from tests.configs import write_config
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is not installed: apt-get install -y strace (.ci/run does this)")
+    cfg = write_config(
+        tmp_path,
+        station={"name": "st", "topic_prefix": "ovt"},
+        model={"store": demo_store, "name": "demo", "cache_dir": tmp_path / "cache"},
+        cameras=[{"id": "cam0", "mode": "every-frame", "source": {"type": "synthetic", "seed": 1, "fps": 0,
+                                                                     "count": 30}}],
+        mqtt={"port": broker.port},
+        state={"dir": tmp_path / "state"},
+    )
+    summary = tmp_path / "strace.txt"
+    done = subprocess.run([strace, "-f", "-qq", "-c", "-o", str(summary), str(BIN / "ovedged"), "run",
+                           "--config", str(cfg), "--until-sources-end"], capture_output=True, text=True,
+                          check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "final: results OK" in done.stderr
+    rows = [line.split() for line in summary.read_text().splitlines()[2:]]
+    used = {row[-1] for row in rows if row and not row[0].startswith("-") and row[-1] != "total"}
+    assert {"openat", "mmap", "futex", "connect"} <= used, used  # the summary was parsed
+    allowed = _allowed_syscalls(UNIT.read_text())
+    assert used - allowed == set(), f"the unit's SystemCallFilter would refuse {sorted(used - allowed)}"
