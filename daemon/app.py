@@ -87,7 +87,14 @@ class Daemon:
             "model": model,
             "swap": self._swapper.status() if self._swapper is not None else {},
             "cameras": [c.id for c in self.cfg.cameras],
+            "camera_state": {w.cfg.id: w.state for w in self._workers},
         }
+
+    def _status_changed(self, *_what: object) -> None:
+        """Republish the retained status (a swap outcome, a camera's state): what it says changed."""
+        pub = self._publisher
+        if pub is not None and pub.connected:  # on (re)connect the publisher sends it anyway
+            pub.publish_status()
 
     # -- main -----------------------------------------------------------------------------------
 
@@ -104,7 +111,7 @@ class Daemon:
         sequence = SequenceCounter(cfg.state_dir())
         self._engine = engine = Engine(active)
         self._workers = workers = [
-            CameraWorker(c, self._hub, self._stop_capture) for c in cfg.cameras
+            CameraWorker(c, self._hub, self._stop_capture, on_change=self._status_changed) for c in cfg.cameras
         ]
         with contextlib.ExitStack() as stack:
             self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
@@ -120,7 +127,12 @@ class Daemon:
                 w.start()
             stack.callback(self._stop_cameras, workers)
             self._swapper = swapper = stack.enter_context(
-                ModelSwapper(engine=engine, loader=loader, watch=cfg.model.version == "latest")
+                ModelSwapper(
+                    engine=engine,
+                    loader=loader,
+                    watch=cfg.model.version == "latest",
+                    on_change=self._status_changed,
+                )
             )
             stack.callback(install_sighup(swapper, started=self._reloading, finished=self._reloaded))
             progress = Progress(self._counters)
