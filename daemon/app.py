@@ -8,6 +8,8 @@ Threads (all named):
 * ``decide``       post-process, rules -> verdict, sequence number, result record -> publisher
 * paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
+* ``http``         the HTTP API when ``[http] enabled`` (:mod:`daemon.http`): uvicorn's event loop;
+  ad-hoc inferences run in its worker threads on the engine's compiled model (own infer requests)
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
 every result is published, then we wait for PUBACKs, then say ``offline``.
@@ -27,6 +29,9 @@ import openvino as ov
 from daemon.capture import CameraWorker
 from daemon.config import DaemonConfig
 from daemon.engine import Engine, InferenceDone
+from daemon.http import HttpServer, create_app, resolve_token
+from daemon.http_view import LiveView
+from daemon.metrics import CameraTally
 from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
@@ -62,6 +67,7 @@ class Daemon:
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
         self._errors_logged = 0
+        self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
         # Monotonic counters for the watchdog (daemon/watchdog.py), each written by one thread.
         self._submitted = 0  # dispatch: frames started on the engine
         self._judged = 0  # decide: finished inferences taken from the engine
@@ -109,12 +115,15 @@ class Daemon:
                                      "verifying, compiling, self-testing"):
             active = run_preflight(cfg, loader, broker=False, report=log.info)
         sequence = SequenceCounter(cfg.state_dir())
+        token = resolve_token(cfg.http) if cfg.http.enabled else None
         self._engine = engine = Engine(active)
         self._workers = workers = [
             CameraWorker(c, self._hub, self._stop_capture, on_change=self._status_changed) for c in cfg.cameras
         ]
         with contextlib.ExitStack() as stack:
             self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
+            if cfg.http.enabled:
+                stack.enter_context(HttpServer(create_app(self._http_view(), cfg.http, token=token), cfg.http))
             decide = threading.Thread(
                 target=self._decide_loop, args=(engine, publisher, sequence), name="decide", daemon=True
             )
@@ -263,8 +272,17 @@ class Daemon:
                 self._handed += 1  # given up: logged, nothing waits for the publisher
                 continue
             self.verdicts[record.verdict.value] += 1
+            self._tallies[record.camera].note(
+                item.frame.image, record, record.verdict.value, item.latency_ms if item.outputs is not None else None
+            )
             publisher.publish_result(record)
             self._handed += 1
+
+    def _http_view(self) -> LiveView:
+        return LiveView(
+            self.cfg, workers=self._workers, hub=self._hub, tallies=self._tallies,
+            engine=lambda: self._engine, publisher=lambda: self._publisher, status=self.status,
+        )
 
     def judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
         """The result record of one finished inference, judged by the rules of the model it ran on.

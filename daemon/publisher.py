@@ -48,6 +48,7 @@ class PublishCounters:
     delivered: int = 0  # PUBACK with a success code
     rejected: int = 0  # PUBACK with a failure code (not delivered)
     no_subscribers: int = 0  # PUBACK 0x10: accepted by nobody
+    reconnects: int = 0  # successful connections after the first
 
 
 class Publisher:
@@ -78,6 +79,7 @@ class Publisher:
         self._connected = threading.Event()
         self._answered = threading.Event()  # first CONNACK, success or not
         self._connect_error: str | None = None
+        self._ever_connected = False
         self._stop = threading.Event()
         self._closing = False  # we asked for the disconnect: not an outage
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
@@ -104,6 +106,10 @@ class Publisher:
         return client
 
     def _status_payload(self, state: str, reason: str | None = None) -> bytes:
+        return json.dumps(self.status_document(state, reason)).encode()
+
+    def status_document(self, state: str = "online", reason: str | None = None) -> dict[str, Any]:
+        """The retained status message's body, as it would be published now (also ``GET /status``)."""
         body: dict[str, Any] = {
             "schema": STATUS_SCHEMA,
             "state": state,
@@ -114,7 +120,7 @@ class Publisher:
             body["reason"] = reason
         if state == "online":
             body.update(self._status())
-        return json.dumps(body).encode()
+        return body
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -232,6 +238,9 @@ class Publisher:
         if kind == "connect":
             if code < 0x80:
                 log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
+                if self._ever_connected:
+                    self.counters.reconnects += 1
+                self._ever_connected = True
                 self._connect_error = None
                 self._connected.set()
                 self._answered.set()
