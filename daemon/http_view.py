@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from daemon.adhoc import AdhocModel
 from daemon.http.view import CameraState, Latest, Readiness
 from daemon.metrics import CameraStats, CameraTally, MetricsSnapshot, ModelInfo, MqttStats
+from daemon.result import ResultRecord
 
 if TYPE_CHECKING:
     from daemon.capture import CameraWorker
@@ -128,3 +129,7 @@ class LiveView:
         tally = self._tallies.get(camera)
         latest = tally.latest if tally is not None else None
         return Latest(*latest) if latest is not None else None
+
+    def recent_not_ok(self) -> Sequence[ResultRecord]:
+        records = [r for t in self._tallies.values() for r in t.recent_not_ok]
+        return sorted(records, key=lambda r: r.seq, reverse=True)  # seq: station-wide, increasing
