@@ -214,10 +214,12 @@ def test_live_page_in_headless_chromium(chrome: object, demo_store: Path, broker
         assert chrome.find_element(By.ID, "model").text == "demo v1 on CPU"
         assert chrome.find_element(By.ID, "broker").text == "connected"
         assert chrome.find_element(By.ID, "ready").text == "ready"
-        _wait(lambda: chrome.find_elements(By.CSS_SELECTOR, "#recent tr"), "a recent NG row", proc)
-        row = chrome.find_element(By.CSS_SELECTOR, "#recent tr")
-        assert row.get_attribute("data-camera") in cameras
-        assert "NG" in row.text or "ERROR" in row.text
+        # the table is rebuilt at every poll: read a row in one script call, not element by element
+        first_row = "const r = document.querySelector('#recent tr'); return r && [r.dataset.camera, r.innerText]"
+        _wait(lambda: chrome.execute_script(first_row), "a recent NG row", proc)
+        camera, text = chrome.execute_script(first_row)
+        assert camera in cameras
+        assert "NG" in text or "ERROR" in text
         assert not chrome.find_element(By.ID, "banner").is_displayed()
         chrome.save_screenshot(str(shot))
         print(f"live page screenshot: {shot}")
