@@ -97,8 +97,7 @@ def decode_image(data: bytes, *, max_pixels: int, what: str = "the upload") -> B
             rgb = img.convert("RGB")
         except Exception as exc:  # any decoder failure on client data is the client's problem
             raise BadImageError("corrupt", what, _short(exc)) from exc
-    bgr: BgrImage = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)  # a fresh C-contiguous array
-    return bgr
+    return np.asarray(cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR), dtype=np.uint8)  # fresh, C-contiguous
 
 
 def _short(exc: BaseException) -> str:
