@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,11 @@ from convert.options import ConvertOptions, Precision
 from convert.parity import ParityResult, compare, reference_runner
 from convert.preprocess import embed, preprocessing_model
 from convert.progress import Progress
-from convert.tasks import Shape, label_count, resolve
+from convert.tasks import resolve
 from ovedge.errors import ConvertError
 from ovedge.irmeta import IRMeta, Manifest, OutputLayout, Preprocessing, SourceInfo, Task, write_rt_info
-from ovedge.store import MANIFEST, MODEL_BIN, MODEL_XML, ModelStore, check_name, digest_file, sha256_file
+from ovedge.layouts import Shape, label_count, output_shapes
+from ovedge.store import MODEL_BIN, MODEL_XML, ModelStore, VersionDraft, check_name, sha256_file
 
 log = logging.getLogger(__name__)
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -97,13 +97,13 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
             compiled = core.compile_model(str(xml), "CPU", F32)
             irs = [_run(compiled, f) for f in progress.iterate(frames, "parity", len(frames))]
             parity = compare(
-                task,
-                layout,
+                meta,
+                output_shapes(compiled),
                 refs,
                 irs,
+                [frame.shape[:2] for frame in frames],
                 reference=reference_name,
                 threshold=options.agreement_threshold,
-                anomaly_threshold=options.anomaly_threshold,
             )
             parity.extra.update(int8_figures)
         if not parity.passed:
@@ -123,14 +123,6 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
 def _run(compiled: Any, frame: np.ndarray) -> list[np.ndarray]:
     result = compiled(frame[None])
     return [np.asarray(result[out]).copy() for out in compiled.outputs]
-
-
-def output_shapes(model: Any) -> list[Shape]:
-    shapes = []
-    for out in model.outputs:
-        partial = out.get_partial_shape()
-        shapes.append(tuple(d.get_length() if d.is_static else -1 for d in partial))
-    return shapes
 
 
 def parity_frames(options: ConvertOptions, width: int, height: int) -> list[np.ndarray]:
@@ -209,8 +201,7 @@ def _publish(
     parity: ParityResult,
     golden: Any,
 ) -> ConvertResult:
-    files = {p.name: digest_file(p) for p in sorted(staged.iterdir()) if p.is_file() and p.name != MANIFEST}
-    if MODEL_XML not in files or MODEL_BIN not in files:
+    if not (staged / MODEL_XML).is_file() or not (staged / MODEL_BIN).is_file():
         raise ConvertError(f"the IR was not written to {staged}")
     source = SourceInfo(
         path=options.checkpoint.name,
@@ -218,30 +209,19 @@ def _publish(
         sha256=sha256_file(options.checkpoint),
         arch=loaded.arch,
     )
-    staged.chmod(0o755)  # mkdtemp made it private; the daemon may run as another user
-    for _attempt in range(20):
-        version = store.next_version(options.name)
-        manifest = Manifest(
-            name=options.name,
-            version=version,
-            created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-            precision=options.precision.value,
-            meta=meta,
-            files=files,
-            source=source,
-            tools=_tools(),
-            parity=parity.to_dict(),
-            golden=golden,
-        )
-        if options.sign_key is not None:
-            from ovedge.signing import sign_manifest
+    draft = VersionDraft(
+        meta=meta,
+        precision=options.precision.value,
+        source=source,
+        tools=_tools(),
+        parity=parity.to_dict(),
+        golden=golden,
+    )
+    sign = None
+    if options.sign_key is not None:
+        from ovedge.signing import sign_manifest
 
-            manifest = manifest.model_copy(update={"signature": sign_manifest(manifest, options.sign_key)})
-        (staged / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        try:
-            path = store.publish(options.name, staged, version)
-        except FileExistsError:
-            log.info("version %s of %s was taken meanwhile; trying the next", version, options.name)
-            continue
-        return ConvertResult(path=path, manifest=manifest, parity=parity)
-    raise ConvertError(f"could not publish {options.name}: version numbers kept being taken in {store.root}")
+        key = options.sign_key
+        sign = lambda manifest: sign_manifest(manifest, key)  # noqa: E731 - one line, one use
+    added = store.add_version(options.name, staged, draft, sign=sign)
+    return ConvertResult(path=added.path, manifest=added.manifest, parity=parity)

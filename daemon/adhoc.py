@@ -31,9 +31,9 @@ from PIL import Image, UnidentifiedImageError
 
 from daemon.decision import Decider
 from daemon.engine import LoadedModel
-from daemon.postprocess import Detection
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
 from ovedge.errors import OvedgeError
+from ovedge.layouts import Detection
 
 __all__ = [
     "ADHOC_CAMERA",
@@ -148,11 +148,16 @@ class Inferred:
     latency_ms: float
 
 
-def infer_image(model: LoadedModel, request: Any, image: BgrImage) -> Inferred:
-    """Infer one BGR frame on ``request`` (of ``model.compiled``) and post-process it like a camera frame."""
+def infer_image(model: LoadedModel, request: Any, image: BgrImage, *, outlines: bool = False) -> Inferred:
+    """Infer one BGR frame on ``request`` (of ``model.compiled``) and post-process it like a camera frame.
+
+    ``outlines``: decode with :attr:`LoadedModel.annotate`, the same decoder whose regions also
+    carry their outlines (for annotation).
+    """
     request.infer({0: image[np.newaxis]}, share_inputs=True)
     outputs = [np.array(t.data, copy=True) for t in request.output_tensors]
-    return Inferred(model.postprocess(outputs, (int(image.shape[0]), int(image.shape[1]))), float(request.latency))
+    decode = model.annotate if outlines else model.postprocess
+    return Inferred(decode(outputs, (int(image.shape[0]), int(image.shape[1]))), float(request.latency))
 
 
 def adhoc_record(

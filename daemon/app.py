@@ -22,83 +22,28 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import openvino as ov
 
 from daemon.capture import CameraWorker
 from daemon.config import DaemonConfig
-from daemon.decision import Decider
-from daemon.engine import Engine, InferenceDone, LoadedModel
+from daemon.engine import Engine, InferenceDone
 from daemon.http import HttpServer, create_app, resolve_token
 from daemon.http_view import LiveView
 from daemon.metrics import CameraTally
+from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
 from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import notify
-from ovedge.errors import CameraError, ModelError, OvedgeError
-from ovedge.store import ModelStore, ModelVersion
+from ovedge.errors import OvedgeError
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A model compiled on its device, with every camera's rules checked against its labels."""
-
-    model: LoadedModel
-    deciders: dict[str, Decider]
-    adhoc: Decider | None = None  # the [rules] decider for HTTP ad-hoc inspection (when [http] is on)
-
-
-def resolve_model(cfg: DaemonConfig) -> ModelVersion:
-    store = ModelStore(cfg.model.store)
-    version = store.resolve(cfg.model.name, cfg.model.version)
-    if cfg.model.verify_hashes:
-        version.verify_files()
-    if cfg.model.trusted_keys:
-        from ovedge.signing import verify_manifest
-
-        verify_manifest(version.manifest, list(cfg.model.trusted_keys))
-    return version
-
-
-def load_model(cfg: DaemonConfig, core: ov.Core, version: ModelVersion) -> Prepared:
-    cache_dir = None
-    if cfg.model.cache:
-        cache_dir = cfg.cache_dir()
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ModelError(f"model cache folder {cache_dir} cannot be created ({exc.strerror}); "
-                             "set model.cache_dir or model.cache = false") from exc
-    loaded = LoadedModel.load(core, version, cfg.model, cache_dir=cache_dir)
-    deciders = {
-        cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id)
-        for cam in cfg.cameras
-    }
-    adhoc = None
-    if cfg.http.enabled:
-        adhoc = Decider.build(cfg.rules, loaded.meta, camera="http (ad-hoc, [rules])")
-    return Prepared(loaded, deciders, adhoc)
-
-
-def check_cameras(cfg: DaemonConfig) -> None:
-    """Open every camera once; the first that does not open fails start-up."""
-    from camera import open_source
-
-    for cam in cfg.cameras:
-        try:
-            with open_source(cam.source):
-                pass
-        except CameraError as exc:
-            raise CameraError(f"camera {cam.id!r}: {exc}") from exc
 
 
 class Daemon:
@@ -111,21 +56,19 @@ class Daemon:
         self._capture_done = threading.Event()
         self._stop_decide = threading.Event()
         self._hub: FrameHub[str] = FrameHub()
-        self._deciders: dict[int, dict[str, Decider]] = {}  # by model version: each result is judged
-        self._swapper: ModelSwapper[Prepared] | None = None  # by the rules built for its own model
+        self._swapper: ModelSwapper | None = None
         self._engine: Engine | None = None
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
         self._errors_logged = 0
         self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
-        self._adhoc_deciders: dict[int, Decider] = {}  # by model version, for the HTTP API
 
     # -- status ---------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
         model: dict[str, Any] = {}
         if self._engine is not None:
-            m = self._engine.model
+            m = self._engine.model.loaded
             model = {
                 "name": m.name,
                 "version": m.version.version,
@@ -145,20 +88,13 @@ class Daemon:
 
     def run(self, stop: threading.Event) -> int:
         cfg = self.cfg
-        version = resolve_model(cfg)
-        core = ov.Core()
-        prepared = load_model(cfg, core, version)
-        m = prepared.model
-        log.info(
-            "model %s on %s (execution devices %s, %d infer requests)%s",
-            m.label, m.device.device, ",".join(m.execution_devices), m.num_requests,
-            f"; fell back: {m.device.reason}" if m.device.fell_back else "",
-        )
-        check_cameras(cfg)
+        loader = ModelLoader(cfg, ov.Core())
+        # The broker is the publisher's to check: it connects below, and refuses to start when
+        # mqtt.require_at_start and the broker does not answer.
+        active = run_preflight(cfg, loader, broker=False, report=log.info)
         sequence = SequenceCounter(cfg.state_dir())
-        self._activate(prepared)
         token = resolve_token(cfg.http) if cfg.http.enabled else None
-        self._engine = engine = Engine(m)
+        self._engine = engine = Engine(active)
         self._workers = workers = [
             CameraWorker(c, self._hub, self._stop_capture) for c in cfg.cameras
         ]
@@ -178,15 +114,7 @@ class Daemon:
                 w.start()
             stack.callback(self._stop_cameras, workers)
             self._swapper = swapper = stack.enter_context(
-                ModelSwapper(
-                    engine=engine,
-                    store=ModelStore(cfg.model.store),
-                    prepare=lambda v: load_model(cfg, core, v),
-                    activate=self._activate,
-                    watch=cfg.model.version == "latest",
-                    verify_hashes=cfg.model.verify_hashes,
-                    trusted_keys=list(cfg.model.trusted_keys),
-                )
+                ModelSwapper(engine=engine, loader=loader, watch=cfg.model.version == "latest")
             )
             stack.callback(install_sighup(swapper))
             notify("READY=1")
@@ -248,7 +176,7 @@ class Daemon:
                     return
                 continue
             try:
-                record = self._judge(item, sequence)
+                record = self.judge(item, sequence)
             except Exception:
                 log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
                 continue
@@ -258,20 +186,18 @@ class Daemon:
             )
             publisher.publish_result(record)
 
-    def _activate(self, prepared: Prepared) -> None:
-        """Called by the swapper before the new model takes its first frame."""
-        self._deciders[prepared.model.version.version] = prepared.deciders
-        if prepared.adhoc is not None:
-            self._adhoc_deciders[prepared.model.version.version] = prepared.adhoc
-
     def _http_view(self) -> LiveView:
         return LiveView(
             self.cfg, workers=self._workers, hub=self._hub, tallies=self._tallies,
-            engine=lambda: self._engine, publisher=lambda: self._publisher,
-            adhoc_deciders=self._adhoc_deciders, status=self.status,
+            engine=lambda: self._engine, publisher=lambda: self._publisher, status=self.status,
         )
 
-    def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
+    def judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
+        """The result record of one finished inference, judged by the rules of the model it ran on.
+
+        Never raises for a bad frame: failed inference or outputs that cannot be post-processed
+        give verdict ``ERROR`` with the reason (logged, rate-limited).
+        """
         camera_id: str = item.context
         frame = item.frame
         verdict = Verdict.ERROR
@@ -279,8 +205,8 @@ class Daemon:
         error = item.error
         if item.outputs is not None:
             try:
-                detections = item.model.postprocess(item.outputs, frame.image.shape[:2])
-                verdict, counted = self._deciders[item.model.version.version][camera_id].decide(detections)
+                detections = item.model.loaded.postprocess(item.outputs, frame.image.shape[:2])
+                verdict, counted = item.model.deciders[camera_id].decide(detections)
                 defects = [
                     DefectOut(label=d.label, score=min(1.0, max(0.0, float(d.score))), box=d.box, area=d.area)
                     for d in counted
@@ -302,7 +228,7 @@ class Daemon:
             frame=FrameOut(index=frame.index, ref=frame.source_ref, captured=utc_iso(frame.timestamp),
                            width=w, height=h),
             model=ModelOut(name=item.model.name, version=item.model.version.version,
-                           device=item.model.device.device),
+                           device=item.model.loaded.device.device),
             verdict=verdict,
             defects=tuple(defects),
             timings=TimingsOut(

@@ -5,8 +5,9 @@ CVAT sends a detector ``{"image": "<base64>", "threshold": <float>}`` and expect
 
 * a box from a detector (``box`` set, no ``area``) -> ``"rectangle"``, points ``[xtl, ytl, xbr, ybr]``;
 * a region from a segmentation or anomaly map (``box`` and ``area`` set) -> ``"polygon"``, points
-  ``[x0, y0, x1, y0, x1, y1, x0, y1]``: the region's bounding box as a polygon (the post-processor
-  reports boxes and areas, not outlines), for the annotator to refine;
+  ``[x0, y0, x1, y1, ...]``: the region's outer outline (decoded with
+  :attr:`LoadedModel.annotate`, the same decoder with outlines on), or its box's four corners when
+  the region is too thin to have an outline;
 * a whole-frame finding (``box`` is None: classification, whole-image anomaly) -> ``"tag"``, no points.
 
 Only detections with ``score >= threshold`` are returned; labels are the model's labels (plus
@@ -28,9 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.adhoc import RequestCache, decode_image, infer_image
 from daemon.engine import LoadedModel
-from daemon.postprocess import Detection
 from ovedge.errors import OvedgeError
 from ovedge.irmeta import IRMeta
+from ovedge.layouts import Detection
 
 __all__ = ["CvatDetector", "CvatRequest", "CvatRequestError", "cvat_shapes", "decode_base64_image", "label_spec"]
 
@@ -79,8 +80,8 @@ def cvat_shapes(detections: Sequence[Detection], threshold: float) -> list[dict[
                            "type": "rectangle"})
         else:
             x0, y0, x1, y1 = (int(v) for v in d.box)
-            shapes.append({"confidence": confidence, "label": d.label,
-                           "points": [x0, y0, x1, y0, x1, y1, x0, y1], "type": "polygon"})
+            points = list(d.outline) if d.outline else [x0, y0, x1, y0, x1, y1, x0, y1]
+            shapes.append({"confidence": confidence, "label": d.label, "points": points, "type": "polygon"})
     return shapes
 
 
@@ -128,7 +129,7 @@ class CvatDetector:
         request = CvatRequest.model_validate(body)
         image = decode_base64_image(request.image, max_pixels=self.max_pixels)
         with self._requests.request(self.model) as infer_request:
-            inferred = infer_image(self.model, infer_request, image)
+            inferred = infer_image(self.model, infer_request, image, outlines=True)
         return cvat_shapes(inferred.detections, request.threshold)
 
 

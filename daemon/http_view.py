@@ -18,7 +18,6 @@ from daemon.result import ResultRecord
 if TYPE_CHECKING:
     from daemon.capture import CameraWorker
     from daemon.config import DaemonConfig
-    from daemon.decision import Decider
     from daemon.engine import Engine
     from daemon.publisher import Publisher
     from daemon.slots import FrameHub
@@ -38,7 +37,6 @@ class LiveView:
         tallies: Mapping[str, CameraTally],
         engine: Callable[[], Engine | None],
         publisher: Callable[[], Publisher | None],
-        adhoc_deciders: Mapping[int, Decider],
         status: Callable[[], dict[str, Any]],
     ) -> None:
         self._cfg = cfg
@@ -47,7 +45,6 @@ class LiveView:
         self._tallies = tallies
         self._engine = engine
         self._publisher = publisher
-        self._adhoc_deciders = adhoc_deciders  # by model version: the [rules] decider
         self._status = status
 
     @property
@@ -80,7 +77,7 @@ class LiveView:
         if not connected:
             reasons.append("not connected to the MQTT broker")
         reasons += [f"camera {c.id}: {c.error}" for c in cameras if c.state == "reconnecting"]
-        model = engine.model if engine is not None else None
+        model = engine.model.loaded if engine is not None else None
         return Readiness(
             ready=not reasons,
             model=f"{model.label} on {model.device.device}" if model is not None else None,
@@ -113,7 +110,7 @@ class LiveView:
         engine = self._engine()
         model = None
         if engine is not None:
-            m = engine.model
+            m = engine.model.loaded
             model = ModelInfo(m.name, m.version.version, m.device.device, self._cfg.model.device)
         return MetricsSnapshot(cameras=cameras, mqtt=mqtt, model=model)
 
@@ -121,9 +118,8 @@ class LiveView:
         engine = self._engine()
         if engine is None:
             return None
-        model = engine.model
-        decider = self._adhoc_deciders.get(model.version.version)
-        return AdhocModel(model, decider) if decider is not None else None
+        active = engine.model  # the model new frames go to; after a swap, the new one
+        return AdhocModel(active.loaded, active.adhoc) if active.adhoc is not None else None
 
     def latest(self, camera: str) -> Latest | None:
         tally = self._tallies.get(camera)

@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from ovedge.errors import ConfigError
+from ovedge.errors import StateError
 
 BLOCK = 1000
 
@@ -26,13 +26,12 @@ class SequenceCounter:
             state_dir.mkdir(parents=True, exist_ok=True)
             text = self._path.read_text(encoding="ascii").strip() if self._path.exists() else "0"
         except OSError as exc:
-            raise ConfigError(
-                f"state folder {state_dir} is not usable ({exc.strerror}); set [state] dir to a writable folder"
-            ) from exc
+            problem = f"state folder not usable ({exc.strerror})"
+            raise StateError(state_dir, problem, "set [state] dir to a writable folder") from exc
         try:
             mark = int(text)
         except ValueError as exc:
-            raise ConfigError(f"{self._path} is corrupt ({text[:20]!r}); delete it to restart numbering") from exc
+            raise StateError(self._path, f"corrupt ({text[:20]!r})", "delete it to restart numbering") from exc
         self._next = mark + 1
         self._limit = mark  # nothing reserved yet in this run
 

@@ -1,19 +1,22 @@
 """``[http]``: the local HTTP API (health, readiness, metrics, status, ad-hoc inspection, CVAT).
 
 Validators do no I/O: whether the token file can be read, or the token variable is set, is
-checked when the daemon starts and by ``ovedged check-config`` (:func:`daemon.http.resolve_token`).
+checked by :func:`resolve_token` in the daemon's preflight (``run`` and ``check-config``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+from pathlib import Path
 
 from pydantic import Field, model_validator
 
 from daemon.config._base import Section
+from ovedge.errors import ConfigError
 from ovedge.paths import ConfigPath
 
-__all__ = ["HttpConfig", "is_loopback"]
+__all__ = ["HttpConfig", "TokenFileError", "TokenRequiredError", "is_loopback", "resolve_token"]
 
 
 def is_loopback(host: str) -> bool:
@@ -73,3 +76,39 @@ class HttpConfig(Section):
             )
             raise ValueError(msg)
         return self
+
+
+class TokenRequiredError(ConfigError):
+    def __init__(self, host: str, where: str) -> None:
+        self.host = host
+        self.where = where
+        super().__init__(f"http.host {host!r} is not loopback, so a bearer token is required, but {where}; "
+                         "put the token in http.token_file or the environment variable, or bind to 127.0.0.1")
+
+
+class TokenFileError(ConfigError):
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"http.token_file {path} cannot be read ({reason})")
+
+
+def resolve_token(cfg: HttpConfig) -> str | None:
+    """The bearer token from ``token_file`` or ``$token_env``; required when not on loopback."""
+    token: str | None = None
+    if cfg.token_file is not None:
+        path = cfg.token_file  # absolute: resolved when the config was loaded
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise TokenFileError(path, exc.strerror or str(exc)) from exc
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise TokenRequiredError(cfg.host, f"{path} is empty") if not is_loopback(cfg.host) else \
+                TokenFileError(path, "the file is empty")
+    elif cfg.token_env:
+        token = os.environ.get(cfg.token_env, "").strip() or None
+    if token is None and not is_loopback(cfg.host):
+        where = f"http.token_file is unset and ${cfg.token_env or '(no token_env)'} is empty"
+        raise TokenRequiredError(cfg.host, where)
+    return token

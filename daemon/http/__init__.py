@@ -4,8 +4,9 @@
 the daemon); :class:`HttpServer` runs it with uvicorn in a named thread for the daemon's ExitStack.
 """
 
+from daemon.config.http import resolve_token
 from daemon.http.app import LIVENESS_PATH, create_app
-from daemon.http.server import HttpBindError, HttpServer, resolve_token
+from daemon.http.server import HttpBindError, HttpServer
 from daemon.http.view import CameraState, DaemonView, Latest, Readiness
 
 __all__ = [

@@ -191,7 +191,7 @@ def _inspection_routes(
             image = decode_base64_image(body.image, max_pixels=cfg.max_pixels)
             adhoc = _model(view)
             with requests.request(adhoc.model) as infer_request:
-                inferred = infer_image(adhoc.model, infer_request, image)
+                inferred = infer_image(adhoc.model, infer_request, image, outlines=True)
             return cvat_shapes(inferred.detections, body.threshold)
 
         shapes = await runner.run(work)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import openvino.opset13 as ops
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -17,8 +19,11 @@ from daemon.config.http import HttpConfig
 from daemon.cvat import CvatDetector, CvatModelFolderError, cvat_shapes
 from daemon.http import create_app
 from daemon.nuclio import NuclioSourceError, write_function
-from daemon.postprocess import Detection
-from tests.daemon.http_parts import DemoView, load_demo, synthetic_jpeg
+from ovedge.irmeta import IRMeta, Preprocessing
+from ovedge.layouts import Detection
+from ovedge.store import ModelStore, VersionDraft
+from tests.daemon.http_parts import DemoView, load_demo, png_bytes, synthetic_jpeg
+from tests.factories import add_version, tiny_ir
 
 IMAGES = [synthetic_jpeg(i, seed=11, size=144) for i in range(6)]
 
@@ -118,6 +123,63 @@ def test_function_on_the_nuclio_test_platform_answers_like_post_cvat(function_di
         assert answer["body"][0]["type"] == "tag"
     labels = {a["body"][0]["label"] for a in answers}
     assert len(labels) > 1  # the images are not all judged alike: the answers carry information
+
+
+def _seg_store(root: Path) -> Path:
+    """A store with one segmentation version: logits = the frame's channels (ok, scratch, dent)."""
+    meta = IRMeta(task="segmentation", output_layout="seg_logits", labels=("ok", "scratch", "dent"),
+                  ok_labels=("ok",), preprocessing=Preprocessing(input_width=32, input_height=32))
+
+    def write(staged: Path) -> VersionDraft:
+        tiny_ir(staged / "model.xml", lambda x: [ops.transpose(x, [0, 3, 1, 2])], meta=meta)
+        return VersionDraft(meta=meta)
+
+    return add_version(ModelStore(root), "seg", write).path
+
+
+def _seg_image() -> bytes:
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[..., 0] = 10
+    image[5:20, 4:9, 1] = 40  # an L-shaped scratch ...
+    image[15:20, 4:30, 1] = 40
+    image[30:40, 40:52, 2] = 40  # ... and a dent
+    return png_bytes(image)
+
+
+def test_segmentation_regions_are_polygons_with_their_outline(tmp_path: Path) -> None:
+    """A segmentation model's regions come back as polygons that follow the region (the L keeps its
+    corners), identically from the Nuclio function and from POST /cvat; spec lists the defect labels."""
+    version_dir = _seg_store(tmp_path / "store")
+    fn = tmp_path / "fn"
+    write_function(version_dir, fn)
+    doc = yaml.safe_load((fn / "function.yaml").read_text(encoding="utf-8"))
+    spec = json.loads(doc["metadata"]["annotations"]["spec"])
+    assert spec == [{"id": 0, "name": "scratch", "type": "polygon"}, {"id": 1, "name": "dent", "type": "polygon"}]
+
+    request = {"image": base64.b64encode(_seg_image()).decode(), "threshold": 0.5}
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, '.'); exec({RUN_IN_FUNCTION!r})"],
+        input=json.dumps({"body": request, "as_dict": True}) + "\n", capture_output=True, text=True, cwd=fn,
+        check=False, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (answer,) = json.loads(done.stdout.strip().splitlines()[-1])["answers"]
+    assert answer["status"] == 200
+
+    detector = CvatDetector.load(fn / "model")
+    client = TestClient(create_app(DemoView(detector.model), HttpConfig(enabled=True)))
+    from_daemon = client.post("/cvat", json=request).json()
+    assert answer["body"] == from_daemon
+    shapes = {s["label"]: s for s in from_daemon}
+    assert set(shapes) == {"scratch", "dent"}
+    assert {s["type"] for s in from_daemon} == {"polygon"}
+    dent = sorted(zip(shapes["dent"]["points"][0::2], shapes["dent"]["points"][1::2], strict=True))
+    assert dent == [(40, 30), (40, 39), (51, 30), (51, 39)]  # the block's corner pixels
+    ell = list(zip(shapes["scratch"]["points"][0::2], shapes["scratch"]["points"][1::2], strict=True))
+    assert len(ell) >= 6  # an L, not its bounding box
+    assert all(4 <= x <= 29 and 5 <= y <= 19 for x, y in ell)
+    assert (29, 15) in ell
+    assert (8, 5) in ell
 
 
 def test_handler_in_process_and_threshold(function_dir: Path) -> None:

@@ -22,7 +22,7 @@ from camera.frame import Frame
 from daemon.config import Rules
 from daemon.config.http import HttpConfig
 from daemon.decision import Decider
-from daemon.engine import Engine, LoadedModel
+from daemon.engine import ActiveModel, Engine, LoadedModel
 from daemon.http import Latest, create_app
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict
 from tests.daemon.http_parts import CAMERAS, DemoView, load_demo, png_bytes, synthetic_jpeg
@@ -154,7 +154,7 @@ def test_infer_matches_the_camera_path(client: TestClient, demo_model: LoadedMod
     camera: same verdict, same defects; camera "http", seq 0, the file name as ref."""
     data = synthetic_jpeg(5)
     frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    engine = Engine(demo_model)
+    engine = Engine(ActiveModel(demo_model, {}, golden_diff=0.0))
     assert engine.submit(Frame(frame, 0, time.time(), time.monotonic()), "cam", timeout=5)
     done = engine.take(timeout=10)
     assert done is not None

@@ -12,10 +12,9 @@ import httpx2
 import pytest
 
 from daemon.config import load_config
-from daemon.config.http import HttpConfig, is_loopback
+from daemon.config.http import HttpConfig, TokenFileError, TokenRequiredError, is_loopback
 from daemon.engine import LoadedModel
 from daemon.http import HttpBindError, HttpServer, create_app, resolve_token
-from daemon.http.server import TokenFileError, TokenRequiredError
 from ovedge.errors import ConfigError
 from tests.daemon.http_parts import DemoView, load_demo, synthetic_jpeg
 
@@ -40,6 +39,10 @@ def test_real_socket_round_trip_and_clean_stop(demo_model: LoadedModel) -> None:
     with HttpServer(create_app(DemoView(demo_model), cfg, token=TOKEN), cfg) as server:
         assert server.port > 0
         assert len(_threads_named("http")) == 1
+        # Declared TCP, so that asyncio switches Nagle off on every accepted connection (with proto 0
+        # it does not, and each response waited for the client's delayed ACK, ~40 ms).
+        assert server.socket is not None
+        assert server.socket.proto == socket.IPPROTO_TCP
         with httpx2.Client(base_url=server.url, timeout=30) as client:
             assert client.get("/healthz").json() == {"status": "alive"}
             assert client.get("/status").status_code == 401

@@ -12,23 +12,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import openvino as ov
-import openvino.opset13 as ops
 import pytest
 
 from camera.frame import Frame
-from daemon.config import ModelConfig
-from daemon.engine import Engine, InferenceDone, LoadedModel
-from daemon.swap import ModelSwapper, install_sighup, self_test
-from ovedge.irmeta import GoldenSample, IRMeta, Manifest, Preprocessing, write_rt_info
-from ovedge.signing import generate_keypair, sign_manifest
-from ovedge.store import MANIFEST, ModelStore, ModelVersion, digest_file
+from daemon.config import load_config
+from daemon.engine import ActiveModel, Engine, InferenceDone
+from daemon.preflight import ModelLoader, self_test
+from daemon.swap import ModelSwapper, install_sighup
+from ovedge.errors import ModelError
+from ovedge.irmeta import GoldenSample, IRMeta, Manifest, Preprocessing
+from ovedge.signing import generate_keypair
+from ovedge.store import MANIFEST, ModelStore, VersionDraft, digest_file, write_manifest
 from tests.configs import write_config
+from tests.factories import add_version, channel_classifier, tiny_ir
 
 NAME = "widget"
 LABELS = ("ok", "scratch", "dent")
@@ -36,27 +37,16 @@ LABELS = ("ok", "scratch", "dent")
 IMAGE = np.dstack([np.full((24, 20), v, np.uint8) for v in (10, 20, 30)])
 SCRATCH = (1.0, 2.0, 0.0)  # logits (10, 40, 0) -> "scratch"
 DENT = (1.0, 0.0, 2.0)  # logits (10, 0, 60) -> "dent"
-CFG = ModelConfig(name=NAME, device="CPU", hint="throughput", num_requests=2)
 CORE = ov.Core()
 
 
-def _ir(folder: Path, weights: tuple[float, float, float]) -> Path:
-    """A classifier taking raw u8 BGR frames of any size: logits = channel means * weights."""
-    param = ops.parameter(ov.PartialShape([1, -1, -1, 3]), ov.Type.u8, name="frame")
-    means = ops.reduce_mean(ops.convert(param, "f32"), [1, 2])
-    logits = ops.multiply(means, ops.constant(np.array([weights], np.float32)))
-    model = ov.Model([logits.output(0)], [param], "widget")
-    meta = IRMeta(
-        task="classification",
-        output_layout="logits",
-        labels=LABELS,
-        ok_labels=("ok",),
-        preprocessing=Preprocessing(input_width=32, input_height=32),
-    )
-    write_rt_info(model, meta)
-    xml = folder / "model.xml"
-    ov.save_model(model, xml)
-    return xml
+META = IRMeta(
+    task="classification",
+    output_layout="logits",
+    labels=LABELS,
+    ok_labels=("ok",),
+    preprocessing=Preprocessing(input_width=32, input_height=32),
+)
 
 
 def publish(
@@ -68,42 +58,34 @@ def publish(
     sign_with: Path | None = None,
     tamper: Callable[[Path], None] | None = None,
 ) -> int:
-    """Write a complete version (IR, golden sample, manifest) the way the converter does."""
-    number = store.next_version(NAME)
-    with store.staging(NAME) as staged:
-        xml = _ir(staged, weights)
+    """Write a complete version (IR, golden sample, manifest) with the store's own writer; ``tamper``
+    then changes the published folder, as a later edit on disk would."""
+
+    def write(staged: Path) -> VersionDraft:
+        # a classifier taking raw u8 BGR frames of any size: logits = channel means * weights
+        xml = tiny_ir(staged / "model.xml", channel_classifier(weights), meta=META, name="widget")
         sample = None
         if golden:
             cv2.imwrite(str(staged / "golden.png"), IMAGE)
             out = CORE.compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(IMAGE[None])
             np.savez(staged / "golden_outputs.npz", **{"0": np.asarray(out[0]) + golden_shift})
             sample = GoldenSample(input="golden.png", outputs="golden_outputs.npz", atol=0.05)
-        files = {p.name: digest_file(p) for p in sorted(staged.iterdir())}
-        manifest = Manifest(
-            name=NAME,
-            version=number,
-            created_utc="2026-11-25T20:00:00Z",
-            precision="fp32",
-            meta=IRMeta.model_validate_json(CORE.read_model(xml).get_rt_info(["ovedge", "meta"]).astype(str)),
-            files=files,
-            golden=sample,
-        )
-        if sign_with is not None:
-            manifest = manifest.model_copy(update={"signature": sign_manifest(manifest, sign_with)})
-        (staged / MANIFEST).write_text(manifest.model_dump_json(), encoding="utf-8")
-        if tamper is not None:
-            tamper(staged)
-        store.publish(NAME, staged, number)
-    return number
+        meta = IRMeta.model_validate_json(CORE.read_model(xml).get_rt_info(["ovedge", "meta"]).astype(str))
+        return VersionDraft(meta=meta, created_utc="2026-11-25T20:00:00Z", golden=sample)
+
+    added = add_version(store, NAME, write, sign_with=sign_with)
+    if tamper is not None:
+        tamper(added.path)
+    return added.version
 
 
-@dataclass(frozen=True)
-class Prepared:
-    model: LoadedModel
-
-
-def prepare(version: ModelVersion) -> Prepared:
-    return Prepared(LoadedModel.load(CORE, version, CFG, cache_dir=None))
+def loader_for(store: ModelStore, *, trusted_keys: tuple[Path, ...] = ()) -> ModelLoader:
+    """The daemon's own loader for ``store``: one camera with default rules, CPU, no compile cache."""
+    model = {"store": store.root, "name": NAME, "device": "CPU", "hint": "throughput", "num_requests": 2,
+             "cache": False, "trusted_keys": list(trusted_keys)}
+    folder = store.root.parent / f"config-{len(trusted_keys)}"
+    folder.mkdir(exist_ok=True)
+    return ModelLoader(load_config(write_config(folder, model=model)), CORE)
 
 
 def _wait(predicate: Callable[[], bool], what: str) -> None:
@@ -120,7 +102,7 @@ def _frame(index: int) -> Frame:
 
 def _top(item: InferenceDone) -> str:
     assert item.outputs is not None, item.error
-    return item.model.postprocess(item.outputs, IMAGE.shape[:2])[0].label
+    return item.model.loaded.postprocess(item.outputs, IMAGE.shape[:2])[0].label
 
 
 @pytest.fixture
@@ -131,13 +113,26 @@ def store(tmp_path: Path) -> ModelStore:
 
 
 def _engine(store: ModelStore) -> Engine:
-    return Engine(prepare(store.resolve(NAME, 1)).model)
+    return Engine(loader_for(store).load(1))
 
 
 def test_self_test_passes_on_a_good_version(store: ModelStore) -> None:
     """The golden frame re-run on the compiled model matches the recorded outputs."""
-    worst = self_test(prepare(store.resolve(NAME, 1)).model)
+    loader = loader_for(store)
+    worst = self_test(loader.compile(store.resolve(NAME, 1)))
     assert 0.0 <= worst <= 0.05
+    active = loader.load(1)
+    assert isinstance(active, ActiveModel)
+    assert 0.0 <= active.golden_diff <= 0.05
+    assert set(active.deciders) == {"cam0"}
+
+
+def test_the_first_model_is_self_tested_too(tmp_path: Path) -> None:
+    """The loader the daemon starts with refuses a first version whose golden sample does not reproduce."""
+    store = ModelStore(tmp_path / "ir_models")
+    publish(store, SCRATCH, golden_shift=1.0)
+    with pytest.raises(ModelError, match="widget v1: self-test failed: output 0 differs from the golden sample"):
+        loader_for(store).load("latest")
 
 
 @pytest.mark.parametrize(
@@ -155,7 +150,7 @@ def test_failed_self_test_is_rejected_and_old_model_stays(store: ModelStore, kwa
     """A version whose golden sample does not reproduce (or is missing) never takes over."""
     publish(store, DENT, **kwargs)
     engine = _engine(store)
-    outcome = ModelSwapper(engine=engine, store=store, prepare=prepare).swap_to(2)
+    outcome = ModelSwapper(engine=engine, loader=loader_for(store)).swap_to(2)
     assert (outcome.accepted, outcome.reason) == (False, reason)
     assert engine.model.version.version == 1
 
@@ -169,7 +164,7 @@ def test_corrupt_files_rejected_with_reason(store: ModelStore) -> None:
 
     publish(store, DENT, tamper=corrupt)
     engine = _engine(store)
-    swapper = ModelSwapper(engine=engine, store=store, prepare=prepare)
+    swapper = ModelSwapper(engine=engine, loader=loader_for(store))
     outcome = swapper.swap_to(2)
     assert not outcome.accepted
     assert outcome.reason is not None
@@ -186,10 +181,10 @@ def test_unreadable_ir_with_matching_hashes_rejected(store: ModelStore) -> None:
         (folder / "model.xml").write_text("<net>not an IR", encoding="utf-8")
         manifest = Manifest.model_validate_json((folder / MANIFEST).read_text(encoding="utf-8"))
         files = {**manifest.files, "model.xml": digest_file(folder / "model.xml")}
-        (folder / MANIFEST).write_text(manifest.model_copy(update={"files": files}).model_dump_json(), encoding="utf-8")
+        write_manifest(folder, manifest.model_copy(update={"files": files}))
 
     publish(store, DENT, tamper=garble)
-    outcome = ModelSwapper(engine=_engine(store), store=store, prepare=prepare).swap_to(2)
+    outcome = ModelSwapper(engine=_engine(store), loader=loader_for(store)).swap_to(2)
     assert outcome.reason is not None
     assert outcome.reason.startswith(f"{store.root / NAME / '2' / 'model.xml'} cannot be read by OpenVINO")
 
@@ -200,7 +195,7 @@ def test_trusted_keys_refuse_unsigned_accept_signed(store: ModelStore, tmp_path:
     publish(store, DENT)  # v2 unsigned
     publish(store, DENT, sign_with=private)  # v3 signed
     engine = _engine(store)
-    swapper = ModelSwapper(engine=engine, store=store, prepare=prepare, trusted_keys=[public])
+    swapper = ModelSwapper(engine=engine, loader=loader_for(store, trusted_keys=(public,)))
     refused = swapper.swap_to(2)
     assert refused.reason is not None
     assert refused.reason.startswith("model widget v2 is unsigned, and trusted_keys are configured")
@@ -210,11 +205,28 @@ def test_trusted_keys_refuse_unsigned_accept_signed(store: ModelStore, tmp_path:
     assert swapper.status()["rejections"] == 1
 
 
+def test_signature_is_checked_before_the_hashes(store: ModelStore, tmp_path: Path) -> None:
+    """One order of verification for start-up and swaps: an unsigned version whose files are also
+    corrupt is refused for its signature (the manifest is authenticated before it judges the files);
+    without trusted keys the same version is refused for its hashes."""
+    _, public = generate_keypair(tmp_path / "keys")
+
+    def corrupt(folder: Path) -> None:
+        with (folder / "model.bin").open("r+b") as fh:
+            fh.write(b"\xff\xff\xff\xff")
+
+    publish(store, DENT, tamper=corrupt)
+    with pytest.raises(ModelError, match=r"^model widget v2 is unsigned, and trusted_keys are configured"):
+        loader_for(store, trusted_keys=(public,)).load(2)
+    with pytest.raises(ModelError, match=r"model\.bin: SHA-256"):
+        loader_for(store).load(2)
+
+
 def test_polling_skips_rejected_request_retries(store: ModelStore) -> None:
     """A rejected version is not retried by polling; an explicit request retries it."""
     publish(store, DENT, golden_shift=1.0)
     engine = _engine(store)
-    with ModelSwapper(engine=engine, store=store, prepare=prepare, poll_interval=0.01) as swapper:
+    with ModelSwapper(engine=engine, loader=loader_for(store), poll_interval=0.01) as swapper:
         _wait(lambda: swapper.rejections == 1, "the first rejection")
         for _ in range(20):
             swapper.poll_now()
@@ -230,7 +242,7 @@ def test_sighup_loads_latest(store: ModelStore) -> None:
     """SIGHUP makes the swapper take the newest version (watching off, so only the signal can)."""
     publish(store, DENT)
     engine = _engine(store)
-    with ModelSwapper(engine=engine, store=store, prepare=prepare, watch=False, poll_interval=0.01) as swapper:
+    with ModelSwapper(engine=engine, loader=loader_for(store), watch=False, poll_interval=0.01) as swapper:
         restore = install_sighup(swapper)
         try:
             os.kill(os.getpid(), signal.SIGHUP)
@@ -264,7 +276,7 @@ def test_swap_under_load_no_frame_lost_or_doubled(store: ModelStore) -> None:
 
     produced = threading.Event()
     producer, consumer = threading.Thread(target=produce), threading.Thread(target=consume)
-    with ModelSwapper(engine=engine, store=store, prepare=prepare, poll_interval=0.02) as swapper:
+    with ModelSwapper(engine=engine, loader=loader_for(store), poll_interval=0.02) as swapper:
         producer.start()
         consumer.start()
         _wait(lambda: len(results) >= 30, "30 results on v1")
@@ -301,7 +313,8 @@ def test_swap_to_a_model_wanting_more_requests_grows_the_window(store: ModelStor
     """Swapping from 2 to 5 infer requests gives 5 + 2 credits: 7 frames start without a take, the 8th waits."""
     publish(store, DENT)
     engine = _engine(store)  # 2 requests + 2 spare credits
-    bigger = dataclasses.replace(prepare(store.resolve(NAME, 2)).model, num_requests=5)
+    v2 = loader_for(store).load(2)
+    bigger = dataclasses.replace(v2, loaded=dataclasses.replace(v2.loaded, num_requests=5))
     assert engine.swap(bigger).version.version == 1
     assert all(engine.submit(_frame(i), i, timeout=0) for i in range(7))
     assert not engine.submit(_frame(7), 7, timeout=0)
@@ -310,7 +323,7 @@ def test_swap_to_a_model_wanting_more_requests_grows_the_window(store: ModelStor
     assert {_top(d) for d in done if d is not None} == {"dent"}
 
 
-# -- inside the running daemon (needs the daemon/app.py wiring in /tmp/helperC_swap_wiring.patch) --
+# -- inside the running daemon --
 
 
 def _daemon_config(folder: Path, store: Path, port: int, state: Path) -> Path:
