@@ -39,18 +39,24 @@ from daemon.result import DefectData, Result, Verdict, utc_iso
 from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from daemon.swap import ModelSwapper, install_sighup
-from daemon.systemd import notify
+from daemon.systemd import Notifier
+from daemon.watchdog import Counters, Progress
 from ovedge.errors import OvedgeError
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY = 10.0
+CAMERA_STOP_TIMEOUT = 10.0  # seconds a camera thread gets to stop (the drain bound; the unit's TimeoutStopSec)
+STATUS_EVERY = 10.0  # seconds between progress checks (and STATUS=) when systemd asks for no watchdog
 
 
 class Daemon:
-    def __init__(self, cfg: DaemonConfig, *, until_sources_end: bool = False) -> None:
+    def __init__(
+        self, cfg: DaemonConfig, *, until_sources_end: bool = False, notifier: Notifier | None = None
+    ) -> None:
         self.cfg = cfg
         self.until_sources_end = until_sources_end
+        self.notifier = notifier if notifier is not None else Notifier()
         self.started = time.time()
         self.verdicts: Counter[Verdict] = Counter()
         self._stop_capture = threading.Event()
@@ -63,6 +69,11 @@ class Daemon:
         self._publisher: Publisher | None = None
         self._errors_logged = 0
         self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
+        # Monotonic counters for the watchdog (daemon/watchdog.py), each written by one thread.
+        self._submitted = 0  # dispatch: frames started on the engine
+        self._judged = 0  # decide: finished inferences taken from the engine
+        self._handed = 0  # decide: results handed to the publisher
+        self._fps = 0.0  # results per second over the last status period
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -98,9 +109,13 @@ class Daemon:
     def run(self, stop: threading.Event) -> int:
         cfg = self.cfg
         loader = ModelLoader(cfg, ov.Core())
+        m = cfg.model
         # The broker is the publisher's to check: it connects below, and refuses to start when
-        # mqtt.require_at_start and the broker does not answer.
-        active = run_preflight(cfg, loader, broker=False, report=log.info)
+        # mqtt.require_at_start and the broker does not answer. A long compile (a first GPU/NPU
+        # compile takes minutes) keeps extending systemd's start timeout.
+        with self.notifier.extending(f"starting: model {m.name} (version {m.version}) on {m.device}: "
+                                     "verifying, compiling, self-testing"):
+            active = run_preflight(cfg, loader, broker=False, report=log.info)
         sequence = SequenceCounter(cfg.state_dir())
         token = resolve_token(cfg.http) if cfg.http.enabled else None
         self._engine = engine = Engine(active)
@@ -130,34 +145,95 @@ class Daemon:
                     on_change=self._status_changed,
                 )
             )
-            stack.callback(install_sighup(swapper))
-            notify("READY=1")
+            stack.callback(install_sighup(swapper, started=self._reloading, finished=self._reloaded))
+            progress = Progress(self._counters)
+            progress.check()  # the baseline
+            self.notifier.ready(self._status_line(None))
             log.info("running: %d camera(s), results on %s/%s/<camera>/result",
                      len(workers), cfg.station.topic_prefix, cfg.station.name)
-            self._supervise(stop, workers)
-            notify("STOPPING=1")
+            self._supervise(stop, workers, progress)
+            self.notifier.stopping("stopping: draining the pipeline")
             log.info("stopping: draining the pipeline")
         self._log_stats(final=True)
         return 0
 
-    def _supervise(self, stop: threading.Event, workers: list[CameraWorker]) -> None:
-        next_stats = time.monotonic() + STATS_EVERY
-        while not stop.wait(0.2):
+    def _supervise(self, stop: threading.Event, workers: list[CameraWorker], progress: Progress) -> None:
+        """The main thread until stop: stats, ``STATUS=``, and ``WATCHDOG=1`` while the pipeline moves."""
+        interval = self.notifier.watchdog_interval or STATUS_EVERY
+        now = time.monotonic()
+        next_stats, next_check = now + STATS_EVERY, now + interval
+        last_judged, stuck = self._judged, None
+        while not stop.wait(min(0.2, interval / 4)):
             if self.until_sources_end and all(w.finished.is_set() for w in workers):
                 log.info("every camera has ended")
                 return
-            if time.monotonic() >= next_stats:
+            now = time.monotonic()
+            if now >= next_check:
+                self._fps = (self._judged - last_judged) / (interval + now - next_check)
+                last_judged = self._judged
+                next_check = now + interval
+                was, stuck = stuck, progress.check()
+                if stuck is None:
+                    self.notifier.watchdog()
+                    if was is not None:
+                        log.warning("the pipeline moves again")
+                elif was is None:
+                    log.error("pipeline stalled: %s; systemd's watchdog restarts the daemon if it stays so", stuck)
+                self.notifier.status(self._status_line(stuck))
+            if now >= next_stats:
                 self._log_stats()
                 next_stats += STATS_EVERY
+
+    def _counters(self) -> Counters:
+        """Upstream first (see daemon/watchdog.py)."""
+        pub = self._publisher
+        return Counters(
+            waiting=not self._hub.is_empty(),
+            submitted=self._submitted,
+            judged=self._judged,
+            handed=self._handed,
+            publisher_beats=pub.beats if pub is not None else 0,
+        )
+
+    def _status_line(self, stuck: str | None) -> str:
+        """What ``systemctl status`` shows: state, cameras, rate, model, and what is wrong."""
+        problems: list[str] = []
+        if stuck is not None:
+            problems.append(stuck)
+        pub = self._publisher
+        if pub is not None and not pub.connected:
+            waiting = pub.outstanding()
+            problems.append(f"MQTT broker {self.cfg.mqtt.host}:{self.cfg.mqtt.port} not connected"
+                            + (f" ({waiting} results waiting)" if waiting else ""))
+        problems += [f"camera {w.cfg.id}: {w.last_error}" for w in self._workers if w.last_error is not None]
+        engine = self._engine
+        model = ""
+        if engine is not None:
+            m = engine.model.loaded
+            model = f", model {m.label} on {m.device.device}"
+            if m.device.fell_back:
+                problems.append(f"fell back: {m.device.reason or self.cfg.model.device + ' not available'}")
+        state = "stalled" if stuck is not None else "degraded" if problems else "inspecting"
+        n = len(self._workers)
+        line = f"{state}: {n} camera{'s' if n != 1 else ''}, {self._fps:.1f} fps{model}"
+        return line + "".join(f"; {p}" for p in problems)
+
+    def _reloading(self) -> None:
+        """SIGHUP (main thread): tell systemd a reload runs until :meth:`_reloaded`."""
+        self.notifier.reloading("reloading: looking for a new model version")
+
+    def _reloaded(self) -> None:
+        """The model check SIGHUP asked for is over (``model-swap`` thread): ready again."""
+        self.notifier.ready(self._status_line(None))
 
     def _stop_cameras(self, workers: list[CameraWorker]) -> None:
         self._stop_capture.set()
         for w in workers:
             w.interrupt()  # a source waiting for a file or a trigger returns at once
         for w in workers:
-            w.join(timeout=10)
+            w.join(timeout=CAMERA_STOP_TIMEOUT)
             if w.alive:
-                log.warning("camera %s did not stop within 10 s", w.cfg.id)
+                log.warning("camera %s did not stop within %g s", w.cfg.id, CAMERA_STOP_TIMEOUT)
         self._capture_done.set()
 
     def _stop_dispatch(self, dispatch: threading.Thread) -> None:
@@ -183,6 +259,7 @@ class Daemon:
             # while stopping (the decide thread keeps freeing them until the very end).
             while not engine.submit(frame, camera_id, timeout=0.5):
                 pass
+            self._submitted += 1
 
     def _decide_loop(self, engine: Engine, publisher: Publisher, sequence: SequenceCounter) -> None:
         """Judge every finished request waiting, then hand the batch to the publisher in one call."""
@@ -193,6 +270,7 @@ class Daemon:
                 if self._stop_decide.is_set():
                     return
                 continue
+            self._judged += len(items)
             results = [self.judge(item, sequence) for item in items]
             tallies = self._tallies
             for item, result in zip(items, results, strict=True):
@@ -201,6 +279,7 @@ class Daemon:
                     item.frame.image, result, result.verdict, item.latency_ms if item.outputs is not None else None
                 )
             publisher.publish_results(results)  # the one call per batch (the spool's seam)
+            self._handed += len(results)
 
     def _http_view(self) -> LiveView:
         return LiveView(

@@ -1,4 +1,5 @@
-"""``ovedged``: ``run`` the inspection service, or ``check-config`` without starting anything.
+"""``ovedged``: ``run`` the inspection service, ``check-config`` without starting anything, or
+``install-service`` (the systemd unit, an example config, the service user).
 
 User-fixable problems (:class:`ovedge.errors.OvedgeError`) leave as one line each on stderr and
 a non-zero exit code; anything else is a bug and keeps its traceback.
@@ -7,6 +8,7 @@ a non-zero exit code; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -43,23 +45,34 @@ def _parser() -> argparse.ArgumentParser:
                        help="only validate the file; do not touch the model, cameras or broker")
     check.add_argument("--no-broker", action="store_true",
                        help="check the file, the model (verify, compile, self-test) and the cameras, not the broker")
+    inst = sub.add_parser("install-service", help="install the systemd unit, /etc/ovedge/config.toml and the user")
+    inst.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
+    inst.add_argument("--root", type=Path, default=None, metavar="DIR",
+                      help="install under DIR instead of / (an image, a test); no root needed")
+    inst.add_argument("--no-user", dest="create_user", action="store_false",
+                      help="do not create the system user ovedge")
+    inst.add_argument("--ovedged", type=Path, default=None, metavar="PATH",
+                      help="the ovedged the unit runs (default: the one running this command)")
     return parser
-
-
-def _setup_logging(level: str) -> None:
-    # Under journald (JOURNAL_STREAM set) the journal adds timestamps itself.
-    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else \
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "install-service":
+            from daemon.install import install_service
+
+            install_service(root=args.root, dry_run=args.dry_run, create_user=args.create_user,
+                            ovedged=args.ovedged)
+            return 0
+        # A fatal signal (the watchdog's SIGABRT, a crash in native code) writes every thread's
+        # Python stack to stderr, i.e. the journal.
+        faulthandler.enable(file=sys.stderr, all_threads=True)
         from daemon.config import load_config
+        from daemon.journal import setup_logging
 
         cfg = load_config(args.config, args.overrides)
-        _setup_logging(args.log_level or cfg.logging.level)
+        setup_logging(args.log_level or cfg.logging.level, sys.stderr)
         if args.command == "check-config":
             return _check(cfg, syntax_only=args.syntax_only, broker=not args.no_broker, path=args.config)
         return _run(cfg, until_sources_end=args.until_sources_end)

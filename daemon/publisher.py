@@ -88,6 +88,7 @@ class Publisher:
         self._wake = threading.Event()  # CONNACK, disconnect or stop: handle at once, not at the next poll
         self._closing = False  # we asked for the disconnect: not an outage
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
+        self.beats = 0  # turns of the mqtt-acks loop: the watchdog's sign that this publisher lives
         self._client = self._make_client()
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -250,6 +251,7 @@ class Publisher:
         # the next ones gather: under load it wakes per batch, not per result. CONNACK,
         # disconnect and stop cut the pause short. paho's thread has stopped before _stop is set.
         while True:
+            self.beats += 1
             self._summarise_no_subscribers()
             try:
                 first = self._events.get(timeout=0.1)

@@ -81,7 +81,7 @@ class ModelSwapper:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._pending: list[tuple[int | Literal["latest"], str]] = []
+        self._pending: list[tuple[int | Literal["latest"], str, Callable[[], None] | None]] = []
         self._rejected: dict[int, str] = {}
         self._thread = threading.Thread(target=self._run, name="model-swap", daemon=True)
         self.history: list[SwapOutcome] = []
@@ -101,10 +101,20 @@ class ModelSwapper:
 
     # -- triggers --------------------------------------------------------------------------------
 
-    def request(self, version: int | Literal["latest"] = "latest", *, trigger: str = "request") -> None:
-        """Ask for ``version`` (retried even if rejected before); returns at once."""
+    def request(
+        self,
+        version: int | Literal["latest"] = "latest",
+        *,
+        trigger: str = "request",
+        done: Callable[[], None] | None = None,
+    ) -> None:
+        """Ask for ``version`` (retried even if rejected before); returns at once.
+
+        ``done`` is called on the ``model-swap`` thread once the request was handled: swapped,
+        rejected, or nothing to do (the version already runs).
+        """
         with self._lock:
-            self._pending.append((version, trigger))
+            self._pending.append((version, trigger, done))
         self._wake.set()
 
     def poll_now(self) -> None:
@@ -139,8 +149,12 @@ class ModelSwapper:
     def _step(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
-        for wanted, trigger in pending:
-            self._consider(wanted, trigger, explicit=True)
+        for wanted, trigger, done in pending:
+            try:
+                self._consider(wanted, trigger, explicit=True)
+            finally:
+                if done is not None:
+                    done()
         if self._watch and not pending:
             self._consider("latest", "poll", explicit=False)
 
@@ -205,14 +219,23 @@ class ModelSwapper:
         return outcome
 
 
-def install_sighup(swapper: ModelSwapper) -> Callable[[], None]:
+def install_sighup(
+    swapper: ModelSwapper,
+    *,
+    started: Callable[[], None] | None = None,
+    finished: Callable[[], None] | None = None,
+) -> Callable[[], None]:
     """SIGHUP asks ``swapper`` for the latest version; returns a function restoring the old handler.
 
+    ``started`` runs in the signal handler, ``finished`` on the ``model-swap`` thread once the
+    request was handled (the daemon sends systemd ``RELOADING=1`` and ``READY=1`` from them).
     Call from the main thread (Python delivers signals there).
     """
 
     def on_hup(signum: int, _frame: FrameType | None) -> None:
-        swapper.request("latest", trigger="SIGHUP")
+        if started is not None:
+            started()
+        swapper.request("latest", trigger="SIGHUP", done=finished)
 
     previous = signal.signal(signal.SIGHUP, on_hup)
 

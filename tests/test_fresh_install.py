@@ -209,3 +209,18 @@ def test_readme_daemon_commands_against_a_real_broker(installs: Installs, conver
     assert results, err
     assert {r["model"]["name"] for r in results} == {"mymodel"}
     assert {r["model"]["version"] for r in results} == {len(converted)}
+
+
+def test_installed_daemon_installs_its_service_unit(installs: Installs, tmp_path: Path) -> None:
+    """From `pip install .` (no source checkout beside the package), `ovedged install-service --root DIR
+    --no-user` finds the unit and the example config the wheel put in <venv>/share/ovedge; the unit it
+    writes runs that venv's ovedged and passes `systemd-analyze verify` without a word."""
+    done = installs.run(["ovedged", "install-service", "--root", str(tmp_path), "--no-user"])
+    assert "write" in done.stdout
+    unit = tmp_path / "etc/systemd/system/ovedged.service"
+    assert f"ExecStart={installs.daemon / 'bin' / 'ovedged'} run" in unit.read_text(encoding="utf-8")
+    assert (tmp_path / "etc/ovedge/config.toml").is_file()
+    analyze = shutil.which("systemd-analyze")
+    assert analyze is not None, "systemd-analyze is not installed: apt-get install -y systemd"
+    verify = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, check=False)
+    assert verify.returncode == 0 and verify.stderr == "", verify.stderr
