@@ -39,6 +39,60 @@ class PublishError(OvedgeError):
     """Results cannot be delivered: the broker is unreachable or refuses us."""
 
 
+class Described:
+    """Mixin for the long tail of errors: the thing it is about, what is wrong, the fix; all as fields.
+
+    The message reads ``"{what} {problem}: {detail}; {fix}"`` (empty parts and their separators
+    left out), so a raise site passes data, never a finished sentence. Mixed in first, before the
+    root it specialises (``class CheckpointError(Described, ConvertError)``).
+    """
+
+    def __init__(self, *, what: object, problem: str = "", detail: object = "", fix: str = "") -> None:
+        self.what = what
+        self.problem = problem
+        self.detail = detail
+        self.fix = fix
+        text = str(what)
+        if problem:
+            text += f" {problem}"
+        if detail != "":
+            text += f": {detail}"
+        if fix:
+            text += f"; {fix}"
+        super().__init__(text)
+
+
+class ModelFileError(Described, ModelError):
+    """A model's file or folder (IR, manifest, golden sample, metadata) is missing, wrong or unreadable."""
+
+
+class CheckpointError(Described, ConvertError):
+    """The file given to ovedge-convert cannot be read as one network (``what`` names it and its path)."""
+
+
+class ConvertOptionError(Described, ConvertError):
+    """An ovedge-convert option is malformed or contradicts the model (``what`` is the flag and value)."""
+
+
+class KeyFileError(Described, ConfigError):
+    """A signing or trusted key file is missing, unreadable or not an Ed25519 key."""
+
+
+class SignatureError(Described, ModelError):
+    """A model version's signature is missing, by an untrusted key, or does not match its files."""
+
+
+class LayoutMismatchError(ModelError):
+    """An IR's output shapes do not fit the output layout its metadata declares."""
+
+    def __init__(self, what: str, want: str, shapes: str, *, sep: str = "; found", hint: str = "") -> None:
+        self.what = what  # e.g. "classification IR"
+        self.want = want  # what the layout needs, e.g. "one [1, C] output with C = len(labels) = 3"
+        self.shapes = shapes  # the shapes found, formatted
+        self.hint = hint
+        super().__init__(f"{what} must have {want}{sep} {shapes}" + (f" ({hint})" if hint else ""))
+
+
 class ModelNotFoundError(ModelError):
     """The store has no version of the configured model; says how to make one without guessing."""
 
