@@ -82,15 +82,8 @@ class SignatureError(Described, ModelError):
     """A model version's signature is missing, by an untrusted key, or does not match its files."""
 
 
-class LayoutMismatchError(ModelError):
-    """An IR's output shapes do not fit the output layout its metadata declares."""
-
-    def __init__(self, what: str, want: str, shapes: str, *, sep: str = "; found", hint: str = "") -> None:
-        self.what = what  # e.g. "classification IR"
-        self.want = want  # what the layout needs, e.g. "one [1, C] output with C = len(labels) = 3"
-        self.shapes = shapes  # the shapes found, formatted
-        self.hint = hint
-        super().__init__(f"{what} must have {want}{sep} {shapes}" + (f" ({hint})" if hint else ""))
+class ModelOutputError(Described, ModelError):
+    """At run time a model's output does not have the size its layout needs (a dynamic dimension)."""
 
 
 class ModelNotFoundError(ModelError):
