@@ -39,7 +39,7 @@ class PublishError(OvedgeError):
     """Results cannot be delivered: the broker is unreachable or refuses us."""
 
 
-class Described:
+class Described(OvedgeError):
     """Mixin for the long tail of errors: the thing it is about, what is wrong, the fix; all as fields.
 
     The message reads ``"{what} {problem}: {detail}; {fix}"`` (empty parts and their separators
