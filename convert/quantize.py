@@ -15,12 +15,12 @@ import numpy as np
 from convert.frames import image_files, read_image
 from convert.options import ConvertOptions
 from convert.progress import Progress
-from ovedge.errors import ConvertError, ConvertOptionError, Described, openvino_message
+from ovedge.errors import ConvertError, ConvertOptionError, DescribedError, openvino_message
 
 log = logging.getLogger(__name__)
 
 
-class QuantizationError(Described, ConvertError):
+class QuantizationError(DescribedError, ConvertError):
     """INT8 quantization failed, or lost more accuracy than --max-drop allows (nothing is written)."""
 
 

@@ -39,12 +39,12 @@ class PublishError(OvedgeError):
     """Results cannot be delivered: the broker is unreachable or refuses us."""
 
 
-class Described(OvedgeError):
+class DescribedError(OvedgeError):
     """Mixin for the long tail of errors: the thing it is about, what is wrong, the fix; all as fields.
 
     The message reads ``"{what} {problem}: {detail}; {fix}"`` (empty parts and their separators
     left out), so a raise site passes data, never a finished sentence. Mixed in first, before the
-    root it specialises (``class CheckpointError(Described, ConvertError)``).
+    root it specialises (``class CheckpointError(DescribedError, ConvertError)``).
     """
 
     def __init__(self, *, what: object, problem: str = "", detail: object = "", fix: str = "") -> None:
@@ -62,27 +62,27 @@ class Described(OvedgeError):
         super().__init__(text)
 
 
-class ModelFileError(Described, ModelError):
+class ModelFileError(DescribedError, ModelError):
     """A model's file or folder (IR, manifest, golden sample, metadata) is missing, wrong or unreadable."""
 
 
-class CheckpointError(Described, ConvertError):
+class CheckpointError(DescribedError, ConvertError):
     """The file given to ovedge-convert cannot be read as one network (``what`` names it and its path)."""
 
 
-class ConvertOptionError(Described, ConvertError):
+class ConvertOptionError(DescribedError, ConvertError):
     """An ovedge-convert option is malformed or contradicts the model (``what`` is the flag and value)."""
 
 
-class KeyFileError(Described, ConfigError):
+class KeyFileError(DescribedError, ConfigError):
     """A signing or trusted key file is missing, unreadable or not an Ed25519 key."""
 
 
-class SignatureError(Described, ModelError):
+class SignatureError(DescribedError, ModelError):
     """A model version's signature is missing, by an untrusted key, or does not match its files."""
 
 
-class ModelOutputError(Described, ModelError):
+class ModelOutputError(DescribedError, ModelError):
     """At run time a model's output does not have the size its layout needs (a dynamic dimension)."""
 
 

@@ -89,7 +89,7 @@ def test_described_errors_assemble_their_message_from_fields(fields: dict[str, s
 
 
 def test_described_errors_keep_their_roots_exit_code(tmp_path: Path) -> None:
-    """A Described error keeps the exit code and the class of the root it specialises (config: 2)."""
+    """A DescribedError error keeps the exit code and the class of the root it specialises (config: 2)."""
     key = KeyFileError(what=tmp_path / "k.key", problem="is encrypted", fix="use an unencrypted Ed25519 key")
     assert isinstance(key, ConfigError)
     assert key.exit_code == 2
