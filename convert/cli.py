@@ -79,7 +79,7 @@ def _options(args: argparse.Namespace) -> object:
     from pydantic import ValidationError
 
     from convert.options import ConvertOptions, parse_kwargs, parse_labels, parse_size, parse_triple
-    from ovedge.errors import ConvertError
+    from ovedge.errors import ConvertOptionError
 
     width = height = None
     if args.input_size:
@@ -121,7 +121,7 @@ def _options(args: argparse.Namespace) -> object:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise ConvertError(f"--{where.replace('_', '-')}: {err['msg']}") from exc
+        raise ConvertOptionError(what=f"--{where.replace('_', '-')}", detail=err["msg"]) from exc
 
 
 def run_convert(argv: Sequence[str]) -> int:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from convert.demo_recipe import INPUT_SIZE, MEAN, STD
-from ovedge.errors import ConvertError
+from ovedge.errors import CheckpointError
 
 __all__ = ["INPUT_SIZE", "MEAN", "STD", "DefectNet", "classify", "load_checkpoint", "prepare", "to_input"]
 
@@ -52,7 +52,8 @@ class DefectNet(nn.Module):
     def __init__(self, num_classes: int = 4) -> None:
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+            msg = f"num_classes must be >= 2, got {num_classes}"  # a programming error, not a user's
+            raise ValueError(msg)
         self.features = nn.Sequential(
             _conv_bn(3, 24, 2),  # 64 x 64
             _conv_bn(24, 48, 2),  # 32 x 32
@@ -76,12 +77,14 @@ def load_checkpoint(path: Path, num_classes: int = 4) -> DefectNet:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as exc:
-        raise ConvertError(f"{path} cannot be read as a DefectNet state_dict ({exc}); retrain it") from exc
+        raise CheckpointError(
+            what=path, problem=f"cannot be read as a DefectNet state_dict ({exc})", fix="retrain it"
+        ) from exc
     model = DefectNet(num_classes)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ConvertError(f"{path} does not match DefectNet({num_classes}): {exc}") from exc
+        raise CheckpointError(what=path, problem=f"does not match DefectNet({num_classes})", detail=exc) from exc
     return model.eval()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from convert.formats import SourceFormat
 from convert.loaders import Loaded
-from ovedge.errors import ConvertError
+from ovedge.errors import CheckpointError, ConvertError, ConvertOptionError, openvino_message
 
 log = logging.getLogger(__name__)
 
@@ -20,21 +20,25 @@ def input_size(loaded: Loaded, width: int | None, height: int | None) -> tuple[i
     """(width, height) from ``--input-size`` or, failing that, the file's static input shape."""
     declared = loaded.input_shape
     if declared is not None and (len(declared) != 4 or declared[1] != 3):
-        raise ConvertError(
-            f"{loaded.path}: input shape {list(declared)} is not [1,3,H,W]; ovedge takes 3-channel NCHW images"
+        raise CheckpointError(
+            what=loaded.path,
+            detail=f"input shape {list(declared)} is not [1,3,H,W]",
+            fix="ovedge takes 3-channel NCHW images",
         )
     if width is not None and height is not None:
         if declared is not None and (declared[2], declared[3]) != (height, width):
-            raise ConvertError(
-                f"--input-size {width}x{height} differs from the model's fixed input "
-                f"{declared[3]}x{declared[2]} in {loaded.path}: drop --input-size or give {declared[3]}x{declared[2]}"
+            raise ConvertOptionError(
+                what=f"--input-size {width}x{height}",
+                problem=f"differs from the model's fixed input {declared[3]}x{declared[2]} in {loaded.path}",
+                detail=f"drop --input-size or give {declared[3]}x{declared[2]}",
             )
         return width, height
     if declared is not None:
         return declared[3], declared[2]
-    raise ConvertError(
-        f"{loaded.path} ({loaded.format.value}) does not fix its input size: give --input-size WxH "
-        "(the size the network was trained at)"
+    raise CheckpointError(
+        what=f"{loaded.path} ({loaded.format.value})",
+        problem="does not fix its input size",
+        detail="give --input-size WxH (the size the network was trained at)",
     )
 
 
@@ -57,12 +61,15 @@ def to_openvino(loaded: Loaded, width: int, height: int) -> Any:
     except ConvertError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()
-        raise ConvertError(
-            f"OpenVINO cannot convert {loaded.path} ({loaded.format.value}): {first[0] if first else exc!r}"
+        raise CheckpointError(
+            what="OpenVINO",
+            problem=f"cannot convert {loaded.path} ({loaded.format.value})",
+            detail=openvino_message(exc),
         ) from exc
     if len(model.inputs) != 1:
-        raise ConvertError(f"{loaded.path}: the model has {len(model.inputs)} inputs; ovedge expects one image")
+        raise CheckpointError(
+            what=loaded.path, detail=f"the model has {len(model.inputs)} inputs", fix="ovedge expects one image"
+        )
     if model.inputs[0].get_partial_shape().is_dynamic:
         model.reshape({model.inputs[0]: shape})
     return model
@@ -102,7 +109,9 @@ def export_onnx(loaded: Loaded, width: int, height: int, target: Path) -> None:
         target.write_bytes(loaded.onnx_path.read_bytes())
         return
     if loaded.format is SourceFormat.OPENVINO:
-        raise ConvertError(f"--onnx: {loaded.path} is an OpenVINO IR; there is no ONNX model to keep")
+        raise ConvertOptionError(
+            what="--onnx", detail=f"{loaded.path} is an OpenVINO IR", fix="there is no ONNX model to keep"
+        )
     import torch
 
     example = torch.zeros(1, 3, height, width)
@@ -112,4 +121,4 @@ def export_onnx(loaded: Loaded, width: int, height: int, target: Path) -> None:
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
             torch.onnx.export(module, (example,), str(target), dynamo=False, opset_version=17)
     except Exception as exc:
-        raise ConvertError(f"--onnx: exporting {loaded.path} to ONNX failed: {exc}") from exc
+        raise CheckpointError(what="--onnx", detail=f"exporting {loaded.path} to ONNX failed: {exc}") from exc

@@ -6,7 +6,7 @@ import zipfile
 from enum import StrEnum
 from pathlib import Path
 
-from ovedge.errors import ConvertError
+from ovedge.errors import CheckpointError
 
 
 class SourceFormat(StrEnum):
@@ -24,17 +24,17 @@ class SourceFormat(StrEnum):
 def sniff(path: Path) -> SourceFormat:
     """Tell the container format of ``path``; refined for torch.save files by the loader."""
     if not path.exists():
-        raise ConvertError(f"checkpoint {path} does not exist")
+        raise CheckpointError(what=f"checkpoint {path}", problem="does not exist")
     if not path.is_file():
-        raise ConvertError(f"checkpoint {path} is not a file")
+        raise CheckpointError(what=f"checkpoint {path}", problem="is not a file")
     if path.stat().st_size == 0:
-        raise ConvertError(f"checkpoint {path} is empty (0 bytes): save it again")
+        raise CheckpointError(what=f"checkpoint {path}", problem="is empty (0 bytes)", detail="save it again")
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
         except zipfile.BadZipFile as exc:
-            raise ConvertError(f"checkpoint {path} is a damaged zip archive: {exc}") from exc
+            raise CheckpointError(what=f"checkpoint {path}", problem="is a damaged zip archive", detail=exc) from exc
         tails = {name.split("/", 1)[1] if "/" in name else name for name in names}
         if "archive_format" in tails or any(t.startswith("models/") and t.endswith(".json") for t in tails):
             return SourceFormat.EXPORT
@@ -42,9 +42,10 @@ def sniff(path: Path) -> SourceFormat:
             return SourceFormat.TORCHSCRIPT
         if "data.pkl" in tails:
             return SourceFormat.TORCH_SAVE
-        raise ConvertError(
-            f"checkpoint {path} is a zip archive but not one PyTorch writes "
-            "(expected torch.save, torch.jit.save or torch.export.save)"
+        raise CheckpointError(
+            what=f"checkpoint {path}",
+            problem="is a zip archive but not one PyTorch writes "
+            "(expected torch.save, torch.jit.save or torch.export.save)",
         )
     with path.open("rb") as fh:
         head = fh.read(2)
@@ -54,10 +55,11 @@ def sniff(path: Path) -> SourceFormat:
         return SourceFormat.OPENVINO
     if path.suffix.lower() == ".onnx" or _looks_like_onnx(path):
         return SourceFormat.ONNX
-    raise ConvertError(
-        f"checkpoint {path} is not a format ovedge-convert reads: give a TorchScript file (torch.jit.save), "
-        "a torch.export program (.pt2), an ONNX model (.onnx), a state_dict or Lightning .ckpt (torch.save), "
-        "or an OpenVINO IR (.xml with its .bin)"
+    raise CheckpointError(
+        what=f"checkpoint {path}",
+        problem="is not a format ovedge-convert reads",
+        detail="give a TorchScript file (torch.jit.save), a torch.export program (.pt2), an ONNX model (.onnx), "
+        "a state_dict or Lightning .ckpt (torch.save), or an OpenVINO IR (.xml with its .bin)",
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ovedge.errors import ConvertError
+from ovedge.errors import ConvertOptionError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -37,10 +37,12 @@ def synthetic_frames(count: int, width: int, height: int) -> list[np.ndarray]:
 
 def image_files(folder: Path, flag: str) -> list[Path]:
     if not folder.is_dir():
-        raise ConvertError(f"{flag} {folder} is not a folder of images")
+        raise ConvertOptionError(what=f"{flag} {folder}", problem="is not a folder of images")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise ConvertError(f"{flag} {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise ConvertOptionError(
+            what=f"{flag} {folder}", problem=f"holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     return files
 
 
@@ -49,7 +51,7 @@ def read_image(path: Path) -> np.ndarray:
 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ConvertError(f"image {path} cannot be decoded")
+        raise ConvertOptionError(what=f"image {path}", problem="cannot be decoded")
     return np.ascontiguousarray(image)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from convert.frames import synthetic_frame
 from convert.options import Precision
-from ovedge.errors import ConvertError
+from ovedge.errors import CheckpointError
 from ovedge.irmeta import GoldenSample
 
 GOLDEN_PNG = "golden.png"
@@ -29,7 +29,7 @@ def write_golden(core: Any, xml: Path, folder: Path, *, precision: Precision, wi
     drift = max([0.0, *(float(np.abs(a - b).max(initial=0.0)) for a, b in zip(exact, default, strict=True))])
     atol = max(BASE_ATOL[precision] * scale, 2.0 * drift)
     if not cv2.imwrite(str(folder / GOLDEN_PNG), frame):
-        raise ConvertError(f"cannot write {folder / GOLDEN_PNG}")
+        raise CheckpointError(what="the golden frame", problem=f"cannot be written to {folder / GOLDEN_PNG}")
     arrays: dict[str, Any] = {str(i): o for i, o in enumerate(exact)}
     np.savez(folder / GOLDEN_NPZ, **arrays)
     return GoldenSample(input=GOLDEN_PNG, outputs=GOLDEN_NPZ, atol=float(f"{atol:.3g}"))

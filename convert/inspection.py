@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ovedge.errors import ModelError, openvino_message
+from ovedge.errors import ModelError, ModelFileError, openvino_message
 from ovedge.irmeta import Manifest, read_model_info, read_rt_info
 from ovedge.store import MANIFEST, MODEL_XML, ModelStore
 
@@ -14,7 +14,7 @@ def _locate(path: Path) -> tuple[Path, Path | None]:
     """(model.xml, manifest.json or None) for an xml, a version folder or a model folder."""
     if path.is_file():
         if path.suffix != ".xml":
-            raise ModelError(f"{path} is not an OpenVINO IR (.xml); give model.xml or its folder")
+            raise ModelFileError(what=path, problem="is not an OpenVINO IR (.xml)", fix="give model.xml or its folder")
         manifest = path.parent / MANIFEST
         return path, manifest if manifest.is_file() else None
     if (path / MODEL_XML).is_file():
@@ -25,7 +25,9 @@ def _locate(path: Path) -> tuple[Path, Path | None]:
         if store.versions(path.name):
             version = store.resolve(path.name)
             return version.xml, version.path / MANIFEST
-    raise ModelError(f"{path}: no OpenVINO IR there (expected model.xml, a version folder or a model folder)")
+    raise ModelFileError(
+        what=path, detail="no OpenVINO IR there (expected model.xml, a version folder or a model folder)"
+    )
 
 
 def describe(path: Path) -> str:
@@ -35,7 +37,7 @@ def describe(path: Path) -> str:
     try:
         model = ov.Core().read_model(str(xml))
     except RuntimeError as exc:
-        raise ModelError(f"{xml} cannot be read by OpenVINO: {openvino_message(exc)}") from exc
+        raise ModelFileError(what=xml, problem="cannot be read by OpenVINO", detail=openvino_message(exc)) from exc
     lines = [f"IR        {xml}"]
     for kind, ports in (("input", model.inputs), ("output", model.outputs)):
         for i, port in enumerate(ports):

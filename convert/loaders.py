@@ -17,7 +17,7 @@ from convert.archs import build_arch
 from convert.formats import SourceFormat, sniff
 from convert.normalization import Normalization, recorded_normalization
 from convert.options import ConvertOptions
-from ovedge.errors import ConvertError, openvino_message
+from ovedge.errors import CheckpointError, ConvertOptionError, openvino_message
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +59,25 @@ def _load_openvino(path: Path) -> Loaded:
     import openvino as ov
 
     if not path.with_suffix(".bin").is_file():
-        raise ConvertError(f"OpenVINO IR {path} has no weights file {path.with_suffix('.bin').name} beside it")
+        raise CheckpointError(
+            what=f"OpenVINO IR {path}", problem=f"has no weights file {path.with_suffix('.bin').name} beside it"
+        )
     try:
         model = ov.Core().read_model(str(path))
     except RuntimeError as exc:
-        raise ConvertError(f"OpenVINO IR {path} cannot be read: {openvino_message(exc)}") from exc
+        raise CheckpointError(
+            what=f"OpenVINO IR {path}", problem="cannot be read", detail=openvino_message(exc)
+        ) from exc
     if len(model.inputs) != 1:
-        raise ConvertError(f"OpenVINO IR {path} has {len(model.inputs)} inputs; ovedge expects one image input")
+        raise CheckpointError(
+            what=f"OpenVINO IR {path}", problem=f"has {len(model.inputs)} inputs", fix="ovedge expects one image input"
+        )
     port = model.inputs[0]
     if port.get_element_type() != ov.Type.f32 or port.get_partial_shape().rank.get_length() != 4:
-        raise ConvertError(
-            f"OpenVINO IR {path} takes {port.get_element_type().get_type_name()} {port.get_partial_shape()}; "
-            "expected an f32 [1,3,H,W] image input (is its preprocessing already embedded?)"
+        raise CheckpointError(
+            what=f"OpenVINO IR {path}",
+            problem=f"takes {port.get_element_type().get_type_name()} {port.get_partial_shape()}",
+            fix="expected an f32 [1,3,H,W] image input (is its preprocessing already embedded?)",
         )
     shape = None
     if port.get_partial_shape().is_static:
@@ -84,12 +91,14 @@ def _load_onnx(path: Path) -> Loaded:
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
-        raise ConvertError(f"checkpoint {path} is not a readable ONNX model: {exc}") from exc
+        raise CheckpointError(what=f"checkpoint {path}", problem="is not a readable ONNX model", detail=exc) from exc
     check_external_data(proto, path)
     shape = None
     graph_inputs = [i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
     if len(graph_inputs) != 1:
-        raise ConvertError(f"ONNX model {path} has {len(graph_inputs)} inputs; ovedge expects one image input")
+        raise CheckpointError(
+            what=f"ONNX model {path}", problem=f"has {len(graph_inputs)} inputs", fix="ovedge expects one image input"
+        )
     dims = graph_inputs[0].type.tensor_type.shape.dim
     if all(d.HasField("dim_value") for d in dims):
         shape = tuple(int(d.dim_value) for d in dims)
@@ -105,13 +114,15 @@ def check_external_data(proto: Any, path: Path) -> None:
         location = next((e.value for e in tensor.external_data if e.key == "location"), "")
         target = (folder / location).resolve()
         if not target.is_relative_to(folder):
-            raise ConvertError(
-                f"ONNX model {path}: tensor {tensor.name!r} keeps its data in {location!r}, outside the "
-                f"model's folder {folder}; refusing to read it (move the data file beside the model)"
+            raise CheckpointError(
+                what=f"ONNX model {path}",
+                detail=f"tensor {tensor.name!r} keeps its data in {location!r}, outside the model's folder {folder}",
+                fix="refusing to read it (move the data file beside the model)",
             )
         if not target.is_file():
-            raise ConvertError(
-                f"ONNX model {path}: external data file {location!r} of tensor {tensor.name!r} is missing"
+            raise CheckpointError(
+                what=f"ONNX model {path}",
+                detail=f"external data file {location!r} of tensor {tensor.name!r} is missing",
             )
 
 
@@ -121,7 +132,9 @@ def _load_torchscript(path: Path) -> Loaded:
     try:
         module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as exc:
-        raise ConvertError(f"TorchScript file {path} cannot be loaded: {openvino_message(exc)}") from exc
+        raise CheckpointError(
+            what=f"TorchScript file {path}", problem="cannot be loaded", detail=openvino_message(exc)
+        ) from exc
     module.eval()
     return Loaded(format=SourceFormat.TORCHSCRIPT, path=path, module=module)
 
@@ -132,11 +145,15 @@ def _load_export(path: Path) -> Loaded:
     try:
         program = torch.export.load(str(path))
     except Exception as exc:
-        raise ConvertError(f"torch.export program {path} cannot be loaded: {openvino_message(exc)}") from exc
+        raise CheckpointError(
+            what=f"torch.export program {path}", problem="cannot be loaded", detail=openvino_message(exc)
+        ) from exc
     shape = None
     placeholders = [spec for spec in program.graph_signature.input_specs if spec.kind.name == "USER_INPUT"]
     if len(placeholders) != 1:
-        raise ConvertError(f"torch.export program {path} takes {len(placeholders)} inputs; ovedge expects one")
+        raise CheckpointError(
+            what=f"torch.export program {path}", problem=f"takes {len(placeholders)} inputs", fix="ovedge expects one"
+        )
     for node in program.graph.nodes:
         if node.op == "placeholder" and node.name == placeholders[0].arg.name:
             value = node.meta.get("val")
@@ -154,20 +171,25 @@ def _load_torch_save(path: Path, options: ConvertOptions) -> Loaded:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         what = found.group(1) if found else "a Python object"
         if not options.trust_pickle:
-            raise ConvertError(
-                f"checkpoint {path} is a pickled Python object ({what}), not a plain state_dict: loading it "
-                "would run code from the file, so it is refused by default (weights_only=True). "
-                "If you trust the file, pass --trust-pickle; better, save model.state_dict() and give --arch"
+            raise CheckpointError(
+                what=f"checkpoint {path}",
+                problem=f"is a pickled Python object ({what}), not a plain state_dict",
+                detail="loading it would run code from the file, so it is refused by default (weights_only=True). "
+                "If you trust the file, pass --trust-pickle",
+                fix="better, save model.state_dict() and give --arch",
             ) from exc
         obj = _load_trusted(path)
     except Exception as exc:
-        raise ConvertError(f"checkpoint {path} cannot be read by torch.load: {openvino_message(exc)}") from exc
+        raise CheckpointError(
+            what=f"checkpoint {path}", problem="cannot be read by torch.load", detail=openvino_message(exc)
+        ) from exc
     if isinstance(obj, torch.nn.Module):
         obj.eval()
         return Loaded(format=SourceFormat.PICKLED_MODULE, path=path, module=obj)
     if not isinstance(obj, Mapping):
-        raise ConvertError(
-            f"checkpoint {path} holds a {type(obj).__name__}, not a state_dict, Lightning checkpoint or module"
+        raise CheckpointError(
+            what=f"checkpoint {path}",
+            problem=f"holds a {type(obj).__name__}, not a state_dict, Lightning checkpoint or module",
         )
     fmt = SourceFormat.STATE_DICT
     hparams: Mapping[str, Any] = {}
@@ -180,13 +202,17 @@ def _load_torch_save(path: Path, options: ConvertOptions) -> Loaded:
     if options.mean is None and options.std is None and options.norm is None:  # the command line wins
         recorded = recorded_normalization(obj, hparams, nested=not _is_tensor_map(obj), checkpoint=path)
     if options.arch is None:
-        raise ConvertError(
-            f"checkpoint {path} is a {fmt.value} (weights only, {len(state)} tensors): give the architecture "
-            "with --arch package.module:ClassName (and --arch-kwargs JSON if it takes arguments)"
+        raise CheckpointError(
+            what=f"checkpoint {path}",
+            problem=f"is a {fmt.value} (weights only, {len(state)} tensors)",
+            detail="give the architecture with --arch package.module:ClassName "
+            "(and --arch-kwargs JSON if it takes arguments)",
         )
     module = build_arch(options.arch, options.arch_kwargs, arch_path=options.arch_path, hparams=hparams)
     if not isinstance(module, torch.nn.Module):
-        raise ConvertError(f"--arch {options.arch!r} built a {type(module).__name__}, not a torch.nn.Module")
+        raise ConvertOptionError(
+            what=f"--arch {options.arch!r}", problem=f"built a {type(module).__name__}, not a torch.nn.Module"
+        )
     load_weights(module, state, path)
     module.eval()
     return Loaded(format=fmt, path=path, module=module, arch=options.arch, normalization=recorded)
@@ -198,9 +224,10 @@ def _load_trusted(path: Path) -> Any:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=False)
     except (AttributeError, ModuleNotFoundError) as exc:
-        raise ConvertError(
-            f"checkpoint {path} is a pickled module whose class cannot be imported here ({exc}); "
-            "run from the project that defines it, or save model.state_dict() and give --arch"
+        raise CheckpointError(
+            what=f"checkpoint {path}",
+            problem=f"is a pickled module whose class cannot be imported here ({exc})",
+            fix="run from the project that defines it, or save model.state_dict() and give --arch",
         ) from exc
 
 
@@ -219,9 +246,10 @@ def _find_state_dict(obj: Mapping[str, Any], path: Path) -> dict[str, Any]:
             log.info("state_dict found under %r in %s", key, path)
             return dict(inner)
     keys = ", ".join(sorted(map(str, obj))[:8])
-    raise ConvertError(
-        f"checkpoint {path} is a dict without a state_dict (top-level keys: {keys}); "
-        f"expected tensors at the top level or under one of {', '.join(NESTED_KEYS)}"
+    raise CheckpointError(
+        what=f"checkpoint {path}",
+        problem=f"is a dict without a state_dict (top-level keys: {keys})",
+        fix=f"expected tensors at the top level or under one of {', '.join(NESTED_KEYS)}",
     )
 
 
@@ -260,10 +288,10 @@ def load_weights(module: Any, state: Mapping[str, Any], path: Path) -> None:
             shown = ", ".join(names[:_SHOW]) + (", ..." if len(names) > _SHOW else "")
             problems.append(f"{len(names)} {label} ({shown})")
     if problems:
-        raise ConvertError(
-            f"checkpoint {path} does not fit the architecture {type(module).__name__}: "
-            + "; ".join(problems)
-            + " -- check --arch and --arch-kwargs (checkpoint vs architecture shapes)"
+        raise CheckpointError(
+            what=f"checkpoint {path}",
+            problem=f"does not fit the architecture {type(module).__name__}",
+            detail="; ".join(problems) + " -- check --arch and --arch-kwargs (checkpoint vs architecture shapes)",
         )
     module.load_state_dict(state, strict=False)
 

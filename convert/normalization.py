@@ -76,9 +76,10 @@ class NormalizationMissingError(ConvertError):
 class NormalizationConflictError(ConvertError):
     """The command line gives the normalisation twice, or half of it."""
 
-    def __init__(self, problem: str) -> None:
-        self.problem = problem
-        super().__init__(f"{problem}: give either --mean and --std together, or --norm imagenet|unit")
+    def __init__(self, *, given: str, other: str, both: bool) -> None:
+        self.given, self.other, self.both = given, other, both
+        self.problem = f"{given} and {other} both given" if both else f"{given} without {other}"
+        super().__init__(f"{self.problem}: give either --mean and --std together, or --norm imagenet|unit")
 
 
 class RecordedNormalizationError(ConvertError):
@@ -102,9 +103,10 @@ def resolve_normalization(
 ) -> Normalization:
     """The normalisation to embed: the command line's, else the checkpoint's, else refuse."""
     if norm is not None and (mean is not None or std is not None):
-        raise NormalizationConflictError(f"--norm {norm.value} and --mean/--std both given")
+        raise NormalizationConflictError(given=f"--norm {norm.value}", other="--mean/--std", both=True)
     if (mean is None) != (std is None):
-        raise NormalizationConflictError("--mean without --std" if std is None else "--std without --mean")
+        given, other = ("--mean", "--std") if std is None else ("--std", "--mean")
+        raise NormalizationConflictError(given=given, other=other, both=False)
     if mean is not None and std is not None:
         return Normalization(mean, std, "--mean/--std")
     if norm is not None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from convert.normalization import NormPreset
-from ovedge.errors import ConvertError
+from ovedge.errors import ConvertOptionError
 from ovedge.irmeta import ResizeMode
 
 
@@ -92,9 +92,9 @@ def parse_size(text: str) -> tuple[int, int]:
         width_s, height_s = text.lower().split("x")
         width, height = int(width_s), int(height_s)
     except ValueError as exc:
-        raise ConvertError(f"--input-size {text!r} is not WxH (e.g. 224x224)") from exc
+        raise ConvertOptionError(what=f"--input-size {text!r}", problem="is not WxH (e.g. 224x224)") from exc
     if width <= 0 or height <= 0:
-        raise ConvertError(f"--input-size {text!r}: width and height must be positive")
+        raise ConvertOptionError(what=f"--input-size {text!r}", detail="width and height must be positive")
     return width, height
 
 
@@ -103,9 +103,11 @@ def parse_triple(text: str, flag: str) -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError as exc:
-        raise ConvertError(f"{flag} {text!r} is not three numbers r,g,b (0-255 pixel units)") from exc
+        raise ConvertOptionError(
+            what=f"{flag} {text!r}", problem="is not three numbers r,g,b (0-255 pixel units)"
+        ) from exc
     if len(values) != 3:
-        raise ConvertError(f"{flag} {text!r} has {len(values)} values; give three: r,g,b")
+        raise ConvertOptionError(what=f"{flag} {text!r}", problem=f"has {len(values)} values", fix="give three: r,g,b")
     return values[0], values[1], values[2]
 
 
@@ -116,13 +118,15 @@ def parse_labels(text: str) -> tuple[str, ...]:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
         labels = tuple(line for line in lines if line and not line.startswith("#"))
         if not labels:
-            raise ConvertError(f"--labels file {path} holds no labels (one label a line)")
+            raise ConvertOptionError(what=f"--labels file {path}", problem="holds no labels (one label a line)")
         return labels
     if "," not in text and (path.suffix in {".txt", ".names", ".labels"} or "/" in text):
-        raise ConvertError(f"--labels file {path} does not exist (give a file or a list a,b,c)")
+        raise ConvertOptionError(what=f"--labels file {path}", problem="does not exist (give a file or a list a,b,c)")
     labels = tuple(part.strip() for part in text.split(",") if part.strip())
     if not labels:
-        raise ConvertError("--labels is empty: give a file (one label a line) or a list a,b,c")
+        raise ConvertOptionError(
+            what="--labels", problem="is empty", detail="give a file (one label a line) or a list a,b,c"
+        )
     return labels
 
 
@@ -130,7 +134,11 @@ def parse_kwargs(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConvertError(f"--arch-kwargs is not valid JSON ({exc.msg} at {exc.pos}): {text!r}") from exc
+        raise ConvertOptionError(
+            what="--arch-kwargs", problem=f"is not valid JSON ({exc.msg} at {exc.pos})", detail=repr(text)
+        ) from exc
     if not isinstance(value, dict):
-        raise ConvertError(f"--arch-kwargs must be a JSON object like '{{\"num_classes\": 3}}', got {text!r}")
+        raise ConvertOptionError(
+            what="--arch-kwargs", problem=f"must be a JSON object like '{{\"num_classes\": 3}}', got {text!r}"
+        )
     return value

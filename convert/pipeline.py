@@ -25,7 +25,7 @@ from convert.parity import ParityResult, compare, reference_runner
 from convert.preprocess import embed, preprocessing_model
 from convert.progress import Progress
 from convert.tasks import resolve
-from ovedge.errors import ConvertError
+from ovedge.errors import CheckpointError, ConvertError, ConvertOptionError
 from ovedge.irmeta import IRMeta, Manifest, OutputLayout, Preprocessing, SourceInfo, Task, write_rt_info
 from ovedge.layouts import Shape, label_count, output_shapes
 from ovedge.store import MODEL_BIN, MODEL_XML, ModelStore, VersionDraft, check_name, sha256_file
@@ -111,11 +111,7 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
             )
             parity.extra.update(int8_figures)
         if not parity.passed:
-            raise ConvertError(
-                f"parity failed for {options.checkpoint}: {parity.metric} {parity.agreement:.2%} is below "
-                f"{parity.threshold:.2%} for {options.precision.value} (max abs diff {parity.max_abs_diff:.3g}); "
-                "nothing was written. Try a higher precision or give --calibration images"
-            )
+            raise ParityFailedError(options.checkpoint, parity, options.precision.value)
         with progress.step("golden sample"):
             golden = write_golden(core, xml, staged, precision=options.precision, width=width, height=height)
         if options.keep_onnx:
@@ -153,19 +149,20 @@ def build_meta(
         if task is Task.ANOMALY:
             labels = ("normal", "anomaly")
         elif expected is not None:
-            raise ConvertError(
-                f"the model has {expected} {task.value} classes: give their names with --labels FILE|a,b,c"
-            )
+            raise LabelsMissingError(task, expected)
         else:
-            raise ConvertError(f"give the class names of this {task.value} model with --labels FILE|a,b,c")
+            raise LabelsMissingError(task, None)
     if expected is not None and len(labels) != expected:
-        raise ConvertError(
-            f"--labels gives {len(labels)} names ({', '.join(labels[:6])}) but the model's output has "
-            f"{expected} classes (output shape {list(shapes[0])})"
+        raise ConvertOptionError(
+            what="--labels",
+            problem=f"gives {len(labels)} names ({', '.join(labels[:6])}) but the model's output has "
+            f"{expected} classes (output shape {list(shapes[0])})",
         )
     unknown = [label for label in options.ok_labels if label not in labels]
     if unknown:
-        raise ConvertError(f"--ok-labels {', '.join(unknown)} not among --labels {', '.join(labels)}")
+        raise ConvertOptionError(
+            what=f"--ok-labels {', '.join(unknown)}", problem=f"not among --labels {', '.join(labels)}"
+        )
     check_ok_labels(options, task, labels)
     try:
         pre = Preprocessing(
@@ -189,7 +186,34 @@ def build_meta(
             anomaly_threshold=options.anomaly_threshold,
         )
     except ValidationError as exc:
-        raise ConvertError(f"invalid metadata: {exc.errors()[0]['msg']}") from exc
+        raise ConvertOptionError(what="invalid metadata", detail=exc.errors()[0]["msg"]) from exc
+
+
+class LabelsMissingError(ConvertError):
+    """The model's classes need names and ``--labels`` was not given."""
+
+    def __init__(self, task: Task, expected: int | None) -> None:
+        self.task = task
+        self.expected = expected  # the class count the output shape implies, when it does
+        if expected is not None:
+            text = f"the model has {expected} {task.value} classes: give their names with --labels FILE|a,b,c"
+        else:
+            text = f"give the class names of this {task.value} model with --labels FILE|a,b,c"
+        super().__init__(text)
+
+
+class ParityFailedError(ConvertError):
+    """The IR does not agree with the reference closely enough; nothing was written."""
+
+    def __init__(self, checkpoint: Path, parity: ParityResult, precision: str) -> None:
+        self.checkpoint = checkpoint
+        self.parity = parity
+        self.precision = precision
+        super().__init__(
+            f"parity failed for {checkpoint}: {parity.metric} {parity.agreement:.2%} is below "
+            f"{parity.threshold:.2%} for {precision} (max abs diff {parity.max_abs_diff:.3g}); "
+            "nothing was written. Try a higher precision or give --calibration images"
+        )
 
 
 class OkLabelMissingError(ConvertError):
@@ -207,7 +231,11 @@ class OkLabelMissingError(ConvertError):
 def check_ok_labels(options: ConvertOptions, task: Task, labels: Sequence[str]) -> None:
     """A classifier needs an OK label, or the explicit ``--no-ok-label``; never both."""
     if options.no_ok_label and options.ok_labels:
-        raise ConvertError(f"--no-ok-label and --ok-labels {', '.join(options.ok_labels)} contradict: give one")
+        raise ConvertOptionError(
+            what=f"--no-ok-label and --ok-labels {', '.join(options.ok_labels)}",
+            problem="contradict",
+            detail="give one",
+        )
     if task is Task.CLASSIFICATION and not options.ok_labels and not options.no_ok_label:
         raise OkLabelMissingError(labels)
 
@@ -235,7 +263,7 @@ def _publish(
     golden: Any,
 ) -> ConvertResult:
     if not (staged / MODEL_XML).is_file() or not (staged / MODEL_BIN).is_file():
-        raise ConvertError(f"the IR was not written to {staged}")
+        raise CheckpointError(what="the IR", problem=f"was not written to {staged}")
     source = SourceInfo(
         path=options.checkpoint.name,
         format=loaded.format.value,

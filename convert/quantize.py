@@ -15,9 +15,13 @@ import numpy as np
 from convert.frames import image_files, read_image
 from convert.options import ConvertOptions
 from convert.progress import Progress
-from ovedge.errors import ConvertError, openvino_message
+from ovedge.errors import ConvertError, ConvertOptionError, DescribedError, openvino_message
 
 log = logging.getLogger(__name__)
+
+
+class QuantizationError(DescribedError, ConvertError):
+    """INT8 quantization failed, or lost more accuracy than --max-drop allows (nothing is written)."""
 
 
 def quantize(model: Any, options: ConvertOptions, core: Any, progress: Progress) -> tuple[Any, dict[str, float]]:
@@ -25,7 +29,11 @@ def quantize(model: Any, options: ConvertOptions, core: Any, progress: Progress)
     import nncf
 
     if options.calibration is None:
-        raise ConvertError("--precision int8 needs --calibration DIR: a folder of typical frames (100-300 images)")
+        raise ConvertOptionError(
+            what="--precision int8",
+            problem="needs --calibration DIR",
+            detail="a folder of typical frames (100-300 images)",
+        )
     files = image_files(options.calibration, "--calibration")[: options.calibration_samples]
     frames = [read_image(p)[None] for p in files]
     log.info("calibrating on %s images from %s", len(frames), options.calibration)
@@ -44,7 +52,7 @@ def quantize(model: Any, options: ConvertOptions, core: Any, progress: Progress)
     except ConvertError:
         raise
     except Exception as exc:
-        raise ConvertError(f"INT8 quantization failed: {openvino_message(exc)}") from exc
+        raise QuantizationError(what="INT8 quantization", problem="failed", detail=openvino_message(exc)) from exc
     figures["fake_quantize_ops"] = float(sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops()))
     if options.max_drop is not None:
         figures.update(check_drop(model, quantized, options, core, progress, max_drop=options.max_drop))
@@ -59,7 +67,7 @@ def _accuracy_controlled(model: Any, frames: list[np.ndarray], options: ConvertO
     from ovedge.irmeta import read_rt_info
 
     if options.validation is None or options.max_drop is None:
-        raise ConvertError("--accuracy-control needs --validation DIR and --max-drop")
+        raise ConvertOptionError(what="--accuracy-control", problem="needs --validation DIR and --max-drop")
     items = labelled_images(options.validation, read_rt_info(model).labels)
     data = [(read_image(path)[None], label) for path, label in items]
 
@@ -84,14 +92,20 @@ def _accuracy_controlled(model: Any, frames: list[np.ndarray], options: ConvertO
 def labelled_images(folder: Path, labels: tuple[str, ...]) -> list[tuple[Path, int]]:
     """``folder/<label>/*.png`` -> (image, class index); sub-folders must be labels."""
     if not folder.is_dir():
-        raise ConvertError(f"--validation {folder} is not a folder (expected one sub-folder per label)")
+        raise ConvertOptionError(
+            what=f"--validation {folder}", problem="is not a folder (expected one sub-folder per label)"
+        )
     items: list[tuple[Path, int]] = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if sub.name not in labels:
-            raise ConvertError(f"--validation {folder}: sub-folder {sub.name!r} is not a label ({', '.join(labels)})")
+            raise ConvertOptionError(
+                what=f"--validation {folder}", detail=f"sub-folder {sub.name!r} is not a label ({', '.join(labels)})"
+            )
         items += [(p, labels.index(sub.name)) for p in image_files(sub, "--validation")]
     if not items:
-        raise ConvertError(f"--validation {folder} holds no labelled images (expected <label>/<image> files)")
+        raise ConvertOptionError(
+            what=f"--validation {folder}", problem="holds no labelled images (expected <label>/<image> files)"
+        )
     return items
 
 
@@ -110,10 +124,16 @@ def check_drop(
     from ovedge.irmeta import read_rt_info
 
     if options.validation is None:
-        raise ConvertError("--max-drop needs --validation DIR: one sub-folder of images per label")
+        raise ConvertOptionError(
+            what="--max-drop", problem="needs --validation DIR", detail="one sub-folder of images per label"
+        )
     meta = read_rt_info(fp32)
     if meta.task.value != "classification":
-        raise ConvertError(f"--max-drop is measured as classification accuracy; this model is {meta.task.value}")
+        raise ConvertOptionError(
+            what="--max-drop",
+            problem="is measured as classification accuracy",
+            fix=f"this model is {meta.task.value}",
+        )
     items = labelled_images(options.validation, meta.labels)
     with progress.step(f"validation accuracy on {len(items)} images"):
         base = accuracy(core.compile_model(fp32, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}), items)
@@ -121,10 +141,11 @@ def check_drop(
     drop = round(base - quant, 9)  # 3/300 - 0/300 is 0.01, not 0.010000000000000009
     log.info("validation accuracy fp32 %.4f int8 %.4f (drop %.4f)", base, quant, drop)
     if drop > max_drop:
-        raise ConvertError(
-            f"INT8 accuracy {quant:.2%} is {drop:.2%} below FP32 {base:.2%} on {len(items)} validation images, "
-            f"more than --max-drop {max_drop}; nothing was written (keep fp16, try --accuracy-control, "
-            "or give more/better --calibration images)"
+        raise QuantizationError(
+            what="INT8",
+            problem=f"accuracy {quant:.2%} is {drop:.2%} below FP32 {base:.2%} on {len(items)} validation images, "
+            f"more than --max-drop {max_drop}",
+            fix="nothing was written (keep fp16, try --accuracy-control, or give more/better --calibration images)",
         )
     return {
         "validation_images": float(len(items)),

@@ -8,13 +8,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convert.options import TaskChoice
-from ovedge.errors import ConvertError
+from ovedge.errors import ConvertError, ConvertOptionError
 from ovedge.irmeta import OutputLayout, Task
 from ovedge.layouts import Shape, candidates
 
 
 def _fmt(shapes: Sequence[Shape]) -> str:
     return ", ".join("[" + ",".join(map(str, s)) + "]" for s in shapes)
+
+
+class UnknownTaskError(ConvertError):
+    """``--task auto`` found no layout that fits the model's output shapes."""
+
+    def __init__(self, shapes: Sequence[Shape]) -> None:
+        self.shapes = tuple(shapes)
+        super().__init__(
+            f"cannot tell the task from the output shapes {_fmt(shapes)}: expected [1,C] (classification), "
+            "[1,4+C,N] or [1,1,N,7] or boxes/scores/labels (detection), [1,C,H,W] (segmentation), "
+            "a [1,1,H,W] map and/or [1] score (anomaly)"
+        )
 
 
 def resolve(shapes: Sequence[Shape], choice: TaskChoice) -> tuple[Task, OutputLayout]:
@@ -25,15 +37,15 @@ def resolve(shapes: Sequence[Shape], choice: TaskChoice) -> tuple[Task, OutputLa
         if len(found) == 1 or (found and len(tasks) == 1):
             return found[0]
         if not found:
-            raise ConvertError(
-                f"cannot tell the task from the output shapes {_fmt(shapes)}: expected [1,C] (classification), "
-                "[1,4+C,N] or [1,1,N,7] or boxes/scores/labels (detection), [1,C,H,W] (segmentation), "
-                "a [1,1,H,W] map and/or [1] score (anomaly)"
-            )
+            raise UnknownTaskError(shapes)
         names = " or ".join(sorted(t.value for t in tasks))
-        raise ConvertError(f"output shapes {_fmt(shapes)} could be {names}: say which with --task")
+        raise ConvertOptionError(
+            what=f"output shapes {_fmt(shapes)}", problem=f"could be {names}", detail="say which with --task"
+        )
     task = Task(choice.value)
     for found_task, layout in found:
         if found_task is task:
             return task, layout
-    raise ConvertError(f"--task {task.value} does not fit the model's output shapes {_fmt(shapes)}")
+    raise ConvertOptionError(
+        what=f"--task {task.value}", problem=f"does not fit the model's output shapes {_fmt(shapes)}"
+    )

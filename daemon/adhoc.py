@@ -79,24 +79,26 @@ def decode_image(data: bytes, *, max_pixels: int, what: str = "the upload") -> B
     orientation is not applied (pixels are inspected as stored).
     """
     if not data:
-        raise BadImageError("empty", what)
+        raise BadImageError(problem="empty", what=what)
     try:
         img = Image.open(io.BytesIO(data), formats=FORMATS)  # the header only
     except UnidentifiedImageError as exc:
-        raise BadImageError("not_image", what) from exc
+        raise BadImageError(problem="not_image", what=what) from exc
     except Image.DecompressionBombError as exc:
-        raise BadImageError("too_many_pixels", what, str(exc).split(",")[0]) from exc
+        raise BadImageError(problem="too_many_pixels", what=what, detail=str(exc).split(",")[0]) from exc
     except Exception as exc:
-        raise BadImageError("corrupt", what, _short(exc)) from exc
+        raise BadImageError(problem="corrupt", what=what, detail=_short(exc)) from exc
     with img:
         width, height = img.size
         if width * height > max_pixels:
-            raise BadImageError("too_many_pixels", what, f"{width}x{height} pixels, the limit is {max_pixels}")
+            raise BadImageError(
+                problem="too_many_pixels", what=what, detail=f"{width}x{height} pixels, the limit is {max_pixels}"
+            )
         try:
             img.load()
             rgb = img.convert("RGB")
         except Exception as exc:  # any decoder failure on client data is the client's problem
-            raise BadImageError("corrupt", what, _short(exc)) from exc
+            raise BadImageError(problem="corrupt", what=what, detail=_short(exc)) from exc
     return np.asarray(cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR), dtype=np.uint8)  # fresh, C-contiguous
 
 

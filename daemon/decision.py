@@ -17,6 +17,16 @@ from ovedge.irmeta import IRMeta
 from ovedge.layouts import Detection
 
 
+class RulesError(ConfigError):
+    """A camera's ``[rules]`` do not fit its model (unknown labels) or name an unreadable mask."""
+
+    def __init__(self, camera: str, key: str, problem: str) -> None:
+        self.camera = camera
+        self.key = key  # the rules key, e.g. "thresholds"
+        self.problem = problem
+        super().__init__(f"camera {camera!r}: rules.{key} {problem}")
+
+
 @dataclass(frozen=True, slots=True)
 class Decider:
     """The rules of one camera for one model, checked against the model's labels once."""
@@ -41,9 +51,10 @@ class Decider:
         ):
             unknown = sorted(names - labels)
             if unknown and meta.task.value != "anomaly":
-                raise ConfigError(
-                    f"camera {camera!r}: rules.{what} names labels the model does not have: {unknown} "
-                    f"(model labels: {sorted(labels)})"
+                raise RulesError(
+                    camera=camera,
+                    key=what,
+                    problem=f"names labels the model does not have: {unknown} (model labels: {sorted(labels)})",
                 )
         thresholds = {label: rules.thresholds.get(label, rules.min_score) for label in labels}
         return cls(
@@ -84,5 +95,5 @@ class Decider:
 def _read_mask(path: Path, camera: str) -> npt.NDArray[np.bool_]:
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)  # absolute: resolved when the config was loaded
     if image is None:
-        raise ConfigError(f"camera {camera!r}: rules.ignore_mask {path} is not a readable image")
+        raise RulesError(camera=camera, key="ignore_mask", problem=f"{path} is not a readable image")
     return np.asarray(image > 0)

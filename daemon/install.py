@@ -41,7 +41,7 @@ HIDDEN_BY_PROTECT_HOME = (Path("/home"), Path("/root"), Path("/run/user"))
 class InstallError(OvedgeError):
     """The service cannot be installed as asked; the message says what to do."""
 
-    def __init__(self, problem: str, fix: str) -> None:
+    def __init__(self, *, problem: str, fix: str) -> None:
         self.problem = problem
         self.fix = fix
         super().__init__(f"install-service: {problem}; {fix}")
@@ -65,9 +65,9 @@ def source_files() -> SourceFiles:
         if files.unit.is_file() and files.config.is_file():
             return files
     raise InstallError(
-        f"the unit template {UNIT_NAME} and config.toml are not found (looked in {checkout} and "
+        problem=f"the unit template {UNIT_NAME} and config.toml are not found (looked in {checkout} and "
         f"{shared})",
-        "install ovedge from its source checkout or a wheel that ships share/ovedge",
+        fix="install ovedge from its source checkout or a wheel that ships share/ovedge",
     )
 
 
@@ -80,14 +80,20 @@ def default_ovedged() -> Path:
 def render_unit(template: str, ovedged: Path) -> str:
     """The unit text with ``ExecStart`` running ``ovedged``."""
     if TEMPLATE_EXEC not in template:
-        raise InstallError(f"the unit template has no ExecStart with {TEMPLATE_EXEC}", "restore deploy/systemd")
+        raise InstallError(
+            problem=f"the unit template has no ExecStart with {TEMPLATE_EXEC}",
+            fix="restore deploy/systemd",
+        )
     return template.replace(TEMPLATE_EXEC, str(ovedged))
 
 
 def render_config(example: str) -> str:
     """The example config with the model store under the service's state folder."""
     if STORE_LINE not in example:
-        raise InstallError(f"config.toml has no line {STORE_LINE!r}", "restore the documented config.toml")
+        raise InstallError(
+            problem=f"config.toml has no line {STORE_LINE!r}",
+            fix="restore the documented config.toml",
+        )
     return example.replace(STORE_LINE, INSTALLED_STORE_LINE + "  # ovedge-convert ... --out /var/lib/ovedge/models", 1)
 
 
@@ -101,13 +107,16 @@ def install_service(
 ) -> None:
     """Install the unit, the example config and the user (see the module docstring)."""
     if root is None and not dry_run and os.geteuid() != 0:
-        raise InstallError("writing /etc and creating a system user needs root",
-                           "run it with sudo, or --dry-run to see what it would do, or --root DIR")
+        raise InstallError(problem="writing /etc and creating a system user needs root",
+                           fix="run it with sudo, or --dry-run to see what it would do, or --root DIR")
     base = root if root is not None else Path("/")
     files = source_files()
     exe = (ovedged or default_ovedged()).absolute()
     if not (exe.is_file() and os.access(exe, os.X_OK)):
-        raise InstallError(f"{exe} is not an executable", "pass --ovedged with the path of the installed ovedged")
+        raise InstallError(
+            problem=f"{exe} is not an executable",
+            fix="pass --ovedged with the path of the installed ovedged",
+        )
     unit_path = base / "etc" / "systemd" / "system" / UNIT_NAME
     config_path = base / "etc" / "ovedge" / "config.toml"
     act = "would " if dry_run else ""
@@ -152,10 +161,16 @@ def _user(base: Path, root: Path | None, *, dry_run: bool, create: bool, say: Ca
     if dry_run:
         return
     if shutil.which("useradd") is None:
-        raise InstallError("useradd is not installed", "install the Debian package passwd, or use --no-user")
+        raise InstallError(
+            problem="useradd is not installed",
+            fix="install the Debian package passwd, or use --no-user",
+        )
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise InstallError(f"useradd failed: {done.stderr.strip()}", "create the user by hand or use --no-user")
+        raise InstallError(
+            problem=f"useradd failed: {done.stderr.strip()}",
+            fix="create the user by hand or use --no-user",
+        )
 
 
 def _exists(lookup: Callable[[str], object], name: str) -> bool:

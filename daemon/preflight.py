@@ -37,7 +37,7 @@ from daemon.config import DaemonConfig
 from daemon.config.http import resolve_token
 from daemon.decision import Decider
 from daemon.engine import ActiveModel, LoadedModel
-from ovedge.errors import CameraError, ModelError, OvedgeError, openvino_message
+from ovedge.errors import CameraError, ModelError, ModelFileError, OvedgeError, openvino_message
 from ovedge.signing import TrustedKeys
 from ovedge.store import ModelStore, ModelVersion
 
@@ -88,9 +88,10 @@ class ModelLoader:
             try:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise ModelError(
-                    f"model cache folder {self.cache_dir} cannot be created ({exc.strerror}); "
-                    "set model.cache_dir or model.cache = false"
+                raise ModelFileError(
+                    what=f"model cache folder {self.cache_dir}",
+                    problem=f"cannot be created ({exc.strerror})",
+                    fix="set model.cache_dir or model.cache = false",
                 ) from exc
             self._cache_ready = True
         return LoadedModel.load(self._core, version, self._cfg.model, cache_dir=self.cache_dir)
@@ -131,6 +132,26 @@ class ModelLoader:
         return active
 
 
+class SelfTestError(ModelError):
+    """A model does not reproduce its golden sample (or cannot run it): refused before it judges a part."""
+
+    def __init__(self, label: str, problem: str, detail: object = "", *, failed: bool = True) -> None:
+        self.label = label  # "model NAME vN"
+        self.problem = problem
+        self.detail = detail
+        text = f"{label}: self-test failed: {problem}" if failed else f"{label}: {problem}"
+        super().__init__(f"{text}: {detail}" if detail != "" else text)
+
+
+class CameraCheckError(CameraError):
+    """A configured camera does not open at preflight; names the camera and keeps the source's reason."""
+
+    def __init__(self, camera: str, cause: CameraError) -> None:
+        self.camera = camera
+        self.cause = cause
+        super().__init__(f"camera {camera!r}: {cause}")
+
+
 def self_test(model: LoadedModel) -> float:
     """Step 4: run the manifest's golden frame on ``model``; return the largest output difference.
 
@@ -141,43 +162,43 @@ def self_test(model: LoadedModel) -> float:
     label = model.label
     golden = version.manifest.golden
     if golden is None:
-        raise ModelError(f"{label} has no golden sample in its manifest; convert it again with ovedge-convert")
+        raise ModelFileError(
+            what=label, problem="has no golden sample in its manifest", fix="convert it again with ovedge-convert"
+        )
     frame = cv2.imread(str(version.path / golden.input), cv2.IMREAD_COLOR)
     if frame is None:
-        raise ModelError(f"{label}: golden frame {version.path / golden.input} cannot be read")
+        raise ModelFileError(what=label, detail=f"golden frame {version.path / golden.input} cannot be read")
     try:
         with np.load(version.path / golden.outputs) as npz:
             expected = [np.asarray(npz[str(i)]) for i in range(len(npz.files))]
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"{label}: golden outputs {version.path / golden.outputs} cannot be read ({exc})") from exc
+        raise ModelFileError(
+            what=label, detail=f"golden outputs {version.path / golden.outputs} cannot be read ({exc})"
+        ) from exc
     request = model.compiled.create_infer_request()
     try:
         request.infer({0: frame[np.newaxis]})
     except RuntimeError as exc:
-        raise ModelError(f"{label}: the golden frame does not run: {openvino_message(exc)}") from exc
+        raise SelfTestError(label, "the golden frame does not run", openvino_message(exc), failed=False) from exc
     actual = [np.array(t.data, copy=True) for t in request.output_tensors]
     if len(actual) != len(expected):
-        raise ModelError(
-            f"{label}: self-test failed: {len(actual)} outputs, the golden sample recorded {len(expected)}"
-        )
+        raise SelfTestError(label, f"{len(actual)} outputs, the golden sample recorded {len(expected)}")
     worst = 0.0
     for index, (got, want) in enumerate(zip(actual, expected, strict=True)):
         if got.shape != want.shape:
-            raise ModelError(
-                f"{label}: self-test failed: output {index} has shape {list(got.shape)}, "
-                f"the golden sample recorded {list(want.shape)}"
+            raise SelfTestError(
+                label, f"output {index} has shape {list(got.shape)}, the golden sample recorded {list(want.shape)}"
             )
         diff = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0))
         worst = max(worst, diff)
         if not diff <= golden.atol:  # also catches NaN
-            raise ModelError(
-                f"{label}: self-test failed: output {index} differs from the golden sample by {diff:.4g} "
-                f"(allowed {golden.atol:.4g})"
+            raise SelfTestError(
+                label, f"output {index} differs from the golden sample by {diff:.4g} (allowed {golden.atol:.4g})"
             )
     try:
         model.postprocess(actual, frame.shape[:2])
     except (OvedgeError, ValueError, IndexError) as exc:
-        raise ModelError(f"{label}: self-test failed: post-processing the golden outputs: {exc}") from exc
+        raise SelfTestError(label, "post-processing the golden outputs", exc) from exc
     return worst
 
 
@@ -190,7 +211,7 @@ def check_cameras(cfg: DaemonConfig) -> None:
             with open_source(cam.source):
                 pass
         except CameraError as exc:
-            raise CameraError(f"camera {cam.id!r}: {exc}") from exc
+            raise CameraCheckError(cam.id, exc) from exc
 
 
 def run_preflight(

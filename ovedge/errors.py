@@ -39,6 +39,53 @@ class PublishError(OvedgeError):
     """Results cannot be delivered: the broker is unreachable or refuses us."""
 
 
+class DescribedError(OvedgeError):
+    """Mixin for the long tail of errors: the thing it is about, what is wrong, the fix; all as fields.
+
+    The message reads ``"{what} {problem}: {detail}; {fix}"`` (empty parts and their separators
+    left out), so a raise site passes data, never a finished sentence. Mixed in first, before the
+    root it specialises (``class CheckpointError(DescribedError, ConvertError)``).
+    """
+
+    def __init__(self, *, what: object, problem: str = "", detail: object = "", fix: str = "") -> None:
+        self.what = what
+        self.problem = problem
+        self.detail = detail
+        self.fix = fix
+        text = str(what)
+        if problem:
+            text += f" {problem}"
+        if detail != "":
+            text += f": {detail}"
+        if fix:
+            text += f"; {fix}"
+        super().__init__(text)
+
+
+class ModelFileError(DescribedError, ModelError):
+    """A model's file or folder (IR, manifest, golden sample, metadata) is missing, wrong or unreadable."""
+
+
+class CheckpointError(DescribedError, ConvertError):
+    """The file given to ovedge-convert cannot be read as one network (``what`` names it and its path)."""
+
+
+class ConvertOptionError(DescribedError, ConvertError):
+    """An ovedge-convert option is malformed or contradicts the model (``what`` is the flag and value)."""
+
+
+class KeyFileError(DescribedError, ConfigError):
+    """A signing or trusted key file is missing, unreadable or not an Ed25519 key."""
+
+
+class SignatureError(DescribedError, ModelError):
+    """A model version's signature is missing, by an untrusted key, or does not match its files."""
+
+
+class ModelOutputError(DescribedError, ModelError):
+    """At run time a model's output does not have the size its layout needs (a dynamic dimension)."""
+
+
 class ModelNotFoundError(ModelError):
     """The store has no version of the configured model; says how to make one without guessing."""
 

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ovedge.errors import ModelError
+from ovedge.errors import ModelFileError
 
 SCHEMA_VERSION = 1
 RT_SECTION = "ovedge"
@@ -160,7 +160,7 @@ class IRMeta(_Frozen):
         try:
             return cls.model_validate_json(text)
         except ValidationError as exc:
-            raise ModelError(f"{source}: {_one_line(exc)}") from exc
+            raise ModelFileError(what=source, detail=_one_line(exc)) from exc
 
 
 def write_rt_info(model: Any, meta: IRMeta) -> None:
@@ -196,9 +196,10 @@ def read_rt_info(model: Any, *, source: str = "IR") -> IRMeta:
     rt_info is not readable from a compiled model: read it before compiling.
     """
     if not model.has_rt_info([RT_SECTION, RT_META_KEY]):
-        raise ModelError(
-            f"{source} carries no ovedge metadata (rt_info/{RT_SECTION}/{RT_META_KEY}); "
-            "convert it with `ovedge-convert`, which embeds preprocessing and labels"
+        raise ModelFileError(
+            what=source,
+            problem=f"carries no ovedge metadata (rt_info/{RT_SECTION}/{RT_META_KEY})",
+            fix="convert it with `ovedge-convert`, which embeds preprocessing and labels",
         )
     text = model.get_rt_info([RT_SECTION, RT_META_KEY]).astype(str)
     return IRMeta.from_json(text, source=source)
@@ -268,7 +269,7 @@ class Manifest(_Frozen):
         try:
             return cls.model_validate_json(text)
         except ValidationError as exc:
-            raise ModelError(f"{source}: {_one_line(exc)}") from exc
+            raise ModelFileError(what=source, detail=_one_line(exc)) from exc
 
 
 def _one_line(exc: ValidationError) -> str:

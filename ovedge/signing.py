@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ovedge.errors import ConfigError, ModelError
+from ovedge.errors import ConfigError, KeyFileError, SignatureError
 from ovedge.irmeta import Manifest, Signature
 from ovedge.store import ModelVersion
 
@@ -51,7 +51,9 @@ def generate_keypair(directory: Path, name: str = "ovedge") -> tuple[Path, Path]
     private_path, public_path = directory / f"{name}.key", directory / f"{name}.pub"
     for path in (private_path, public_path):
         if path.exists():
-            raise ConfigError(f"{path} already exists; choose another name or directory (keys are never overwritten)")
+            raise KeyFileError(
+                what=path, problem="already exists", fix="choose another name or directory (keys are never overwritten)"
+            )
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -71,15 +73,19 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:
-        raise ConfigError(f"signing key {path} cannot be read: {exc.strerror}") from exc
+        raise KeyFileError(what=f"signing key {path}", problem="cannot be read", detail=exc.strerror) from exc
     except TypeError as exc:
-        raise ConfigError(f"signing key {path} is encrypted; use an unencrypted Ed25519 key") from exc
+        raise KeyFileError(
+            what=f"signing key {path}", problem="is encrypted", fix="use an unencrypted Ed25519 key"
+        ) from exc
     except ValueError as exc:
-        raise ConfigError(
-            f"signing key {path} is not a PEM private key; make one with ovedge.signing.generate_keypair"
+        raise KeyFileError(
+            what=f"signing key {path}",
+            problem="is not a PEM private key",
+            fix="make one with ovedge.signing.generate_keypair",
         ) from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"signing key {path} is a {type(key).__name__}, not an Ed25519 key")
+        raise KeyFileError(what=f"signing key {path}", problem=f"is a {type(key).__name__}, not an Ed25519 key")
     return key
 
 
@@ -88,11 +94,13 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except OSError as exc:
-        raise ConfigError(f"trusted key {path} cannot be read: {exc.strerror}") from exc
+        raise KeyFileError(what=f"trusted key {path}", problem="cannot be read", detail=exc.strerror) from exc
     except ValueError as exc:
-        raise ConfigError(f"trusted key {path} is not a PEM public key (the .pub file, not the .key)") from exc
+        raise KeyFileError(
+            what=f"trusted key {path}", problem="is not a PEM public key (the .pub file, not the .key)"
+        ) from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise ConfigError(f"trusted key {path} is a {type(key).__name__}, not an Ed25519 key")
+        raise KeyFileError(what=f"trusted key {path}", problem=f"is a {type(key).__name__}, not an Ed25519 key")
     return key
 
 
@@ -118,23 +126,26 @@ class TrustedKeys:
         label = f"model {manifest.name} v{manifest.version}"
         sig = manifest.signature
         if sig is None:
-            raise ModelError(
-                f"{label} is unsigned, and trusted_keys are configured: sign it with "
-                "`ovedge-convert --sign KEY` (or remove trusted_keys to accept unsigned models)"
+            raise SignatureError(
+                what=label,
+                problem="is unsigned, and trusted_keys are configured",
+                detail="sign it with `ovedge-convert --sign KEY` (or remove trusted_keys to accept unsigned models)",
             )
         key = self.by_id.get(sig.key_id)
         if key is None:
             ids = ", ".join(sorted(self.by_id)) or "none"
-            raise ModelError(
-                f"{label} is signed by an untrusted key {sig.key_id} (trusted: {ids}); "
-                "add its .pub file to trusted_keys if you trust it"
+            raise SignatureError(
+                what=label,
+                problem=f"is signed by an untrusted key {sig.key_id} (trusted: {ids})",
+                fix="add its .pub file to trusted_keys if you trust it",
             )
         try:
             key.verify(base64.b64decode(sig.value, validate=True), manifest.signed_payload())
         except (InvalidSignature, binascii.Error) as exc:
-            raise ModelError(
-                f"{label}: signature does not match: files changed after signing "
-                f"(key {sig.key_id}); convert and sign the model again"
+            raise SignatureError(
+                what=label,
+                detail=f"signature does not match: files changed after signing (key {sig.key_id})",
+                fix="convert and sign the model again",
             ) from exc
 
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from ovedge.errors import ModelError, ModelNotFoundError
+from ovedge.errors import ModelError, ModelFileError, ModelNotFoundError
 from ovedge.irmeta import FileDigest, GoldenSample, IRMeta, Manifest, Signature, SourceInfo
 
 MODEL_XML = "model.xml"
@@ -37,10 +37,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 def check_name(name: str) -> str:
     """A model name is a folder name: letters, digits, ``.``, ``_``, ``-``; 64 characters at most."""
     if not _NAME.match(name):
-        raise ModelError(
-            f"model name {name!r} is not usable as a folder name: use letters, digits, '.', '_', '-' "
-            "(64 characters at most, not starting with a dot)"
-        )
+        raise ModelNameError(name)
     return name
 
 
@@ -64,6 +61,17 @@ def file_digests(folder: Path) -> dict[str, FileDigest]:
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """Write ``manifest.json`` into a version folder."""
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+class ModelNameError(ModelError):
+    """A model name that cannot be a folder name in the store."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"model name {name!r} is not usable as a folder name: use letters, digits, '.', '_', '-' "
+            "(64 characters at most, not starting with a dot)"
+        )
 
 
 class VersionsTakenError(ModelError):
@@ -125,12 +133,13 @@ class ModelVersion:
         for file_name, expected in self.manifest.files.items():
             path = self.path / file_name
             if not path.is_file():
-                raise ModelError(f"{self.path}: {file_name} listed in {MANIFEST} is missing")
+                raise ModelFileError(what=self.path, detail=f"{file_name} listed in {MANIFEST} is missing")
             actual = sha256_file(path)
             if actual != expected.sha256:
-                raise ModelError(
-                    f"{path}: SHA-256 {actual[:12]}… does not match {MANIFEST} ({expected.sha256[:12]}…); "
-                    "the file was changed after conversion: convert the model again"
+                raise ModelFileError(
+                    what=path,
+                    detail=f"SHA-256 {actual[:12]}… does not match {MANIFEST} ({expected.sha256[:12]}…)",
+                    fix="the file was changed after conversion: convert the model again",
                 )
 
 
@@ -165,9 +174,9 @@ class ModelStore:
         else:
             chosen = int(version)
             if chosen not in available:
-                raise ModelError(
-                    f"model {name!r} has no version {chosen} in {self.root} "
-                    f"(versions: {', '.join(map(str, available))})"
+                raise ModelFileError(
+                    what=f"model {name!r}",
+                    problem=f"has no version {chosen} in {self.root} (versions: {', '.join(map(str, available))})",
                 )
         path = self.root / name / str(chosen)
         manifest_path = path / MANIFEST

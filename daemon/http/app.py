@@ -147,7 +147,7 @@ def _health_routes(api: APIRouter, view: DaemonView, registry: CollectorRegistry
             raise StarletteHTTPException(404, f"no camera {camera!r} (cameras: {', '.join(view.camera_ids())})")
         latest = view.latest(camera)
         if latest is None:
-            raise NotReadyError(f"a judged frame of camera {camera!r}")
+            raise NotReadyError(what=f"a judged frame of camera {camera!r}")
         jpeg = await run_in_threadpool(annotated_jpeg, latest.image, latest.record, quality=cfg.jpeg_quality)
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
@@ -202,7 +202,7 @@ def _inspection_routes(
 def _model(view: DaemonView) -> AdhocModel:
     adhoc = view.adhoc_model()
     if adhoc is None:
-        raise NotReadyError("the model")
+        raise NotReadyError(what="the model")
     return adhoc
 
 

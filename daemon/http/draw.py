@@ -36,5 +36,6 @@ def annotated_jpeg(image: npt.NDArray[np.uint8], record: ResultRecord, *, qualit
                 scale, colour, thickness, cv2.LINE_AA)
     ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:  # pragma: no cover - OpenCV encodes any u8 BGR image
-        raise RuntimeError("JPEG encoding failed")
+        msg = "JPEG encoding failed"
+        raise RuntimeError(msg)
     return encoded.tobytes()

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ovedge.errors import ModelError
 from ovedge.irmeta import IRMeta, OutputLayout
 from ovedge.layouts.records import ANOMALY_LABEL, Detection
 from ovedge.layouts.regions import map_geometry, regions
-from ovedge.layouts.shapes import Shape, fmts, is_map, plane, size_one
+from ovedge.layouts.shapes import LayoutMismatchError, Shape, is_map, plane, size_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,4 +68,4 @@ def build(meta: IRMeta, shapes: Sequence[Shape]) -> Anomaly:
         return Anomaly(meta, maps[0], None)
     if layout is OutputLayout.ANOMALY_SCORE and len(shapes) == 1 and scores:
         return Anomaly(meta, None, scores[0])
-    raise ModelError(f"anomaly IR ({layout}) must have {WANT[layout]}; found {fmts(shapes)}")
+    raise LayoutMismatchError(what=f"anomaly IR ({layout})", want=WANT[layout], shapes=shapes)

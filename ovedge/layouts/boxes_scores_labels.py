@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ovedge.errors import ModelError
 from ovedge.irmeta import IRMeta
 from ovedge.layouts.geometry import affine, boxes_to_frame
 from ovedge.layouts.records import MAX_DETECTIONS, Detection, to_detections
-from ovedge.layouts.shapes import Shape, dim_is, fmts, squeeze_leading
+from ovedge.layouts.shapes import LayoutMismatchError, Shape, dim_is, squeeze_leading
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +42,9 @@ def build(meta: IRMeta, shapes: Sequence[Shape]) -> BoxesScoresLabels:
         labels = squeeze_leading(shapes[2], 1)
         ok = boxes is not None and dim_is(boxes[1], 4) and scores is not None and labels is not None
     if not ok:
-        raise ModelError(
-            "torchvision-style detection IR must have three outputs in this order: boxes [N, 4] "
-            f"(x0, y0, x1, y1 in input pixels), scores [N], labels [N]; found {fmts(shapes)}"
+        raise LayoutMismatchError(
+            what="torchvision-style detection IR",
+            want="three outputs in this order: boxes [N, 4] (x0, y0, x1, y1 in input pixels), scores [N], labels [N]",
+            shapes=shapes,
         )
     return BoxesScoresLabels(meta)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ovedge.errors import ModelError
+from ovedge.errors import ModelOutputError
 from ovedge.irmeta import IRMeta, OutputLayout
 from ovedge.layouts.records import Detection
-from ovedge.layouts.shapes import Shape, dim_is, fmts, squeeze_leading
+from ovedge.layouts.shapes import LayoutMismatchError, Shape, dim_is, squeeze_leading
 
 TOP_K = 1  # classification reports the best label only
 
@@ -26,7 +26,9 @@ class Classification:
     def __call__(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int]) -> list[Detection]:
         scores = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
         if scores.size != len(self.labels):  # only possible when the IR left C dynamic
-            raise ModelError(f"classification output has {scores.size} scores for {len(self.labels)} labels")
+            raise ModelOutputError(
+                what="classification output", problem=f"has {scores.size} scores for {len(self.labels)} labels"
+            )
         if self.softmax:
             exp = np.exp(scores - scores.max())
             scores = exp / exp.sum()
@@ -46,7 +48,10 @@ def build(meta: IRMeta, shapes: Sequence[Shape]) -> Classification:
             trailing = trailing[:-1]
         core = squeeze_leading(trailing, 1)
     if core is None or not dim_is(core[0], n):
-        raise ModelError(
-            f"classification IR must have one [1, C] output with C = len(labels) = {n}, found {fmts(shapes)}"
+        raise LayoutMismatchError(
+            what="classification IR",
+            want=f"one [1, C] output with C = len(labels) = {n}",
+            shapes=shapes,
+            sep=", found",
         )
     return Classification(meta.labels, meta.output_layout is OutputLayout.LOGITS, min(TOP_K, n))

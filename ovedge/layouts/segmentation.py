@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ovedge.errors import ModelError
 from ovedge.irmeta import IRMeta, OutputLayout
 from ovedge.layouts.records import Detection, FloatArray
 from ovedge.layouts.regions import map_geometry, regions
-from ovedge.layouts.shapes import Shape, dim_is, fmts, is_map, plane, spatial, squeeze_leading
+from ovedge.layouts.shapes import LayoutMismatchError, Shape, dim_is, is_map, plane, spatial, squeeze_leading
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,9 @@ def build(meta: IRMeta, shapes: Sequence[Shape]) -> Segmentation:
             fits = is_map(shapes[0])
     if not fits:
         want = f"[1, C, H, W] with C = len(labels) = {n}" if logits else "[1, H, W] or [1, 1, H, W]"
-        raise ModelError(f"segmentation IR ({meta.output_layout}) must have one {want} output; found {fmts(shapes)}")
+        raise LayoutMismatchError(
+            what=f"segmentation IR ({meta.output_layout})", want=f"one {want} output", shapes=shapes
+        )
     ok = meta.ok_labels or meta.labels[:1]
     background = frozenset(meta.labels.index(label) for label in ok)
     lut = np.zeros(n, dtype=bool)

@@ -11,7 +11,20 @@ from typing import Any
 
 import numpy as np
 
+from ovedge.errors import ModelError
+
 Shape = tuple[int, ...]
+
+
+class LayoutMismatchError(ModelError):
+    """An IR's output shapes do not fit the output layout its metadata declares (refused at load)."""
+
+    def __init__(self, what: str, want: str, shapes: Sequence[Shape], *, sep: str = "; found", hint: str = "") -> None:
+        self.what = what  # the model kind, e.g. "classification IR"
+        self.want = want  # what the layout needs, e.g. "one [1, C] output with C = len(labels) = 3"
+        self.shapes = tuple(shapes)
+        self.hint = hint
+        super().__init__(f"{what} must have {want}{sep} {fmts(shapes)}" + (f" ({hint})" if hint else ""))
 
 
 def output_shapes(model: Any) -> list[Shape]:

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ovedge.errors import ModelError
 from ovedge.irmeta import IRMeta
 from ovedge.layouts.geometry import affine, boxes_to_frame
 from ovedge.layouts.records import MAX_DETECTIONS, Detection, to_detections
-from ovedge.layouts.shapes import Shape, dim_is, fmts, squeeze_leading
+from ovedge.layouts.shapes import LayoutMismatchError, Shape, dim_is, squeeze_leading
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +44,10 @@ class Ssd:
 def build(meta: IRMeta, shapes: Sequence[Shape]) -> Ssd:
     core = squeeze_leading(shapes[0], 2) if len(shapes) == 1 else None
     if core is None or not dim_is(core[1], 7):
-        raise ModelError(
-            "SSD detection IR must have one [1, 1, N, 7] DetectionOutput "
-            f"(image_id, label, conf, x0, y0, x1, y1), found {fmts(shapes)}"
+        raise LayoutMismatchError(
+            what="SSD detection IR",
+            want="one [1, 1, N, 7] DetectionOutput (image_id, label, conf, x0, y0, x1, y1)",
+            shapes=shapes,
+            sep=", found",
         )
     return Ssd(meta)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ovedge.errors import ModelError
+from ovedge.errors import ModelOutputError
 from ovedge.irmeta import IRMeta
 from ovedge.layouts.geometry import affine, boxes_to_frame
 from ovedge.layouts.records import MAX_DETECTIONS, Detection, to_detections
-from ovedge.layouts.shapes import Shape, dim_is, fmts, squeeze_leading
+from ovedge.layouts.shapes import LayoutMismatchError, Shape, dim_is, squeeze_leading
 
 MAX_CANDIDATES = 1000  # YOLO boxes above the threshold that enter NMS, best first
 
@@ -27,7 +27,9 @@ class YoloV8:
         pred = np.asarray(outputs[0], dtype=np.float32)
         pred = pred.reshape(pred.shape[-2], pred.shape[-1])  # [4 + C, N]
         if pred.shape[0] != 4 + len(self.meta.labels):  # only possible when the IR left 4+C dynamic
-            raise ModelError(f"YOLOv8 output has {pred.shape[0]} rows, expected 4+{len(self.meta.labels)}")
+            raise ModelOutputError(
+                what="YOLOv8 output", problem=f"has {pred.shape[0]} rows, expected 4+{len(self.meta.labels)}"
+            )
         class_scores = pred[4:]
         scores = class_scores.max(axis=0)
         keep = np.flatnonzero(scores >= self.meta.confidence_threshold)
@@ -58,8 +60,11 @@ def build(meta: IRMeta, shapes: Sequence[Shape]) -> YoloV8:
     want = 4 + len(meta.labels)
     core = squeeze_leading(shapes[0], 2) if len(shapes) == 1 else None
     if core is None or not dim_is(core[0], want):
-        raise ModelError(
-            f"YOLOv8 detection IR must have one [1, 4+C, N] output with 4+C = 4+len(labels) = {want}, "
-            f"found {fmts(shapes)} (a transposed [1, N, 4+C] head must be re-exported)"
+        raise LayoutMismatchError(
+            what="YOLOv8 detection IR",
+            want=f"one [1, 4+C, N] output with 4+C = 4+len(labels) = {want}",
+            shapes=shapes,
+            sep=", found",
+            hint="a transposed [1, N, 4+C] head must be re-exported",
         )
     return YoloV8(meta)

@@ -6,7 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from ovedge.errors import DeviceUnavailableError, ModelError, OvedgeError, StateError, openvino_message
+from ovedge.errors import (
+    CheckpointError,
+    ConfigError,
+    ConvertError,
+    ConvertOptionError,
+    DeviceUnavailableError,
+    KeyFileError,
+    ModelError,
+    ModelFileError,
+    OvedgeError,
+    SignatureError,
+    StateError,
+    openvino_message,
+)
+from ovedge.layouts.shapes import LayoutMismatchError
 
 
 @pytest.mark.parametrize(
@@ -46,3 +60,48 @@ def test_state_error_is_not_a_config_error(tmp_path: Path) -> None:
     assert isinstance(err, OvedgeError)
     assert err.exit_code == 1
     assert str(err) == f"{tmp_path / 'seq'}: corrupt ('x'); delete it to restart numbering"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"what": "checkpoint a.pt", "problem": "does not exist"}, "checkpoint a.pt does not exist"),
+        ({"what": "--arch 'x'", "detail": "no class 'Y'"}, "--arch 'x': no class 'Y'"),
+        (
+            {"what": "IR m.xml", "problem": "has 2 inputs", "detail": "why", "fix": "give one"},
+            "IR m.xml has 2 inputs: why; give one",
+        ),
+    ],
+    ids=["problem", "detail", "all"],
+)
+def test_described_errors_assemble_their_message_from_fields(fields: dict[str, str], message: str) -> None:
+    """The long-tail errors take data as fields and assemble "{what} {problem}: {detail}; {fix}",
+    leaving out empty parts; the fields stay readable on the exception."""
+    err = CheckpointError(**fields)
+    assert str(err) == message
+    assert isinstance(err, ConvertError)
+    assert (err.what, err.problem, err.detail, err.fix) == (
+        fields["what"],
+        fields.get("problem", ""),
+        fields.get("detail", ""),
+        fields.get("fix", ""),
+    )
+
+
+def test_described_errors_keep_their_roots_exit_code(tmp_path: Path) -> None:
+    """A DescribedError error keeps the exit code and the class of the root it specialises (config: 2)."""
+    key = KeyFileError(what=tmp_path / "k.key", problem="is encrypted", fix="use an unencrypted Ed25519 key")
+    assert isinstance(key, ConfigError)
+    assert key.exit_code == 2
+    assert key.what == tmp_path / "k.key"
+    for err in (ConvertOptionError(what="--x"), SignatureError(what="m"), ModelFileError(what="m")):
+        assert err.exit_code == 1
+
+
+def test_layout_mismatch_carries_the_layout_and_the_shapes() -> None:
+    """LayoutMismatchError names what the layout needs and the shapes found, and keeps both as fields."""
+    err = LayoutMismatchError(what="classification IR", want="one [1, C] output", shapes=[(1, -1, 4)], sep=", found")
+    assert isinstance(err, ModelError)
+    assert err.shapes == ((1, -1, 4),)
+    assert err.want == "one [1, C] output"
+    assert str(err) == "classification IR must have one [1, C] output, found [1, ?, 4]"
