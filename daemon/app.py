@@ -8,6 +8,14 @@ Threads (all named):
 * ``decide``       post-process, rules -> verdict, sequence number, result record -> publisher
 * paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
+* ``trigger-folder`` when a camera has a ``trigger_folder``: each file there is a :meth:`Daemon.trigger`
+
+Triggers (:mod:`daemon.triggers`) enter through :meth:`Daemon.trigger` only. A trigger the camera
+does not serve becomes an ERROR result through ``_answers``, drained by the decide thread.
+Cameras with ``crops`` have each frame cut by the dispatcher and put back together by the decide
+thread (:mod:`daemon.crops`). Each camera's health is published retained on
+``<prefix>/<station>/<camera>/status`` when its state changes, and every ``mqtt.stats_interval``
+seconds on ``<prefix>/<station>/stats`` with every camera's counters.
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
 every result is published, then we wait for PUBACKs, then say ``offline``.
@@ -16,7 +24,10 @@ every result is published, then we wait for PUBACKs, then say ``offline``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
+import queue
 import threading
 import time
 from collections import Counter
@@ -24,8 +35,10 @@ from typing import Any
 
 import openvino as ov
 
+from camera.frame import Frame
 from daemon.capture import CameraWorker
-from daemon.config import DaemonConfig
+from daemon.config import CameraMode, DaemonConfig
+from daemon.crops import CropGroup, CropPart, camera_of, cut, detections
 from daemon.engine import Engine, InferenceDone
 from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Publisher
@@ -34,11 +47,15 @@ from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import notify
+from daemon.triggers import CameraNotTriggeredError, Trigger, TriggerFolder, UnknownCameraError, trigger_of
+from daemon.triggers import unanswered_frame as unanswered
 from ovedge.errors import OvedgeError
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY = 10.0
+CAMERA_STATUS_SCHEMA = "ovedge.camera-status/1"
+STATS_SCHEMA = "ovedge.stats/1"
 
 
 class Daemon:
@@ -56,6 +73,12 @@ class Daemon:
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
         self._errors_logged = 0
+        self._by_id: dict[str, CameraWorker] = {}
+        # Triggers answered without a frame (refused, timed out, camera down): the decide thread
+        # turns each into an ERROR result. Unbounded on purpose: an answer is never dropped, and
+        # each costs a few hundred bytes for the moments until the decide thread takes it.
+        self._answers: queue.SimpleQueue[Frame] = queue.SimpleQueue()
+        self._crops = {c.id: c.crops for c in cfg.cameras if c.crops}
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -76,8 +99,81 @@ class Daemon:
             "model": model,
             "swap": self._swapper.status() if self._swapper is not None else {},
             "cameras": [c.id for c in self.cfg.cameras],
-            "camera_health": {w.cfg.id: w.snapshot() for w in self._workers},
+            "camera_health": self._camera_health(),
         }
+
+    def _camera_health(self) -> dict[str, dict[str, Any]]:
+        dropped = self._hub.dropped()
+        return {w.cfg.id: {**w.snapshot(), "dropped": dropped.get(w.cfg.id, 0)} for w in self._workers}
+
+    def _camera_status(self, worker: CameraWorker) -> dict[str, Any]:
+        return {
+            "schema": CAMERA_STATUS_SCHEMA,
+            "station": self.cfg.station.name,
+            "camera": worker.cfg.id,
+            "time": utc_iso(time.time()),
+            **worker.snapshot(),
+            "dropped": self._hub.dropped().get(worker.cfg.id, 0),
+        }
+
+    def _camera_changed(self, camera_id: str) -> None:
+        """A camera's state changed (its thread): its retained status and the station status say so."""
+        pub = self._publisher
+        worker = self._by_id.get(camera_id)
+        if pub is not None and worker is not None and pub.connected:  # on (re)connect: sent anyway
+            pub.publish_camera_status(worker.cfg.id, self._camera_status(worker))
+            pub.publish_status()
+
+    def _publish_camera_statuses(self) -> None:
+        pub = self._publisher
+        if pub is not None:
+            for w in self._workers:
+                pub.publish_camera_status(w.cfg.id, self._camera_status(w))
+
+    def stats(self) -> dict[str, Any]:
+        """The periodic ``<prefix>/<station>/stats`` body: results so far and every camera's counters."""
+        pub = self._publisher
+        counters = pub.counters if pub else None
+        return {
+            "schema": STATS_SCHEMA,
+            "station": self.cfg.station.name,
+            "time": utc_iso(time.time()),
+            "uptime_s": round(time.time() - self.started, 1),
+            "results": {v.value: self.verdicts[v.value] for v in Verdict},
+            "cameras": self._camera_health(),
+            "mqtt": {} if counters is None else {
+                "published": counters.published, "delivered": counters.delivered,
+                "no_subscribers": counters.no_subscribers, "rejected": counters.rejected,
+                "awaiting_puback": pub.outstanding() if pub else 0,
+            },
+        }
+
+    # -- triggers -------------------------------------------------------------------------------
+
+    def trigger(self, camera_id: str, part_id: str | None = None) -> str:
+        """Ask a triggered camera for one inspection; returns the trigger id its result will carry.
+
+        Thread-safe and non-blocking: the trigger is queued for the camera's thread. Every trigger
+        ends in exactly one result with this id and ``part_id``: the inspected frame, or ERROR
+        with the reason (queue full, no frame within ``trigger_timeout``, camera down, stopping).
+        Raises :class:`UnknownCameraError` / :class:`CameraNotTriggeredError` for a camera that
+        cannot be triggered at all (nothing is queued then).
+        """
+        cam = next((c for c in self.cfg.cameras if c.id == camera_id), None)
+        if cam is None:
+            raise UnknownCameraError(camera_id, tuple(c.id for c in self.cfg.cameras))
+        if cam.mode is not CameraMode.TRIGGERED:
+            raise CameraNotTriggeredError(camera_id, cam.mode.value)
+        trigger = Trigger.new(camera_id, part_id, cam.trigger_timeout)
+        worker = self._by_id.get(camera_id)
+        refused = "the daemon is not running" if worker is None else worker.offer(trigger)
+        if refused is not None:
+            self._answer(trigger, refused)
+        return trigger.id
+
+    def _answer(self, trigger: Trigger, reason: str) -> None:
+        """A trigger not served: its ERROR result (any thread; the decide thread publishes it)."""
+        self._answers.put(unanswered(trigger, reason))
 
     # -- main -----------------------------------------------------------------------------------
 
@@ -89,11 +185,15 @@ class Daemon:
         active = run_preflight(cfg, loader, broker=False, report=log.info)
         sequence = SequenceCounter(cfg.state_dir())
         self._engine = engine = Engine(active)
-        self._workers = workers = [
-            CameraWorker(c, self._hub, self._stop_capture) for c in cfg.cameras
-        ]
+        self._workers = workers = []
+        for c in cfg.cameras:
+            changed = functools.partial(self._camera_changed, c.id)
+            workers.append(CameraWorker(c, self._hub, self._stop_capture, answer=self._answer, on_change=changed))
+        self._by_id = {w.cfg.id: w for w in workers}
         with contextlib.ExitStack() as stack:
-            self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
+            self._publisher = publisher = stack.enter_context(
+                Publisher(cfg, self.status, on_connected=self._publish_camera_statuses)
+            )
             decide = threading.Thread(
                 target=self._decide_loop, args=(engine, publisher, sequence), name="decide", daemon=True
             )
@@ -105,6 +205,8 @@ class Daemon:
             for w in workers:
                 w.start()
             stack.callback(self._stop_cameras, workers)
+            folders = {c.id: c.trigger_folder for c in cfg.cameras if c.trigger_folder is not None}
+            stack.enter_context(TriggerFolder(folders, self.trigger))
             self._swapper = swapper = stack.enter_context(
                 ModelSwapper(engine=engine, loader=loader, watch=cfg.model.version == "latest")
             )
@@ -120,13 +222,21 @@ class Daemon:
 
     def _supervise(self, stop: threading.Event, workers: list[CameraWorker]) -> None:
         next_stats = time.monotonic() + STATS_EVERY
+        every = self.cfg.mqtt.stats_interval
+        next_publish = time.monotonic() + every
         while not stop.wait(0.2):
             if self.until_sources_end and all(w.finished.is_set() for w in workers):
                 log.info("every camera has ended")
                 return
-            if time.monotonic() >= next_stats:
+            now = time.monotonic()
+            if now >= next_stats:
                 self._log_stats()
                 next_stats += STATS_EVERY
+            pub = self._publisher
+            if every > 0 and now >= next_publish:
+                next_publish = now + every
+                if pub is not None and pub.connected:
+                    pub.publish_stats(self.stats())
 
     def _stop_cameras(self, workers: list[CameraWorker]) -> None:
         self._stop_capture.set()
@@ -157,25 +267,47 @@ class Daemon:
                     return  # cameras stopped and every captured frame was submitted
                 continue
             camera_id, frame = got
+            crops = self._crops.get(camera_id)
+            jobs: list[tuple[Frame, Any]] = [(frame, camera_id)]
+            if crops and frame.error is None:
+                parts = cut(frame, crops)
+                if isinstance(parts, str):
+                    jobs = [(dataclasses.replace(frame, error=parts), camera_id)]
+                else:
+                    group = CropGroup(frame, camera_id, crops)
+                    jobs = [(part, CropPart(group, i)) for i, part in enumerate(parts)]
             # A frame taken from its slot is always submitted: wait for a free request, even
             # while stopping (the decide thread keeps freeing them until the very end).
-            while not engine.submit(frame, camera_id, timeout=0.5):
-                pass
+            for job, context in jobs:
+                while not engine.submit(job, context, timeout=0.5):
+                    pass
 
     def _decide_loop(self, engine: Engine, publisher: Publisher, sequence: SequenceCounter) -> None:
         while True:
+            while not self._answers.empty():  # unserved triggers: ERROR results, no inference
+                frame = self._answers.get()
+                trigger = trigger_of(frame)
+                camera = trigger.camera if trigger else "?"
+                self._publish(InferenceDone(frame, camera, engine.model, None, 0.0, frame.error), publisher, sequence)
             item = engine.take(timeout=0.1)
             if item is None:
-                if self._stop_decide.is_set():
+                if self._stop_decide.is_set() and self._answers.empty():
                     return
                 continue
-            try:
-                record = self.judge(item, sequence)
-            except Exception:
-                log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
-                continue
-            self.verdicts[record.verdict.value] += 1
-            publisher.publish_result(record)
+            if isinstance(item.context, CropPart):  # one crop of a frame: wait for the others
+                item = item.context.group.add(item.context.index, item)
+                if item is None:
+                    continue
+            self._publish(item, publisher, sequence)
+
+    def _publish(self, item: InferenceDone, publisher: Publisher, sequence: SequenceCounter) -> None:
+        try:
+            record = self.judge(item, sequence)
+        except Exception:
+            log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
+            return
+        self.verdicts[record.verdict.value] += 1
+        publisher.publish_result(record)
 
     def judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
         """The result record of one finished inference, judged by the rules of the model it ran on.
@@ -183,15 +315,15 @@ class Daemon:
         Never raises for a bad frame: failed inference or outputs that cannot be post-processed
         give verdict ``ERROR`` with the reason (logged, rate-limited).
         """
-        camera_id: str = item.context
+        camera_id = camera_of(item.context)
         frame = item.frame
+        trigger = trigger_of(frame)
         verdict = Verdict.ERROR
         defects: list[DefectOut] = []
         error = item.error
         if item.outputs is not None:
             try:
-                detections = item.model.loaded.postprocess(item.outputs, frame.image.shape[:2])
-                verdict, counted = item.model.deciders[camera_id].decide(detections)
+                verdict, counted = item.model.deciders[camera_id].decide(detections(item))
                 defects = [
                     DefectOut(label=d.label, score=min(1.0, max(0.0, float(d.score))), box=d.box, area=d.area)
                     for d in counted
@@ -219,8 +351,12 @@ class Daemon:
             timings=TimingsOut(
                 inference_ms=round(item.latency_ms, 3),
                 capture_to_result_ms=round((time.monotonic() - frame.monotonic) * 1000.0, 3),
+                trigger_to_result_ms=None if trigger is None else round((time.monotonic() - trigger.monotonic) * 1e3,
+                                                                        3),
             ),
             error=error,
+            part_id=None if trigger is None else trigger.part_id,
+            trigger_id=None if trigger is None else trigger.id,
         )
 
     def _log_stats(self, *, final: bool = False) -> None:

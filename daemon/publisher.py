@@ -48,12 +48,20 @@ class PublishCounters:
 class Publisher:
     """Context manager: connects on enter; on exit says offline, waits for PUBACKs, disconnects."""
 
-    def __init__(self, cfg: DaemonConfig, status: Callable[[], dict[str, Any]], *, flush_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        cfg: DaemonConfig,
+        status: Callable[[], dict[str, Any]],
+        *,
+        flush_timeout: float = 10.0,
+        on_connected: Callable[[], None] | None = None,
+    ) -> None:
         self._cfg = cfg
         self._mqtt = cfg.mqtt
         self._status = status
+        self._on_connected = on_connected  # after each (re)connect's status: republish the cameras' statuses
         self._flush_timeout = flush_timeout
-        prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
+        self._prefix = prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
         self.status_topic = f"{prefix}/status"
         self._result_topics = {cam.id: f"{prefix}/{cam.id}/result" for cam in cfg.cameras}
         self.counters = PublishCounters()
@@ -168,6 +176,14 @@ class Publisher:
     def publish_status(self) -> None:
         self._client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
 
+    def publish_camera_status(self, camera_id: str, body: dict[str, Any]) -> None:
+        """``<prefix>/<station>/<camera>/status``, retained, QoS 1 (any thread)."""
+        self._client.publish(f"{self._prefix}/{camera_id}/status", json.dumps(body).encode(), qos=1, retain=True)
+
+    def publish_stats(self, body: dict[str, Any]) -> None:
+        """``<prefix>/<station>/stats``, QoS 0, not retained: a periodic snapshot (any thread)."""
+        self._client.publish(f"{self._prefix}/stats", json.dumps(body).encode(), qos=0, retain=False)
+
     def outstanding(self) -> int:
         with self._lock:
             return len(self._pending)
@@ -217,6 +233,8 @@ class Publisher:
                 self._connected.set()
                 self._answered.set()
                 self.publish_status()
+                if self._on_connected is not None:
+                    self._on_connected()
             else:
                 self._connect_error = text
                 self._answered.set()

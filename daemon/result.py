@@ -37,7 +37,8 @@ class DefectOut(_Frozen):
 
 
 class FrameOut(_Frozen):
-    index: int = Field(description="frame number from the camera, 0-based")
+    index: int = Field(description="frame number from the camera, 0-based; -1: no frame was captured "
+                       "(a trigger the camera did not serve)")
     ref: str | None = Field(description="where the frame came from: file name, part id, synthetic:<seed>:<n>")
     captured: str = Field(description="UTC capture time, ISO 8601 with microseconds and Z")
     width: int
@@ -53,6 +54,9 @@ class ModelOut(_Frozen):
 class TimingsOut(_Frozen):
     inference_ms: float = Field(description="the infer request's own latency")
     capture_to_result_ms: float = Field(description="from capture to the verdict being decided")
+    trigger_to_result_ms: float | None = Field(
+        None, description="triggered mode: from the trigger's arrival to the verdict being decided"
+    )
 
 
 class ResultRecord(_Frozen):
@@ -69,6 +73,8 @@ class ResultRecord(_Frozen):
     defects: tuple[DefectOut, ...] = Field(description="the defects that count under the camera's rules")
     timings: TimingsOut
     error: str | None = Field(None, description="why the verdict is ERROR")
+    part_id: str | None = Field(None, description="triggered mode: the part id the trigger carried (null: none given)")
+    trigger_id: str | None = Field(None, description="triggered mode: the id Daemon.trigger returned for this result")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

@@ -73,7 +73,7 @@ def test_interrupt_wakes_a_watched_folder_so_the_camera_stops(tmp_path: Path) ->
     worker.interrupt()
     worker.join(timeout=HANG_GUARD)
     assert not worker.alive
-    assert worker.state is CameraState.STOPPED  # stopped, not "ended": the folder had no end
+    assert worker.state is CameraState.OFFLINE  # stopped, not "ended": the folder had no end
 
 
 def test_rate_below_the_configured_one_is_flagged_and_logged_once(
@@ -139,5 +139,5 @@ def test_stalled_mjpeg_stream_is_detected_and_reconnected(tmp_path: Path) -> Non
         finally:
             stop.set()
             worker.join(timeout=HANG_GUARD)
-    assert worker.state is CameraState.STOPPED and worker.reconnects == 1
+    assert worker.state is CameraState.OFFLINE and worker.reconnects == 1
     assert server.connections == 2
