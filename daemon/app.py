@@ -74,6 +74,7 @@ class Daemon:
         self._publisher: Publisher | None = None
         self._errors_logged = 0
         self._by_id: dict[str, CameraWorker] = {}
+        self.ready = threading.Event()  # set once every component runs (READY=1): triggers are taken
         # Triggers answered without a frame (refused, timed out, camera down): the decide thread
         # turns each into an ERROR result. Unbounded on purpose: an answer is never dropped, and
         # each costs a few hundred bytes for the moments until the decide thread takes it.
@@ -212,6 +213,7 @@ class Daemon:
             )
             stack.callback(install_sighup(swapper))
             notify("READY=1")
+            self.ready.set()
             log.info("running: %d camera(s), results on %s/%s/<camera>/result",
                      len(workers), cfg.station.topic_prefix, cfg.station.name)
             self._supervise(stop, workers)
