@@ -35,10 +35,11 @@ def run_daemon(cfg_path: Path, drive: Callable[[Daemon], None]) -> None:
 
     def driver() -> None:
         try:
-            if not daemon.ready.wait(HANG_GUARD):
-                raise TimeoutError("the daemon did not become ready")
-            drive(daemon)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            if daemon.ready.wait(HANG_GUARD):
+                drive(daemon)
+            else:
+                failed.append(TimeoutError("the daemon did not become ready"))
+        except BaseException as exc:  # re-raised in the test's thread
             failed.append(exc)
         finally:
             stop.set()
@@ -187,3 +188,85 @@ def test_triggers_the_camera_cannot_serve_are_error_results(config, sub: Subscri
     refused = [r for r in line if "already waiting" in (r.error or "")]
     late = [r for r in line if "did not deliver within trigger_timeout 1 s" in (r.error or "")]
     assert len(refused) in (3, 4) and len(refused) + len(late) == 6, [r.error for r in line]
+
+
+def test_a_defect_in_one_crop_is_found_with_its_box_in_frame_pixels(config, sub: Subscriber, tmp_path: Path) -> None:
+    """A 2x2 mosaic of synthetic parts, one with a defect, inferred as 4 crops: one NG result whose defects all
+    lie in the defective crop, in frame pixels (a classifier's finding on a crop is boxed by the crop)."""
+    import cv2
+    import numpy as np
+
+    from camera.synthetic import DefectGenerator
+
+    gen = DefectGenerator(5, 256, 256, 0.5)
+    ok = [i for i in range(40) if gen.label(i) == "ok"][:3]
+    bad = next(i for i in range(40) if gen.label(i) != "ok")
+    tiles = [gen.render(i)[0] for i in ok]
+    tiles.insert(3, gen.render(bad)[0])  # bottom right
+    mosaic = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    folder = tmp_path / "mosaic"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "m.png"), mosaic)
+    crops = [[0, 0, 256, 256], [256, 0, 512, 256], [0, 256, 256, 512], [256, 256, 512, 512]]
+    cfg = config([{"id": "tiles", "mode": "every-frame", "crops": crops, "source": {"type": "folder", "path": folder}}])
+    got: list[ResultRecord] = []
+    run_daemon(cfg, lambda _d: results_until(sub, lambda r: len(r) >= 1, got))
+    assert len(got) == 1
+    (result,) = got
+    assert result.verdict is Verdict.NG and (result.frame.width, result.frame.height) == (512, 512)
+    x0, y0, x1, y1 = gen.render(bad)[1].defects[0].box  # in the tile; the tile sits at (256, 256)
+    assert result.defects and all(d.box == (256, 256, 512, 512) for d in result.defects)
+    assert all(b[0] <= x0 + 256 and b[1] <= y0 + 256 and x1 + 256 <= b[2] and y1 + 256 <= b[3]
+               for b in (d.box for d in result.defects) if b is not None)
+    assert gen.label(bad) in {d.label for d in result.defects}
+
+
+def test_camera_status_topic_follows_a_stream_going_down_and_back(config, sub: Subscriber) -> None:
+    """An MJPEG camera whose server hangs: its retained <camera>/status goes online -> stalled -> online, the
+    reconnect counted; the other camera's status stays online; periodic stats carry both cameras."""
+    import json
+
+    import cv2
+
+    from camera.synthetic import DefectGenerator
+    from tools.mjpeg_server import MjpegServer
+
+    jpg = cv2.imencode(".jpg", DefectGenerator(1, 128, 128, 0.5).render(0)[0])[1].tobytes()
+    with MjpegServer([jpg], fps=20) as server:
+        cfg = config([
+            {"id": "mjpeg", "source": {"type": "stream", "url": server.url, "stall_timeout": 1.0}},
+            {"id": "synth", "source": {"type": "synthetic", "fps": 5}},
+        ])
+        seen: list[tuple[str, dict[str, Any]]] = []
+
+        def statuses() -> list[str]:
+            seen.extend((t, json.loads(p)) for t, p, _ in sub.drain() if t.endswith(("/status", "/stats")))
+            return [b["state"] for t, b in seen if t == "ovt/st-trig/mjpeg/status"]
+
+        def until(pred: Callable[[list[str]], bool]) -> None:
+            deadline = time.monotonic() + HANG_GUARD
+            while not pred(statuses()):
+                assert time.monotonic() < deadline, statuses()
+                time.sleep(0.05)
+
+        def drive(_daemon: Daemon) -> None:
+            until(lambda s: "online" in s)
+            server.stall()
+            until(lambda s: "stalled" in s)
+            server.resume()
+            until(lambda s: s[-1] == "online" and "stalled" in s)
+            until(lambda _s: any(t.endswith("/stats") for t, _ in seen))
+
+        run_daemon(cfg, drive)
+        statuses()
+    states = [b for t, b in seen if t == "ovt/st-trig/mjpeg/status"]
+    names = [b["state"] for b in states]
+    back = names.index("online", names.index("stalled"))
+    assert states[back]["reconnects"] >= 1 and states[back]["camera"] == "mjpeg"
+    assert "stalled" in (states[names.index("stalled")]["last_error"] or "")
+    assert names[-1] == "offline"  # said at shutdown
+    synth = [b["state"] for t, b in seen if t == "ovt/st-trig/synth/status"]
+    assert "stalled" not in synth and "reconnecting" not in synth
+    stats = [b for t, b in seen if t == "ovt/st-trig/stats"]
+    assert stats and set(stats[-1]["cameras"]) == {"mjpeg", "synth"}
+    assert {"frames", "fps", "dropped", "reconnects", "last_frame_age_s", "state"} <= set(stats[-1]["cameras"]["mjpeg"])
