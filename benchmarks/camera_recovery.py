@@ -38,7 +38,7 @@ os.environ.setdefault("PYLON_CAMEMU", "1")
 import cv2  # noqa: E402
 
 from camera import DefectGenerator  # noqa: E402
-from daemon.capture import CameraState, CameraWorker  # noqa: E402
+from daemon.capture import CameraWorker, Health  # noqa: E402
 from daemon.config import CameraConfig  # noqa: E402
 from daemon.slots import FrameHub  # noqa: E402
 from tools.mjpeg_server import MjpegServer  # noqa: E402
@@ -81,7 +81,7 @@ def rtsp(rounds: int, down: float) -> dict[str, Any]:
                 killed = time.monotonic()
                 server.kill()
                 _drain_until(hub, lambda f=failures: worker.failures > f)
-                states.add(worker.state.value)
+                states.add(worker.health.value)
                 detect.append((worker.last_failure or killed) - killed)
                 time.sleep(max(0.0, down - (time.monotonic() - killed)))
                 server.start()
@@ -111,7 +111,7 @@ def mjpeg(rounds: int, stall_timeout: float) -> dict[str, Any]:
                 failures = worker.failures
                 server.stall()
                 stalled = _drain_until(hub, lambda f=failures: worker.failures > f)
-                assert worker.state is CameraState.STALLED, worker.state
+                assert worker.health is Health.STALLED, worker.health
                 detect.append((worker.last_failure or stalled) - (server.last_sent or stalled))
                 server.resume()
                 n = worker.frames

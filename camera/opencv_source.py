@@ -21,6 +21,7 @@ from typing import Final, Self
 
 import cv2
 
+from camera import native_logs
 from camera._pacing import Pacer
 from camera.config import FrameLimits, StreamSourceConfig, UsbSourceConfig, VideoFileSourceConfig
 from camera.errors import CameraStalledError
@@ -89,6 +90,7 @@ class CaptureSource:
 
     def __enter__(self) -> Self:
         self.close()
+        native_logs.apply()  # OpenCV's/FFmpeg's own lines off unless we log at DEBUG
         self._cap = self._open_capture()
         self._index = 0
         self._position = 0

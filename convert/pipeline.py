@@ -19,6 +19,7 @@ from convert.export import export_onnx, input_size, select_outputs, to_openvino
 from convert.frames import image_files, iter_images, synthetic_frames
 from convert.golden import write_golden
 from convert.loaders import Loaded, load_checkpoint
+from convert.normalization import Normalization, resolve_normalization
 from convert.options import ConvertOptions, Precision
 from convert.parity import ParityResult, compare, reference_runner
 from convert.preprocess import embed, preprocessing_model
@@ -63,13 +64,16 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
 
     with progress.step("load checkpoint"):
         loaded = load_checkpoint(options)
+    norm = resolve_normalization(
+        mean=options.mean, std=options.std, norm=options.norm, recorded=loaded.normalization, checkpoint=loaded.path
+    )
     width, height = input_size(loaded, options.input_width, options.input_height)
     with progress.step("convert to OpenVINO"):
         model = to_openvino(loaded, width, height)
     model, kept = select_outputs(model)
     shapes = output_shapes(model)
     task, layout = resolve(shapes, options.task)
-    meta = build_meta(options, task=task, layout=layout, shapes=shapes, width=width, height=height)
+    meta = build_meta(options, task=task, layout=layout, shapes=shapes, width=width, height=height, norm=norm)
     model = embed(model, meta.preprocessing)
     write_rt_info(model, meta)
 
@@ -134,7 +138,14 @@ def parity_frames(options: ConvertOptions, width: int, height: int) -> list[np.n
 
 
 def build_meta(
-    options: ConvertOptions, *, task: Task, layout: OutputLayout, shapes: Sequence[Shape], width: int, height: int
+    options: ConvertOptions,
+    *,
+    task: Task,
+    layout: OutputLayout,
+    shapes: Sequence[Shape],
+    width: int,
+    height: int,
+    norm: Normalization,
 ) -> IRMeta:
     labels = options.labels
     expected = label_count(shapes, layout)
@@ -155,13 +166,15 @@ def build_meta(
     unknown = [label for label in options.ok_labels if label not in labels]
     if unknown:
         raise ConvertError(f"--ok-labels {', '.join(unknown)} not among --labels {', '.join(labels)}")
+    check_ok_labels(options, task, labels)
     try:
         pre = Preprocessing(
             input_width=width,
             input_height=height,
             color="BGR" if options.bgr else "RGB",
-            mean=options.mean,
-            std=options.std,
+            mean=norm.mean,
+            std=norm.std,
+            normalization_source=norm.source,
             resize=options.resize,
             embedded=True,
         )
@@ -177,6 +190,26 @@ def build_meta(
         )
     except ValidationError as exc:
         raise ConvertError(f"invalid metadata: {exc.errors()[0]['msg']}") from exc
+
+
+class OkLabelMissingError(ConvertError):
+    """A classifier converted without saying which class is a good part."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.labels = tuple(labels)
+        super().__init__(
+            f"which of the classes {', '.join(self.labels)} means a good part? give --ok-labels (e.g. "
+            f"--ok-labels {self.labels[0]}), or --no-ok-label if every class is a defect; without it the "
+            "daemon would call every part NG"
+        )
+
+
+def check_ok_labels(options: ConvertOptions, task: Task, labels: Sequence[str]) -> None:
+    """A classifier needs an OK label, or the explicit ``--no-ok-label``; never both."""
+    if options.no_ok_label and options.ok_labels:
+        raise ConvertError(f"--no-ok-label and --ok-labels {', '.join(options.ok_labels)} contradict: give one")
+    if task is Task.CLASSIFICATION and not options.ok_labels and not options.no_ok_label:
+        raise OkLabelMissingError(labels)
 
 
 def _tools() -> dict[str, str]:

@@ -16,6 +16,8 @@ Cameras with ``crops`` have each frame cut by the dispatcher and put back togeth
 thread (:mod:`daemon.crops`). Each camera's health is published retained on
 ``<prefix>/<station>/<camera>/status`` when its state changes, and every ``mqtt.stats_interval``
 seconds on ``<prefix>/<station>/stats`` with every camera's counters.
+* ``http``         the HTTP API when ``[http] enabled`` (:mod:`daemon.http`): uvicorn's event loop;
+  ad-hoc inferences run in its worker threads on the engine's compiled model (own infer requests)
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
 every result is published, then we wait for PUBACKs, then say ``offline``.
@@ -40,6 +42,9 @@ from daemon.capture import CameraWorker
 from daemon.config import CameraMode, DaemonConfig
 from daemon.crops import CropGroup, CropPart, camera_of, cut, detections
 from daemon.engine import Engine, InferenceDone
+from daemon.http import HttpServer, create_app, resolve_token
+from daemon.http_view import LiveView
+from daemon.metrics import CameraTally
 from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
@@ -80,6 +85,7 @@ class Daemon:
         # each costs a few hundred bytes for the moments until the decide thread takes it.
         self._answers: queue.SimpleQueue[Frame] = queue.SimpleQueue()
         self._crops = {c.id: c.crops for c in cfg.cameras if c.crops}
+        self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -100,8 +106,15 @@ class Daemon:
             "model": model,
             "swap": self._swapper.status() if self._swapper is not None else {},
             "cameras": [c.id for c in self.cfg.cameras],
+            "camera_state": {w.cfg.id: w.state for w in self._workers},
             "camera_health": self._camera_health(),
         }
+
+    def _status_changed(self, *_what: object) -> None:
+        """Republish the retained status (a swap outcome, a camera's state): what it says changed."""
+        pub = self._publisher
+        if pub is not None and pub.connected:  # on (re)connect the publisher sends it anyway
+            pub.publish_status()
 
     def _camera_health(self) -> dict[str, dict[str, Any]]:
         dropped = self._hub.dropped()
@@ -185,6 +198,7 @@ class Daemon:
         # mqtt.require_at_start and the broker does not answer.
         active = run_preflight(cfg, loader, broker=False, report=log.info)
         sequence = SequenceCounter(cfg.state_dir())
+        token = resolve_token(cfg.http) if cfg.http.enabled else None
         self._engine = engine = Engine(active)
         self._workers = workers = []
         for c in cfg.cameras:
@@ -195,6 +209,8 @@ class Daemon:
             self._publisher = publisher = stack.enter_context(
                 Publisher(cfg, self.status, on_connected=self._publish_camera_statuses)
             )
+            if cfg.http.enabled:
+                stack.enter_context(HttpServer(create_app(self._http_view(), cfg.http, token=token), cfg.http))
             decide = threading.Thread(
                 target=self._decide_loop, args=(engine, publisher, sequence), name="decide", daemon=True
             )
@@ -209,7 +225,12 @@ class Daemon:
             folders = {c.id: c.trigger_folder for c in cfg.cameras if c.trigger_folder is not None}
             stack.enter_context(TriggerFolder(folders, self.trigger))
             self._swapper = swapper = stack.enter_context(
-                ModelSwapper(engine=engine, loader=loader, watch=cfg.model.version == "latest")
+                ModelSwapper(
+                    engine=engine,
+                    loader=loader,
+                    watch=cfg.model.version == "latest",
+                    on_change=self._status_changed,
+                )
             )
             stack.callback(install_sighup(swapper))
             notify("READY=1")
@@ -309,7 +330,16 @@ class Daemon:
             log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
             return
         self.verdicts[record.verdict.value] += 1
+        self._tallies[record.camera].note(
+            item.frame.image, record, record.verdict.value, item.latency_ms if item.outputs is not None else None
+        )
         publisher.publish_result(record)
+
+    def _http_view(self) -> LiveView:
+        return LiveView(
+            self.cfg, workers=self._workers, hub=self._hub, tallies=self._tallies,
+            engine=lambda: self._engine, publisher=lambda: self._publisher, status=self.status,
+        )
 
     def judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
         """The result record of one finished inference, judged by the rules of the model it ran on.

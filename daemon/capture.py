@@ -6,13 +6,16 @@ per outage, with the source's scrubbed description. A finite source (a file, a f
 synthetic run with ``count``) that ends closes its slot; the camera is then finished.
 
 What the thread tells (attributes read by the daemon's status; written only by this thread):
-``state`` (:class:`CameraState`), ``frames``, ``rejected`` (frames with an error: unreadable file,
+``health`` (:class:`Health`), ``frames``, ``rejected`` (frames with an error: unreadable file,
 outside the limits), ``converted`` (grey/16-bit/BGRA frames made BGR, each kind logged once),
-``failures``, ``reconnects``, ``last_error``, ``last_failure`` and ``last_frame`` (monotonic), and the rate: ``fps``
-measured over ``RATE_WINDOW`` seconds and ``below_rate`` when it is under ``RATE_TOLERANCE`` of the
-rate the source is configured for (logged once per episode).
+``failures``, ``reconnects``, ``last_error``, ``last_failure`` and ``last_frame`` (monotonic), and
+the rate: ``fps`` measured over ``RATE_WINDOW`` seconds and ``below_rate`` when it is under
+``RATE_TOLERANCE`` of the rate the source is configured for (logged once per episode).
+:meth:`CameraWorker.snapshot` has them all; :attr:`CameraWorker.state` is the short form
+(running / failing / ended) the status and the HTTP API have carried since before.
 
-``on_change`` (optional) is called from the camera's thread whenever ``state`` changes; it must
+``on_change`` (optional) is called from the camera's thread whenever ``health`` or ``state``
+changes (online, an outage starts or changes its reason, the source is back, it ended); it must
 only hand off (the daemon publishes the camera's retained status from it).
 
 In ``mode = "triggered"`` the thread reads nothing until a trigger is queued (:meth:`offer`);
@@ -54,13 +57,16 @@ RATE_TOLERANCE: Final = 0.9
 """A camera delivering less than this share of its configured rate is reported as below rate."""
 
 
-class CameraState(StrEnum):
+class Health(StrEnum):
+    """What the capture thread knows of its camera (``CameraWorker.health``)."""
+
     STARTING = "starting"
     ONLINE = "online"
     RECONNECTING = "reconnecting"  # open or read failed; entered again after a back-off
     STALLED = "stalled"  # connected but no frame for the source's stall timeout; reconnecting
     ENDED = "ended"  # a finite source delivered its last frame
     OFFLINE = "offline"  # the thread ended without the source ending: stopped, or the source cannot be built
+    STOPPED = "offline"  # the same member (an alias): the name the first version used
 
 
 def configured_rate(source: SourceConfig) -> float | None:
@@ -85,10 +91,10 @@ class CameraWorker:
         self._hub = hub
         self._stop = stop
         self._opener = opener
+        self._source: FrameSource | None = None
+        self.health = Health.STARTING
         self._on_change = on_change
         self._answer = answer
-        self._source: FrameSource | None = None
-        self.state = CameraState.STARTING
         self.triggered = cfg.mode is CameraMode.TRIGGERED
         self._triggers = TriggerQueue(cfg.trigger_queue)
         self.triggers_received = 0
@@ -136,7 +142,7 @@ class CameraWorker:
         with self._offer_lock:
             self.triggers_received += 1
             if self._closed:
-                reason = f"camera {self.cfg.id} is {self.state.value}: it takes no more triggers"
+                reason = f"camera {self.cfg.id} is {self.health.value}: it takes no more triggers"
             elif self._triggers.offer(trigger):
                 return None
             else:
@@ -144,16 +150,6 @@ class CameraWorker:
                           "(trigger_queue); trigger refused")
             self.triggers_refused += 1
             return reason
-
-    def _set_state(self, state: CameraState) -> None:
-        if state is self.state:
-            return
-        self.state = state
-        if self._on_change is not None:
-            try:
-                self._on_change()
-            except Exception:
-                log.exception("camera %s: status change hand-off failed (bug)", self.cfg.id)
 
     def _unserved(self, trigger: Trigger, reason: str) -> None:
         self.triggers_unserved += 1
@@ -167,7 +163,7 @@ class CameraWorker:
         """The camera's health as plain values (for the daemon's status); any thread may call it."""
         last = self.last_frame
         return {
-            "state": self.state.value,
+            "state": self.health.value,
             "frames": self.frames,
             "rejected": self.rejected,
             "converted": self.converted,
@@ -186,6 +182,17 @@ class CameraWorker:
             }} if self.triggered else {}),
         }
 
+    @property
+    def state(self) -> dict[str, str | None]:
+        """``{"state": "running" | "failing" | "ended", "error": <last error or None>}``."""
+        if self.finished.is_set():
+            return {"state": "ended", "error": self.last_error}
+        return {"state": "failing" if self.last_error is not None else "running", "error": self.last_error}
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
+
     def _run(self) -> None:
         backoff = BACKOFF_START
         try:
@@ -194,18 +201,19 @@ class CameraWorker:
             while not self._stop.is_set():
                 try:
                     with source:
-                        if self.last_error is not None:
+                        came_back = self.last_error is not None
+                        if came_back:
                             down = time.monotonic() - (self._outage_started or time.monotonic())
-                            log.info("camera %s: source is back after %.1f s (%d failed attempts)",
+                            log.info("camera %s: source is back after %.1f s (%d failed attempts so far)",
                                      self.cfg.id, down, self.failures)
                             self.last_error = None
                             self.reconnects += 1
                         self._outage_started = None
-                        self._set_state(CameraState.ONLINE)
+                        self._set_health(Health.ONLINE, changed=came_back)
                         backoff = BACKOFF_START
                         pump = self._pump_triggered if self.triggered else self._pump
                         if pump(source):
-                            self._set_state(CameraState.ENDED)
+                            self.health = Health.ENDED  # told below, with the end
                             return  # the source ended
                 except CameraError as exc:
                     self._failed(exc)
@@ -218,8 +226,10 @@ class CameraWorker:
             self.last_error = "capture thread failed"
         finally:
             reason = "the daemon is stopping" if self._stop.is_set() else f"camera {self.cfg.id} is offline"
-            if self.state is CameraState.ENDED:
+            if self.health is Health.ENDED:
                 reason = f"camera {self.cfg.id}: the source has ended"
+            else:
+                self.health = Health.OFFLINE
             with self._offer_lock:
                 self._closed = True
                 left = self._triggers.drain()
@@ -227,8 +237,7 @@ class CameraWorker:
                 self._unserved(trigger, reason)
             self._hub.close_source(self.cfg.id)
             self.finished.set()
-            if self.state is not CameraState.ENDED:
-                self._set_state(CameraState.OFFLINE)
+            self._changed()
 
     def _wait(self, seconds: float) -> None:
         """The back-off before a reopen; triggers whose deadline passes meanwhile are answered."""
@@ -363,16 +372,23 @@ class CameraWorker:
             log.info("camera %s: back to its configured rate (%.1f fps)", self.cfg.id, fps)
         self.below_rate = below
 
+    def _set_health(self, health: Health, *, changed: bool = False) -> None:
+        """Set ``health``; tell ``on_change`` when it (or, with ``changed``, something else) changed."""
+        changed = changed or health is not self.health
+        self.health = health
+        if changed:
+            self._changed()
+
     def _failed(self, exc: CameraError) -> None:
-        """One failed open or read: logged once per outage (later attempts only at DEBUG)."""
         self.last_failure = time.monotonic()
         self.failures += 1
-        first = self._outage_started is None
-        if first:
+        new_error = self.last_error != str(exc)
+        if self._outage_started is None:  # logged once per outage; later attempts only at DEBUG
             self._outage_started = self.last_failure
-            log.error("camera %s: %s (reconnecting with back-off %g s doubling to %g s; logged once per outage)",
+            log.error("camera %s: %s (reconnecting with back-off %g s doubling to %g s)",
                       self.cfg.id, exc, BACKOFF_START, BACKOFF_MAX)
-        else:
+        elif new_error:
             log.debug("camera %s: still failing: %s", self.cfg.id, exc)
         self.last_error = str(exc)
-        self._set_state(CameraState.STALLED if isinstance(exc, CameraStalledError) else CameraState.RECONNECTING)
+        self._set_health(Health.STALLED if isinstance(exc, CameraStalledError) else Health.RECONNECTING,
+                         changed=new_error)

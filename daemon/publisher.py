@@ -3,7 +3,10 @@
 paho's network thread only hands off: ``on_publish`` and ``on_connect`` put small tuples into a
 queue that our ``mqtt-acks`` thread reads, so no callback blocks or raises. A PUBACK whose reason
 code is a failure (0x87 not authorised, 0x10 no matching subscribers, ...) is not a delivery: it
-is counted and logged with the result's sequence number.
+is counted and logged with the result's sequence number, except 0x10: with nobody subscribed
+(normal while a line is commissioned) every result would log a line, so the first one is logged as
+a WARNING and the rest are counted and summarised at most once per ``no_subscriber_log_every``
+seconds, only when the count moved.
 
 The durable spool will sit in front of this class; until then a result that is still
 unacknowledged at shutdown is reported by count and sequence range, never dropped silently.
@@ -35,6 +38,8 @@ from ovedge.errors import PublishError
 log = logging.getLogger(__name__)
 
 NO_MATCHING_SUBSCRIBERS = 0x10
+NO_SUBSCRIBER_LOG_EVERY = 60.0
+"""Seconds between two summaries of PUBACK 0x10 (no matching subscribers)."""
 
 
 @dataclass
@@ -43,6 +48,7 @@ class PublishCounters:
     delivered: int = 0  # PUBACK with a success code
     rejected: int = 0  # PUBACK with a failure code (not delivered)
     no_subscribers: int = 0  # PUBACK 0x10: accepted by nobody
+    reconnects: int = 0  # successful connections after the first
 
 
 class Publisher:
@@ -54,23 +60,28 @@ class Publisher:
         status: Callable[[], dict[str, Any]],
         *,
         flush_timeout: float = 10.0,
+        no_subscriber_log_every: float = NO_SUBSCRIBER_LOG_EVERY,
         on_connected: Callable[[], None] | None = None,
     ) -> None:
         self._cfg = cfg
         self._mqtt = cfg.mqtt
         self._status = status
-        self._on_connected = on_connected  # after each (re)connect's status: republish the cameras' statuses
+        self._on_connected = on_connected or (lambda: None)  # after each (re)connect's status
         self._flush_timeout = flush_timeout
         self._prefix = prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
         self.status_topic = f"{prefix}/status"
         self._result_topics = {cam.id: f"{prefix}/{cam.id}/result" for cam in cfg.cameras}
         self.counters = PublishCounters()
+        self._no_sub_every = no_subscriber_log_every
+        self._no_sub_logged = 0  # counters.no_subscribers at the last line logged about it
+        self._no_sub_next = 0.0  # monotonic time of the next summary
         self._events: queue.SimpleQueue[tuple[str, int, int, str]] = queue.SimpleQueue()
         self._lock = threading.Lock()  # held around publish() so a PUBACK cannot beat its mid
         self._pending: dict[int, int] = {}  # mid -> seq
         self._connected = threading.Event()
         self._answered = threading.Event()  # first CONNACK, success or not
         self._connect_error: str | None = None
+        self._ever_connected = False
         self._stop = threading.Event()
         self._closing = False  # we asked for the disconnect: not an outage
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
@@ -96,6 +107,10 @@ class Publisher:
         return client
 
     def _status_payload(self, state: str, reason: str | None = None) -> bytes:
+        return json.dumps(self.status_document(state, reason)).encode()
+
+    def status_document(self, state: str = "online", reason: str | None = None) -> dict[str, Any]:
+        """The retained status message's body, as it would be published now (also ``GET /status``)."""
         body: dict[str, Any] = {
             "schema": STATUS_SCHEMA,
             "state": state,
@@ -106,7 +121,7 @@ class Publisher:
             body["reason"] = reason
         if state == "online":
             body.update(self._status())
-        return json.dumps(body).encode()
+        return body
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -160,6 +175,7 @@ class Publisher:
             self._client.loop_stop()
             self._stop.set()
             self._acks.join(timeout=2)
+            self._summarise_no_subscribers(final=True)
 
     # -- publishing -----------------------------------------------------------------------------
 
@@ -216,6 +232,7 @@ class Publisher:
 
     def _ack_loop(self) -> None:
         while not self._stop.is_set() or not self._events.empty():
+            self._summarise_no_subscribers()
             try:
                 kind, mid, code, text = self._events.get(timeout=0.1)
             except queue.Empty:
@@ -229,12 +246,14 @@ class Publisher:
         if kind == "connect":
             if code < 0x80:
                 log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
+                if self._ever_connected:
+                    self.counters.reconnects += 1
+                self._ever_connected = True
                 self._connect_error = None
                 self._connected.set()
                 self._answered.set()
                 self.publish_status()
-                if self._on_connected is not None:
-                    self._on_connected()
+                self._on_connected()
             else:
                 self._connect_error = text
                 self._answered.set()
@@ -250,12 +269,33 @@ class Publisher:
                 return  # status messages are not tracked
             if code == NO_MATCHING_SUBSCRIBERS:
                 self.counters.no_subscribers += 1
-                log.warning("result seq %d: broker has no subscriber for it (PUBACK 0x10)", seq)
+                if self.counters.no_subscribers == 1:
+                    self._no_sub_logged = 1
+                    self._no_sub_next = time.monotonic() + self._no_sub_every
+                    log.warning(
+                        "result seq %d: the broker has no subscriber for it (PUBACK 0x10); further ones are "
+                        "counted and summarised every %g s",
+                        seq,
+                        self._no_sub_every,
+                    )
             elif code >= 0x80:
                 self.counters.rejected += 1
                 log.error("result seq %d rejected by the broker: %s (0x%02x)", seq, text, code)
             else:
                 self.counters.delivered += 1
+
+    def _summarise_no_subscribers(self, *, final: bool = False) -> None:
+        """One INFO line for the PUBACK 0x10 since the last line, when due (or ``final``) and any came."""
+        total = self.counters.no_subscribers
+        if total == self._no_sub_logged or (not final and time.monotonic() < self._no_sub_next):
+            return
+        log.info(
+            "%d more results had no subscriber (PUBACK 0x10) since the last line; %d since start",
+            total - self._no_sub_logged,
+            total,
+        )
+        self._no_sub_logged = total
+        self._no_sub_next = time.monotonic() + self._no_sub_every
 
 
 def probe_broker(cfg: DaemonConfig) -> None:

@@ -63,7 +63,11 @@ class ResultRecord(_Frozen):
     """One inspected frame."""
 
     schema_: Literal["ovedge.result/1"] = Field("ovedge.result/1", alias="schema", description="payload schema tag")
-    seq: int = Field(ge=1, description="per-station sequence number, increasing; may skip after a restart")
+    seq: int = Field(
+        ge=0,
+        description="per-station sequence number, increasing; may skip after a restart. 0 = an ad-hoc "
+        "inspection (HTTP POST /infer): not a line result, never published or spooled",
+    )
     station: str
     camera: str
     time: str = Field(description="UTC time the verdict was decided, ISO 8601 with Z")

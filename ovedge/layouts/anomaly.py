@@ -23,6 +23,7 @@ class Anomaly:
     meta: IRMeta
     map_index: int | None
     score_index: int | None
+    outlines: bool = False  # regions carry their outlines (annotation; not the camera path)
 
     def image_score(self, outputs: Sequence[np.ndarray]) -> float:
         """The image's anomaly score: the score output, else the map's maximum."""
@@ -42,7 +43,7 @@ class Anomaly:
             mask = amap >= threshold
             if outside is not None:
                 mask &= ~outside
-            found = regions(mask, amap, ANOMALY_LABEL, maff, frame_hw, peak=True)
+            found = regions(mask, amap, ANOMALY_LABEL, maff, frame_hw, peak=True, outlines=self.outlines)
             found.sort(key=lambda d: -d.score)
         if not found:
             score = self.image_score(outputs)

@@ -22,6 +22,9 @@ class Detection:
     score: float
     box: tuple[int, int, int, int] | None  # x0, y0, x1, y1 in ORIGINAL frame pixels; None = whole frame
     area: int | None = None  # region pixels (segmentation/anomaly); None -> box area
+    # A region's outer outline, flat x0, y0, x1, y1, ... in frame pixels; only from a decoder built
+    # with ``outlines=True`` (annotation), never on the camera path; None for boxes and classes.
+    outline: tuple[int, ...] | None = None
 
 
 class PostProcessor(Protocol):
@@ -36,6 +39,8 @@ def to_detections(
     scores: FloatArray,
     boxes: npt.NDArray[np.int64],
     areas: npt.NDArray[np.int64] | None = None,
+    *,
+    outlines: Sequence[tuple[int, ...] | None] | None = None,
 ) -> list[Detection]:
     """Build the records; boxes left empty by clipping (wholly outside the frame) are dropped.
 
@@ -47,7 +52,9 @@ def to_detections(
     box_list = [tuple(b) for b in boxes[keep].tolist()]
     score_list = scores[keep].tolist()
     area_list = areas[keep].tolist() if areas is not None else [None] * len(names)
+    outline_list = [o for o, k in zip(outlines, keep.tolist(), strict=True) if k] if outlines is not None \
+        else [None] * len(names)
     return [
-        Detection(name, score, box, area)
-        for name, score, box, area in zip(names, score_list, box_list, area_list, strict=True)
+        Detection(name, score, box, area, outline)
+        for name, score, box, area, outline in zip(names, score_list, box_list, area_list, outline_list, strict=True)
     ]

@@ -27,8 +27,12 @@ def regions(
     frame_hw: tuple[int, int],
     *,
     peak: bool,
+    outlines: bool = False,
 ) -> list[Detection]:
-    """Connected components of ``mask`` -> one Detection each (bbox, area, mean or peak score)."""
+    """Connected components of ``mask`` -> one Detection each (bbox, area, mean or peak score).
+
+    With ``outlines`` each region also carries its outer outline (:func:`component_outlines`).
+    """
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         return []
@@ -53,4 +57,38 @@ def regions(
     boxes = boxes_to_frame(xyxy, maff, frame_hw)
     px_area = np.maximum(np.rint(area * abs(maff.kx * maff.ky)), 1).astype(np.int64)
     ids = np.zeros(len(area), dtype=np.int64)
-    return to_detections((label,), ids, score.astype(np.float32), boxes, px_area)
+    shapes = component_outlines(comp, n, (r0, c0), maff, frame_hw) if outlines else None
+    return to_detections((label,), ids, score.astype(np.float32), boxes, px_area, outlines=shapes)
+
+
+def component_outlines(
+    comp: npt.NDArray[np.int32], n: int, origin: tuple[int, int], maff: Affine, frame_hw: tuple[int, int]
+) -> list[tuple[int, ...] | None]:
+    """The outer outline of each component ``1..n-1`` of ``comp``, flat ``x0, y0, x1, y1, ...`` in frame pixels.
+
+    OpenCV traces each component's outer boundary (8-connected, as the components are; holes are
+    left out); every point is the frame pixel under its map pixel's centre, and the polygon is
+    simplified to within half a map pixel. A component whose outline has fewer than three points
+    (a single pixel, a one-pixel line) gets None: its box says as much.
+    """
+    fh, fw = frame_hw
+    r0, c0 = origin
+    found: list[tuple[int, ...] | None] = [None] * (n - 1)
+    contours, hierarchy = cv2.findContours((comp > 0).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return found
+    for contour, links in zip(contours, hierarchy[0], strict=True):
+        if links[3] != -1:
+            continue  # the boundary of a hole
+        x, y = (int(v) for v in contour[0, 0])
+        k = int(comp[y, x]) - 1
+        if k < 0 or found[k] is not None:
+            continue
+        poly = cv2.approxPolyDP(contour, 0.5, True).reshape(-1, 2).astype(np.float64)
+        if len(poly) < 3:
+            continue
+        # the frame pixel under the boundary pixel's centre (floor: no half-pixel rounding ties)
+        xs = np.clip(np.floor((poly[:, 0] + c0 + 0.5) * maff.kx + maff.bx), 0, fw - 1)
+        ys = np.clip(np.floor((poly[:, 1] + r0 + 0.5) * maff.ky + maff.by), 0, fh - 1)
+        found[k] = tuple(int(v) for v in np.stack([xs, ys], axis=1).reshape(-1))
+    return found

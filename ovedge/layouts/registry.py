@@ -8,6 +8,7 @@ IR's outputs with it, so parity proves what the daemon will report.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 
@@ -38,14 +39,19 @@ DECODERS: dict[OutputLayout, Builder] = {
 UNORDERED_ROWS = frozenset({OutputLayout.SSD, OutputLayout.BOXES_SCORES_LABELS})
 
 
-def build_postprocessor(meta: IRMeta, output_shapes: Sequence[tuple[int, ...]]) -> PostProcessor:
+def build_postprocessor(
+    meta: IRMeta, output_shapes: Sequence[tuple[int, ...]], *, outlines: bool = False
+) -> PostProcessor:
     """Choose and configure the decoder for ``meta`` once, checking the model's output shapes.
 
     ``output_shapes`` are in output-index order; a dynamic dimension is -1 or 0 (see
     :func:`ovedge.layouts.shapes.output_shapes`). Raises :class:`ModelError` naming the expected
-    and found shapes.
+    and found shapes. With ``outlines``, segmentation and anomaly-map regions also carry their
+    outer outline (for annotation, e.g. CVAT polygons); other layouts have none to give.
     """
     shapes = [tuple(int(d) for d in s) for s in output_shapes]
     decoder = DECODERS[meta.output_layout](meta, shapes)
+    if outlines and isinstance(decoder, segmentation.Segmentation | anomaly.Anomaly):
+        decoder = dataclasses.replace(decoder, outlines=True)
     log.debug("post-processing %s/%s for outputs %s", meta.task, meta.output_layout, fmts(shapes))
     return decoder

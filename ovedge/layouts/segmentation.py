@@ -29,6 +29,7 @@ class Segmentation:
     background: frozenset[int]
     background_lut: npt.NDArray[np.bool_]  # index -> is background
     logits: bool
+    outlines: bool = False  # regions carry their outlines (annotation; not the camera path)
 
     def class_map(self, outputs: Sequence[np.ndarray]) -> tuple[npt.NDArray[np.integer[Any]], FloatArray]:
         """The per-pixel class index and its probability on defect pixels (map pixels)."""
@@ -62,7 +63,8 @@ class Segmentation:
             mask = cmap == cid
             if outside is not None:
                 mask &= ~outside
-            found.extend(regions(mask, prob, self.meta.labels[int(cid)], maff, frame_hw, peak=False))
+            found.extend(regions(mask, prob, self.meta.labels[int(cid)], maff, frame_hw, peak=False,
+                                 outlines=self.outlines))
         if present[n_classes]:
             log.debug("class map holds indices outside the %d labels; ignored", n_classes)
         found.sort(key=lambda d: -(d.area or 0))

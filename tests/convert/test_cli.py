@@ -13,7 +13,7 @@ from ovedge.signing import generate_keypair, verify_version
 from ovedge.store import ModelStore
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["--input-size", "64x64", "--labels", "ok,scratch,dent", "--ok-labels", "ok"]
+ARGS = ["--input-size", "64x64", "--labels", "ok,scratch,dent", "--ok-labels", "ok", "--norm", "imagenet"]
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,7 @@ import pytest
 
 from camera import DefectGenerator, Frame
 from camera.config import StreamSourceConfig, SyntheticSourceConfig
-from daemon.capture import CameraState, CameraWorker
+from daemon.capture import CameraWorker, Health
 from daemon.config import CameraConfig, CameraMode
 from daemon.slots import FrameHub
 from tools.mjpeg_server import MjpegServer
@@ -23,11 +24,12 @@ HANG_GUARD = 120.0  # seconds: a test that waits longer has hung; never a speed 
 
 
 def _worker(source: object, tmp_path: Path, *, mode: CameraMode = CameraMode.EVERY_FRAME,
-            rate_window: float = 5.0) -> tuple[CameraWorker, FrameHub[str], threading.Event]:
+            rate_window: float = 5.0, on_change: Callable[[], None] | None = None,
+            ) -> tuple[CameraWorker, FrameHub[str], threading.Event]:
     hub: FrameHub[str] = FrameHub()
     stop = threading.Event()
     cfg = CameraConfig.model_validate({"id": "cam", "source": source, "mode": mode})
-    return CameraWorker(cfg, hub, stop, rate_window=rate_window), hub, stop
+    return CameraWorker(cfg, hub, stop, rate_window=rate_window, on_change=on_change), hub, stop
 
 
 def _take(hub: FrameHub[str], until: object, *, guard: float = HANG_GUARD) -> list[tuple[float, Frame]]:
@@ -58,7 +60,7 @@ def test_bad_files_in_a_folder_are_error_frames_and_the_camera_ends(tmp_path: Pa
     assert refs == ["p0.png", "p1.jpg", "p2.png", "p3.png", "p4.png", "p5.png"]
     assert [f.source_ref for _, f in got if f.error is not None] == ["p1.jpg", "p3.png", "p5.png"]
     assert worker.rejected == 3 and worker.frames == 6
-    assert worker.failures == 0 and worker.state is CameraState.ENDED
+    assert worker.failures == 0 and worker.health is Health.ENDED
 
 
 def test_interrupt_wakes_a_watched_folder_so_the_camera_stops(tmp_path: Path) -> None:
@@ -66,14 +68,14 @@ def test_interrupt_wakes_a_watched_folder_so_the_camera_stops(tmp_path: Path) ->
     worker, _hub, stop = _worker({"type": "folder", "path": str(tmp_path), "watch": True, "poll": 30}, tmp_path)
     worker.start()
     deadline = time.monotonic() + HANG_GUARD
-    while worker.state is not CameraState.ONLINE:
+    while worker.health is not Health.ONLINE:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     stop.set()
     worker.interrupt()
     worker.join(timeout=HANG_GUARD)
     assert not worker.alive
-    assert worker.state is CameraState.OFFLINE  # stopped, not "ended": the folder had no end
+    assert worker.health is Health.OFFLINE  # stopped, not "ended": the folder had no end
 
 
 def test_rate_below_the_configured_one_is_flagged_and_logged_once(
@@ -108,7 +110,7 @@ def test_rtsp_camera_killed_and_restarted_reconnects(tmp_path: Path) -> None:
         try:
             before = _take(hub, lambda: worker.frames >= 10)
             server.kill()
-            _take(hub, lambda: worker.state is CameraState.RECONNECTING)
+            _take(hub, lambda: worker.health is Health.RECONNECTING)
             assert worker.last_error is not None and "stopped delivering frames" in worker.last_error
             server.start()
             frames_at_restart = worker.frames
@@ -122,16 +124,19 @@ def test_rtsp_camera_killed_and_restarted_reconnects(tmp_path: Path) -> None:
 
 
 def test_stalled_mjpeg_stream_is_detected_and_reconnected(tmp_path: Path) -> None:
-    """An HTTP MJPEG camera that hangs: state stalled after stall_timeout, then a reconnect brings frames back."""
+    """An HTTP MJPEG camera that hangs: stalled after stall_timeout, then a reconnect brings frames back; each
+    change is told to on_change."""
     jpg = cv2.imencode(".jpg", DefectGenerator(2, 64, 48, 0.5).render(0)[0])[1].tobytes()
     with MjpegServer([jpg]) as server:
         source = StreamSourceConfig(url=server.url, stall_timeout=0.5).model_dump()
-        worker, hub, stop = _worker(source, tmp_path, mode=CameraMode.FREE_RUN)
+        told: list[str] = []
+        worker, hub, stop = _worker(source, tmp_path, mode=CameraMode.FREE_RUN,
+                                    on_change=lambda: told.append(worker.health.value))
         worker.start()
         try:
             _take(hub, lambda: worker.frames >= 5)
             server.stall()
-            _take(hub, lambda: worker.state is CameraState.STALLED)
+            _take(hub, lambda: worker.health is Health.STALLED)
             assert "stalled: no frame for 0.5 s" in (worker.last_error or "")
             server.resume()
             stalled_at = worker.frames
@@ -139,5 +144,6 @@ def test_stalled_mjpeg_stream_is_detected_and_reconnected(tmp_path: Path) -> Non
         finally:
             stop.set()
             worker.join(timeout=HANG_GUARD)
-    assert worker.state is CameraState.OFFLINE and worker.reconnects == 1
+    assert worker.health is Health.OFFLINE and worker.reconnects == 1
     assert server.connections == 2
+    assert told == ["online", "stalled", "online", "offline"]  # each change told once, as it happened

@@ -393,3 +393,63 @@ def test_daemon_swaps_under_load_and_rejects_a_bad_model(broker, tmp_path: Path,
     assert "model swap to widget v3 rejected (poll): widget v3: self-test failed: output 0 differs" in err
     assert "widget v2 keeps running" in err
     assert "model swap: widget v2 -> widget v4 (" in err
+
+
+def test_retained_status_follows_a_swap_and_a_camera_that_ends(broker, tmp_path: Path, repo_root: Path) -> None:
+    """ovedged republishes its retained status when what it says changes: after v1 -> v2 a new
+    subscriber is handed a status saying version 2 and the accepted swap; a camera whose source
+    ended is reported as ended in ``camera_state``."""
+    from tools.subscriber import Subscriber
+
+    store = ModelStore(tmp_path / "store")
+    publish(store, SCRATCH)
+    state = tmp_path / "state"
+    cfg = write_config(
+        tmp_path,
+        station={"name": "st", "topic_prefix": "ovt"},
+        model={"store": store.root, "name": NAME, "cache_dir": state / "cache"},
+        cameras=[
+            {"id": "cam0", "source": {"type": "synthetic", "width": 64, "height": 48, "fps": 40, "count": 0}},
+            {"id": "cam1", "source": {"type": "synthetic", "count": 3}},
+        ],
+        mqtt={"port": broker.port},
+        state={"dir": state},
+    )
+    topic = "ovt/st/status"
+
+    def retained_status() -> dict | None:
+        with Subscriber(broker.port, [topic]) as late:
+            _wait(lambda: not late.messages.empty(), "the retained status")
+            _topic, payload, retained = late.messages.get()
+        assert retained
+        body = json.loads(payload)
+        return body if body["state"] == "online" else None
+
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("w", encoding="utf-8") as log_file, Subscriber(broker.port, [topic]) as live:
+        seen: list[dict] = []
+
+        def until_status(pred: Callable[[dict], bool], what: str) -> None:
+            _wait(lambda: (seen.extend(json.loads(p) for _, p, _ in live.drain()), any(map(pred, seen)))[1], what)
+
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "run", "--config", str(cfg)],
+            cwd=repo_root, stdout=subprocess.DEVNULL, stderr=log_file, text=True,
+        )
+        try:
+            until_status(lambda s: s.get("model", {}).get("version") == 1, "status of v1")
+            until_status(lambda s: s.get("camera_state", {}).get("cam1", {}).get("state") == "ended", "cam1 ended")
+            publish(store, DENT)  # v2: found by polling
+            until_status(lambda s: s.get("model", {}).get("version") == 2, "status of v2")
+            status = retained_status()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    assert proc.returncode == 0, log_path.read_text(encoding="utf-8")
+    assert status is not None
+    assert status["model"]["version"] == 2
+    assert status["swap"]["swaps"] == 1
+    assert status["swap"]["last"]["version"] == 2
+    assert status["swap"]["last"]["accepted"] is True
+    assert status["camera_state"]["cam0"] == {"state": "running", "error": None}
+    assert status["camera_state"]["cam1"] == {"state": "ended", "error": None}

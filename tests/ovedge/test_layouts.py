@@ -251,6 +251,36 @@ def test_segmentation_logits_to_regions(tmp_path: Path) -> None:
         assert det.score == pytest.approx(winner, rel=1e-4)
 
 
+def test_outlines_only_when_asked_and_following_the_region(tmp_path: Path) -> None:
+    """Built with outlines=True, a region carries its outer outline in frame pixels (an L-shape
+    keeps its corners, a ring only its outside, a single pixel has none); the default decoder,
+    the one cameras use, carries none and finds the same regions."""
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[..., 0] = 10
+    image[2:8, 2:4, 1] = 20  # the L: a 6x2 column ...
+    image[6:8, 2:10, 1] = 20  # ... and a 2x8 foot
+    image[10:15, 9:14, 1] = 20  # a 5x5 ring ...
+    image[12, 11, 1] = 0  # ... with a one-pixel hole
+    image[1, 13, 1] = 20  # a lone pixel
+    meta = _meta(OutputLayout.SEG_LOGITS, ["ok", "scratch", "dent"], (16, 16), ok_labels=("ok",))
+    meta, shapes, outs = _run(tmp_path, meta, (16, 16), lambda f: [ops.transpose(f, [0, 3, 1, 2]).output(0)], image)
+    plain = build_postprocessor(meta, shapes)(outs, (32, 32))  # stretch: x2 both ways
+    outlined = build_postprocessor(meta, shapes, outlines=True)(outs, (32, 32))
+    assert [(d.box, d.area) for d in plain] == [(d.box, d.area) for d in outlined]
+    assert all(d.outline is None for d in plain)
+    by_box = {d.box: d.outline for d in outlined}
+    ell = by_box[(4, 4, 20, 16)]
+    assert ell is not None
+    corners = sorted(zip(ell[0::2], ell[1::2], strict=True))
+    # the centres of the boundary pixels as OpenCV traces them (8-connected: the inner corner is cut
+    # diagonally), x2 + 1: columns 2..9 -> 5..19, rows 2..7 -> 5..15
+    assert corners == sorted([(5, 5), (5, 15), (19, 15), (19, 13), (9, 13), (7, 11), (7, 5)])
+    ring = by_box[(18, 20, 28, 30)]
+    assert ring is not None
+    assert sorted(zip(ring[0::2], ring[1::2], strict=True)) == [(19, 21), (19, 29), (27, 21), (27, 29)]
+    assert by_box[(26, 2, 28, 4)] is None  # one pixel: its box is all there is
+
+
 def test_segmentation_class_map_letterbox_ignores_padding(tmp_path: Path) -> None:
     """CLASS_MAP [1,1,H,W] class indices: regions mapped through letterbox; padding rows are ignored."""
     meta = _meta(
