@@ -121,8 +121,11 @@ def test_100_triggers_give_100_results_with_their_part_ids(config, sub: Subscrib
 
 
 def test_emulated_basler_software_trigger_among_other_cameras(config, sub: Subscriber, tmp_path: Path) -> None:
-    """A pylon-emulated Basler in triggered mode (ExecuteSoftwareTrigger) beside a free-running synthetic camera
-    and an image folder: each trigger is one Basler result with its part id; the other cameras run on."""
+    """A pylon-emulated Basler in triggered mode (ExecuteSoftwareTrigger) and a simulated GenICam camera in
+    triggered mode without a software trigger (its next frame), beside a free-running synthetic camera and an
+    image folder: each trigger is one result with its part id; the other cameras run on."""
+    import genicam
+
     parts = tmp_path / "parts"
     parts.mkdir()
     import cv2
@@ -136,17 +139,23 @@ def test_emulated_basler_software_trigger_among_other_cameras(config, sub: Subsc
          "source": {"type": "basler", "software_trigger": True, "roi": [0, 0, 320, 240]}},
         {"id": "synthetic", "source": {"type": "synthetic", "seed": 3, "fps": 10}},
         {"id": "folder", "mode": "every-frame", "source": {"type": "folder", "path": parts}},
+        {"id": "genicam", "mode": "triggered", "trigger_timeout": 10,
+         "source": {"type": "genicam", "cti": Path(genicam.__file__).parent / "viky.cti", "index": 1}},
     ])
     got: list[ResultRecord] = []
     sent: dict[str, str] = {}
+    gsent: dict[str, str] = {}
 
     def drive(daemon: Daemon) -> None:
         results_until(sub, lambda r: sum(x.camera == "synthetic" for x in r) >= 5, got)
         assert not [r for r in got if r.camera == "basler"]  # nothing before a trigger
         for i in range(20):
             sent[daemon.trigger("basler", f"part-{i}")] = f"part-{i}"
+            if i % 4 == 0:
+                gsent[daemon.trigger("genicam", f"g-{i}")] = f"g-{i}"
             time.sleep(0.02)
         results_until(sub, lambda r: sum(x.camera == "basler" for x in r) >= 20
+                      and sum(x.camera == "genicam" for x in r) >= 5
                       and sum(x.camera == "folder" for x in r) >= 3, got)
         time.sleep(0.5)
         results_until(sub, lambda r: True, got)
@@ -156,8 +165,11 @@ def test_emulated_basler_software_trigger_among_other_cameras(config, sub: Subsc
     assert sorted(r.part_id or "" for r in basler) == sorted(sent.values())
     assert all(sent[r.trigger_id or ""] == r.part_id for r in basler)
     assert all(r.verdict is not Verdict.ERROR and (r.frame.width, r.frame.height) == (320, 240) for r in basler)
+    gen = [r for r in got if r.camera == "genicam"]
+    assert {r.trigger_id: r.part_id for r in gen} == gsent
+    assert all(r.verdict is not Verdict.ERROR and (r.frame.width, r.frame.height) == (400, 400) for r in gen)
     assert sum(r.camera == "folder" for r in got) == 3
-    assert all(r.part_id is None and r.trigger_id is None for r in got if r.camera != "basler")
+    assert all(r.part_id is None and r.trigger_id is None for r in got if r.camera in ("synthetic", "folder"))
 
 
 def test_triggers_the_camera_cannot_serve_are_error_results(config, sub: Subscriber) -> None:
