@@ -103,6 +103,7 @@ class CameraWorker:
         self._outage_started: float | None = None
         self._offer_lock = threading.Lock()
         self._closed = False  # set (under _offer_lock) when the thread ends: no trigger is queued after
+        self._stale_interrupt = False  # a trigger's timeout interrupt fired after its frame was read
         self.frames = 0
         self.rejected = 0  # frames carrying an error (they become ERROR results)
         self.converted = 0  # frames converted to BGR (grey, BGRA, 16-bit)
@@ -342,12 +343,14 @@ class CameraWorker:
         timer.start()
         try:
             frame = source.read()
+            if frame is None and self._stale_interrupt and not state["fired"] and not self._stop.is_set():
+                frame = source.read()  # that None answered a timer that fired too late last time
         finally:
             with lock:
                 state["waiting"] = False
             timer.cancel()
-        if frame is not None and state["fired"]:
-            source.read()  # the interrupt came just after the frame: consume it (returns None at once)
+        # A timer that fired just after the frame left an interrupt behind; the next None may be its.
+        self._stale_interrupt = frame is not None and state["fired"]
         return frame, frame is None and state["fired"]
 
     def _count(self, frame: Frame) -> None:
