@@ -5,7 +5,8 @@ Threads (all named):
 * ``camera-<id>``  one per camera (:mod:`daemon.capture`): source -> the camera's slot
 * ``dispatch``     slots -> :meth:`Engine.submit` (round-robin, blocks on free requests)
 * OpenVINO's own callback threads: copy outputs out of the request, hand off (:mod:`daemon.engine`)
-* ``decide``       post-process, rules -> verdict, sequence number, result record -> publisher
+* ``decide``       every finished request at once (:meth:`Engine.take_batch`): post-process, rules ->
+                   verdict, sequence number, :class:`Result` each; the batch -> publisher in one call
 * paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
 * ``trigger-folder`` when a camera has a ``trigger_folder``: each file there is a :meth:`Daemon.trigger`
@@ -47,7 +48,7 @@ from daemon.http_view import LiveView
 from daemon.metrics import CameraTally
 from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Publisher
-from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
+from daemon.result import DefectData, Result, Verdict, utc_iso
 from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from daemon.swap import ModelSwapper, install_sighup
@@ -68,7 +69,7 @@ class Daemon:
         self.cfg = cfg
         self.until_sources_end = until_sources_end
         self.started = time.time()
-        self.verdicts: Counter[str] = Counter()
+        self.verdicts: Counter[Verdict] = Counter()
         self._stop_capture = threading.Event()
         self._capture_done = threading.Event()
         self._stop_decide = threading.Event()
@@ -153,7 +154,7 @@ class Daemon:
             "station": self.cfg.station.name,
             "time": utc_iso(time.time()),
             "uptime_s": round(time.time() - self.started, 1),
-            "results": {v.value: self.verdicts[v.value] for v in Verdict},
+            "results": {v.value: self.verdicts[v] for v in Verdict},
             "cameras": self._camera_health(),
             "mqtt": {} if counters is None else {
                 "published": counters.published, "delivered": counters.delivered,
@@ -306,34 +307,37 @@ class Daemon:
                     pass
 
     def _decide_loop(self, engine: Engine, publisher: Publisher, sequence: SequenceCounter) -> None:
+        """Judge every finished request waiting, then hand the batch to the publisher in one call."""
+        verdicts = self.verdicts
         while True:
+            ready: list[InferenceDone] = []
             while not self._answers.empty():  # unserved triggers: ERROR results, no inference
                 frame = self._answers.get()
                 trigger = trigger_of(frame)
-                camera = trigger.camera if trigger else "?"
-                self._publish(InferenceDone(frame, camera, engine.model, None, 0.0, frame.error), publisher, sequence)
-            item = engine.take(timeout=0.1)
-            if item is None:
+                ready.append(InferenceDone(frame, trigger.camera if trigger else "?", engine.model, None, 0.0,
+                                           frame.error))
+            items = engine.take_batch(timeout=0.01 if ready else 0.1)
+            if not items and not ready:
                 if self._stop_decide.is_set() and self._answers.empty():
                     return
                 continue
-            if isinstance(item.context, CropPart):  # one crop of a frame: wait for the others
-                item = item.context.group.add(item.context.index, item)
-                if item is None:
-                    continue
-            self._publish(item, publisher, sequence)
-
-    def _publish(self, item: InferenceDone, publisher: Publisher, sequence: SequenceCounter) -> None:
-        try:
-            record = self.judge(item, sequence)
-        except Exception:
-            log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
-            return
-        self.verdicts[record.verdict.value] += 1
-        self._tallies[record.camera].note(
-            item.frame.image, record, record.verdict.value, item.latency_ms if item.outputs is not None else None
-        )
-        publisher.publish_result(record)
+            for item in items:
+                if isinstance(item.context, CropPart):  # one crop of a frame: the whole once all are back
+                    whole = item.context.group.add(item.context.index, item)
+                    if whole is not None:
+                        ready.append(whole)
+                else:
+                    ready.append(item)
+            if not ready:
+                continue
+            results = [self.judge(item, sequence) for item in ready]
+            tallies = self._tallies
+            for item, result in zip(ready, results, strict=True):
+                verdicts[result.verdict] += 1
+                tallies[result.camera].note(
+                    item.frame.image, result, result.verdict, item.latency_ms if item.outputs is not None else None
+                )
+            publisher.publish_results(results)  # the one call per batch (the spool's seam)
 
     def _http_view(self) -> LiveView:
         return LiveView(
@@ -341,25 +345,35 @@ class Daemon:
             engine=lambda: self._engine, publisher=lambda: self._publisher, status=self.status,
         )
 
-    def judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
-        """The result record of one finished inference, judged by the rules of the model it ran on.
+    def judge(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
+        """The result of one finished inference, judged by the rules of the model it ran on.
 
-        Never raises for a bad frame: failed inference or outputs that cannot be post-processed
-        give verdict ``ERROR`` with the reason (logged, rate-limited).
+        Never raises: failed inference or outputs that cannot be post-processed give verdict
+        ``ERROR`` with the reason (logged, rate-limited); a bug while judging gives an ``ERROR``
+        saying so (with its traceback in the log), so every frame still has its one result.
         """
+        try:
+            return self._judge(item, sequence)
+        except Exception:
+            log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
+            return self._judge(item._replace(outputs=None, error="internal error while judging (see the log)"),
+                               sequence)
+
+    def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
         camera_id = camera_of(item.context)
         frame = item.frame
+        model = item.model
         trigger = trigger_of(frame)
         verdict = Verdict.ERROR
-        defects: list[DefectOut] = []
+        defects: tuple[DefectData, ...] = ()
         error = item.error
+        h, w = frame.image.shape[:2]
         if item.outputs is not None:
             try:
-                verdict, counted = item.model.deciders[camera_id].decide(detections(item))
-                defects = [
-                    DefectOut(label=d.label, score=min(1.0, max(0.0, float(d.score))), box=d.box, area=d.area)
-                    for d in counted
-                ]
+                verdict, counted = model.deciders[camera_id].decide(detections(item))
+                defects = tuple(
+                    DefectData(d.label, min(1.0, max(0.0, float(d.score))), d.box, d.area) for d in counted
+                )
             except (OvedgeError, ValueError, IndexError) as exc:
                 error = f"post-processing failed: {exc}"
         if error is not None:
@@ -367,25 +381,24 @@ class Daemon:
             if self._errors_logged <= 10 or self._errors_logged % 1000 == 0:
                 log.error("camera %s frame %d: ERROR verdict: %s (%d so far)",
                           camera_id, frame.index, error, self._errors_logged)
-        now = time.time()
-        h, w = frame.image.shape[:2]
-        return ResultRecord(
+        return Result(
             seq=sequence.next(),
             station=self.cfg.station.name,
             camera=camera_id,
-            time=utc_iso(now),
-            frame=FrameOut(index=frame.index, ref=frame.source_ref, captured=utc_iso(frame.timestamp),
-                           width=w, height=h),
-            model=ModelOut(name=item.model.name, version=item.model.version.version,
-                           device=item.model.loaded.device.device),
+            time=time.time(),
+            frame_index=frame.index,
+            frame_ref=frame.source_ref,
+            captured=frame.timestamp,
+            width=w,
+            height=h,
+            model_name=model.name,
+            model_version=model.version.version,
+            device=model.loaded.device.device,
             verdict=verdict,
-            defects=tuple(defects),
-            timings=TimingsOut(
-                inference_ms=round(item.latency_ms, 3),
-                capture_to_result_ms=round((time.monotonic() - frame.monotonic) * 1000.0, 3),
-                trigger_to_result_ms=None if trigger is None else round((time.monotonic() - trigger.monotonic) * 1e3,
-                                                                        3),
-            ),
+            defects=defects,
+            inference_ms=round(item.latency_ms, 3),
+            capture_to_result_ms=round((time.monotonic() - frame.monotonic) * 1000.0, 3),
+            trigger_to_result_ms=None if trigger is None else round((time.monotonic() - trigger.monotonic) * 1e3, 3),
             error=error,
             part_id=None if trigger is None else trigger.part_id,
             trigger_id=None if trigger is None else trigger.id,
@@ -399,7 +412,7 @@ class Daemon:
             "%sresults OK %d, NG %d, ERROR %d; frames dropped (free-run) %d; camera failures %d; MQTT delivered %d, "
             "no subscriber %d, rejected %d, awaiting PUBACK %d",
             "final: " if final else "",
-            self.verdicts["OK"], self.verdicts["NG"], self.verdicts["ERROR"], dropped,
+            self.verdicts[Verdict.OK], self.verdicts[Verdict.NG], self.verdicts[Verdict.ERROR], dropped,
             sum(w.failures for w in self._workers),
             counters.delivered if counters else 0, counters.no_subscribers if counters else 0,
             counters.rejected if counters else 0, pub.outstanding() if pub else 0,

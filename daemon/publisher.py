@@ -1,12 +1,15 @@
 """MQTT v5 publisher: results at QoS 1, a retained status with a Last Will, PUBACKs checked.
 
-paho's network thread only hands off: ``on_publish`` and ``on_connect`` put small tuples into a
-queue that our ``mqtt-acks`` thread reads, so no callback blocks or raises. A PUBACK whose reason
-code is a failure (0x87 not authorised, 0x10 no matching subscribers, ...) is not a delivery: it
-is counted and logged with the result's sequence number, except 0x10: with nobody subscribed
-(normal while a line is commissioned) every result would log a line, so the first one is logged as
-a WARNING and the rest are counted and summarised at most once per ``no_subscriber_log_every``
-seconds, only when the count moved.
+Results arrive in batches from the decide thread (:meth:`Publisher.publish_results`: one call and
+one lock round trip per batch). paho's network thread only hands off: ``on_publish`` and
+``on_connect`` put small tuples into a queue that our ``mqtt-acks`` thread drains, so no callback
+blocks or raises; under load it drains in batches (it pauses 20 ms after a batch of several), so a
+busy pipeline does not cost a thread wake-up per PUBACK. A PUBACK whose reason code is a failure
+(0x87 not authorised, 0x10 no matching subscribers, ...) is not a delivery: it is counted and
+logged with the result's sequence number, except 0x10: with nobody subscribed (normal while a
+line is commissioned) every result would log a line, so the first one is logged as a WARNING and
+the rest are counted and summarised at most once per ``no_subscriber_log_every`` seconds, only
+when the count moved.
 
 The durable spool will sit in front of this class; until then a result that is still
 unacknowledged at shutdown is reported by count and sequence range, never dropped silently.
@@ -21,7 +24,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -32,12 +35,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from daemon.config import DaemonConfig
-from daemon.result import STATUS_SCHEMA, ResultRecord, utc_iso
+from daemon.result import STATUS_SCHEMA, Publishable, utc_iso
 from ovedge.errors import PublishError
 
 log = logging.getLogger(__name__)
 
 NO_MATCHING_SUBSCRIBERS = 0x10
+ACK_POLL = 0.02  # s the mqtt-acks thread pauses after a batch of several events (load: let them gather)
 NO_SUBSCRIBER_LOG_EVERY = 60.0
 """Seconds between two summaries of PUBACK 0x10 (no matching subscribers)."""
 
@@ -66,7 +70,7 @@ class Publisher:
         self._cfg = cfg
         self._mqtt = cfg.mqtt
         self._status = status
-        self._on_connected = on_connected or (lambda: None)  # after each (re)connect's status
+        self._after_connect = on_connected or (lambda: None)  # after each (re)connect's status
         self._flush_timeout = flush_timeout
         self._prefix = prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
         self.status_topic = f"{prefix}/status"
@@ -75,7 +79,7 @@ class Publisher:
         self._no_sub_every = no_subscriber_log_every
         self._no_sub_logged = 0  # counters.no_subscribers at the last line logged about it
         self._no_sub_next = 0.0  # monotonic time of the next summary
-        self._events: queue.SimpleQueue[tuple[str, int, int, str]] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[tuple[str, int, Any]] = queue.SimpleQueue()  # kind, mid, ReasonCode
         self._lock = threading.Lock()  # held around publish() so a PUBACK cannot beat its mid
         self._pending: dict[int, int] = {}  # mid -> seq
         self._connected = threading.Event()
@@ -83,6 +87,7 @@ class Publisher:
         self._connect_error: str | None = None
         self._ever_connected = False
         self._stop = threading.Event()
+        self._wake = threading.Event()  # CONNACK, disconnect or stop: handle at once, not at the next poll
         self._closing = False  # we asked for the disconnect: not an outage
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
         self._client = self._make_client()
@@ -138,6 +143,7 @@ class Publisher:
                 self._client.connect_async(c.host, c.port, keepalive=c.keepalive, clean_start=False, properties=props)
         except (OSError, socket.gaierror) as exc:
             self._stop.set()
+            self._wake.set()
             raise PublishError(
                 f"{where} is unreachable ({exc.strerror or exc}); start the broker or fix [mqtt] host/port "
                 "in the config (set mqtt.require_at_start = false to start without it)"
@@ -174,20 +180,35 @@ class Publisher:
         finally:
             self._client.loop_stop()
             self._stop.set()
+            self._wake.set()
             self._acks.join(timeout=2)
             self._summarise_no_subscribers(final=True)
 
     # -- publishing -----------------------------------------------------------------------------
 
-    def publish_result(self, record: ResultRecord) -> None:
-        topic = self._result_topics[record.camera]
+    def publish_result(self, record: Publishable) -> None:
+        self.publish_results([record])
+
+    def publish_results(self, records: Sequence[Publishable]) -> None:
+        """Queue a batch of results for the broker (the decide thread's one call per batch).
+
+        Serialised before the lock; one lock round trip for the whole batch.
+        """
+        qos = self._mqtt.qos
+        topics = self._result_topics
+        payloads = [(topics[r.camera], r.to_json(), r.seq) for r in records]
+        failed: list[tuple[int, int]] = []
+        publish = self._client.publish
         with self._lock:
-            info = self._client.publish(topic, record.to_json(), qos=self._mqtt.qos)
-            if self._mqtt.qos > 0:
-                self._pending[info.mid] = record.seq
-            self.counters.published += 1
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.error("result seq %d could not be queued for MQTT: %s", record.seq, mqtt.error_string(info.rc))
+            for topic, payload, seq in payloads:
+                info = publish(topic, payload, qos=qos)
+                if qos > 0:
+                    self._pending[info.mid] = seq
+                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    failed.append((seq, info.rc))
+            self.counters.published += len(payloads)
+        for seq, rc in failed:
+            log.error("result seq %d could not be queued for MQTT: %s", seq, mqtt.error_string(rc))
 
     def publish_status(self) -> None:
         self._client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
@@ -216,43 +237,67 @@ class Publisher:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
-            self._events.put(("connect", 0, int(reason.value), str(reason)))
+            self._events.put(("connect", 0, reason))
+            self._wake.set()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
-            self._events.put(("disconnect", 0, int(reason.value), str(reason)))
+            self._events.put(("disconnect", 0, reason))
+            self._wake.set()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
-            self._events.put(("puback", mid, int(reason.value), str(reason)))
+            self._events.put(("puback", mid, reason))  # read in our thread
 
     # -- our thread -----------------------------------------------------------------------------
 
     def _ack_loop(self) -> None:
-        while not self._stop.is_set() or not self._events.empty():
+        # Acknowledgements are bookkeeping (counters, logs, what is outstanding). A lone event is
+        # handled when it comes (a slow camera costs one wake-up per result, as before); when
+        # several were waiting, the pipeline is busy, so the thread then pauses ACK_POLL s to let
+        # the next ones gather: under load it wakes per batch, not per result. CONNACK,
+        # disconnect and stop cut the pause short. paho's thread has stopped before _stop is set.
+        while True:
             self._summarise_no_subscribers()
             try:
-                kind, mid, code, text = self._events.get(timeout=0.1)
+                first = self._events.get(timeout=0.1)
             except queue.Empty:
+                if self._stop.is_set():
+                    return
                 continue
-            try:
-                self._handle(kind, mid, code, text)
-            except Exception:
-                log.exception("bug while handling MQTT %s", kind)
+            batch = [first]
+            while True:
+                try:
+                    batch.append(self._events.get_nowait())
+                except queue.Empty:
+                    break
+            for kind, mid, reason in batch:
+                try:
+                    self._handle(kind, mid, int(reason.value), str(reason))
+                except Exception:
+                    log.exception("bug while handling MQTT %s", kind)
+            if len(batch) > 1 and not self._stop.is_set():
+                self._wake.wait(ACK_POLL)
+                self._wake.clear()
+
+    def _on_connected(self) -> None:
+        log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
+        if self._ever_connected:
+            self.counters.reconnects += 1
+        self._ever_connected = True
+        self._connect_error = None
+        self._connected.set()
+        try:
+            self.publish_status()  # queued before start-up goes on: the first status is retained
+            self._after_connect()  # the cameras' retained statuses
+        finally:
+            self._answered.set()
 
     def _handle(self, kind: str, mid: int, code: int, text: str) -> None:
         if kind == "connect":
             if code < 0x80:
-                log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
-                if self._ever_connected:
-                    self.counters.reconnects += 1
-                self._ever_connected = True
-                self._connect_error = None
-                self._connected.set()
-                self._answered.set()
-                self.publish_status()
                 self._on_connected()
             else:
                 self._connect_error = text
