@@ -9,6 +9,14 @@ Threads (all named):
                    verdict, sequence number, :class:`Result` each; the batch -> publisher in one call
 * paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
+* ``trigger-folder`` when a camera has a ``trigger_folder``: each file there is a :meth:`Daemon.trigger`
+
+Triggers (:mod:`daemon.triggers`) enter through :meth:`Daemon.trigger` only. A trigger the camera
+does not serve becomes an ERROR result through ``_answers``, drained by the decide thread.
+Cameras with ``crops`` have each frame cut by the dispatcher and put back together by the decide
+thread (:mod:`daemon.crops`). Each camera's health is published retained on
+``<prefix>/<station>/<camera>/status`` when its state changes, and every ``mqtt.stats_interval``
+seconds on ``<prefix>/<station>/stats`` with every camera's counters.
 * ``http``         the HTTP API when ``[http] enabled`` (:mod:`daemon.http`): uvicorn's event loop;
   ad-hoc inferences run in its worker threads on the engine's compiled model (own infer requests)
 
@@ -19,7 +27,10 @@ every result is published, then we wait for PUBACKs, then say ``offline``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
+import queue
 import threading
 import time
 from collections import Counter
@@ -27,8 +38,10 @@ from typing import Any
 
 import openvino as ov
 
+from camera.frame import Frame
 from daemon.capture import CameraWorker
-from daemon.config import DaemonConfig
+from daemon.config import CameraMode, DaemonConfig
+from daemon.crops import CropGroup, CropPart, camera_of, cut, detections
 from daemon.engine import Engine, InferenceDone
 from daemon.http import HttpServer, create_app, resolve_token
 from daemon.http_view import LiveView
@@ -40,6 +53,8 @@ from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import Notifier
+from daemon.triggers import CameraNotTriggeredError, Trigger, TriggerFolder, UnknownCameraError, trigger_of
+from daemon.triggers import unanswered_frame as unanswered
 from daemon.watchdog import Counters, Progress
 from ovedge.errors import OvedgeError
 
@@ -48,6 +63,8 @@ log = logging.getLogger(__name__)
 STATS_EVERY = 10.0
 CAMERA_STOP_TIMEOUT = 10.0  # seconds a camera thread gets to stop (the drain bound; the unit's TimeoutStopSec)
 STATUS_EVERY = 10.0  # seconds between progress checks (and STATUS=) when systemd asks for no watchdog
+CAMERA_STATUS_SCHEMA = "ovedge.camera-status/1"
+STATS_SCHEMA = "ovedge.stats/1"
 
 
 class Daemon:
@@ -68,6 +85,13 @@ class Daemon:
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
         self._errors_logged = 0
+        self._by_id: dict[str, CameraWorker] = {}
+        self.ready = threading.Event()  # set once every component runs (READY=1): triggers are taken
+        # Triggers answered without a frame (refused, timed out, camera down): the decide thread
+        # turns each into an ERROR result. Unbounded on purpose: an answer is never dropped, and
+        # each costs a few hundred bytes for the moments until the decide thread takes it.
+        self._answers: queue.SimpleQueue[Frame] = queue.SimpleQueue()
+        self._crops = {c.id: c.crops for c in cfg.cameras if c.crops}
         self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
         # Monotonic counters for the watchdog (daemon/watchdog.py), each written by one thread.
         self._submitted = 0  # dispatch: frames started on the engine
@@ -95,7 +119,7 @@ class Daemon:
             "swap": self._swapper.status() if self._swapper is not None else {},
             "cameras": [c.id for c in self.cfg.cameras],
             "camera_state": {w.cfg.id: w.state for w in self._workers},
-            "camera_health": {w.cfg.id: w.snapshot() for w in self._workers},
+            "camera_health": self._camera_health(),
         }
 
     def _status_changed(self, *_what: object) -> None:
@@ -103,6 +127,79 @@ class Daemon:
         pub = self._publisher
         if pub is not None and pub.connected:  # on (re)connect the publisher sends it anyway
             pub.publish_status()
+
+    def _camera_health(self) -> dict[str, dict[str, Any]]:
+        dropped = self._hub.dropped()
+        return {w.cfg.id: {**w.snapshot(), "dropped": dropped.get(w.cfg.id, 0)} for w in self._workers}
+
+    def _camera_status(self, worker: CameraWorker) -> dict[str, Any]:
+        return {
+            "schema": CAMERA_STATUS_SCHEMA,
+            "station": self.cfg.station.name,
+            "camera": worker.cfg.id,
+            "time": utc_iso(time.time()),
+            **worker.snapshot(),
+            "dropped": self._hub.dropped().get(worker.cfg.id, 0),
+        }
+
+    def _camera_changed(self, camera_id: str) -> None:
+        """A camera's state changed (its thread): its retained status and the station status say so."""
+        pub = self._publisher
+        worker = self._by_id.get(camera_id)
+        if pub is not None and worker is not None and pub.connected:  # on (re)connect: sent anyway
+            pub.publish_camera_status(worker.cfg.id, self._camera_status(worker))
+            pub.publish_status()
+
+    def _publish_camera_statuses(self) -> None:
+        pub = self._publisher
+        if pub is not None:
+            for w in self._workers:
+                pub.publish_camera_status(w.cfg.id, self._camera_status(w))
+
+    def stats(self) -> dict[str, Any]:
+        """The periodic ``<prefix>/<station>/stats`` body: results so far and every camera's counters."""
+        pub = self._publisher
+        counters = pub.counters if pub else None
+        return {
+            "schema": STATS_SCHEMA,
+            "station": self.cfg.station.name,
+            "time": utc_iso(time.time()),
+            "uptime_s": round(time.time() - self.started, 1),
+            "results": {v.value: self.verdicts[v] for v in Verdict},
+            "cameras": self._camera_health(),
+            "mqtt": {} if counters is None else {
+                "published": counters.published, "delivered": counters.delivered,
+                "no_subscribers": counters.no_subscribers, "rejected": counters.rejected,
+                "awaiting_puback": pub.outstanding() if pub else 0,
+            },
+        }
+
+    # -- triggers -------------------------------------------------------------------------------
+
+    def trigger(self, camera_id: str, part_id: str | None = None) -> str:
+        """Ask a triggered camera for one inspection; returns the trigger id its result will carry.
+
+        Thread-safe and non-blocking: the trigger is queued for the camera's thread. Every trigger
+        ends in exactly one result with this id and ``part_id``: the inspected frame, or ERROR
+        with the reason (queue full, no frame within ``trigger_timeout``, camera down, stopping).
+        Raises :class:`UnknownCameraError` / :class:`CameraNotTriggeredError` for a camera that
+        cannot be triggered at all (nothing is queued then).
+        """
+        cam = next((c for c in self.cfg.cameras if c.id == camera_id), None)
+        if cam is None:
+            raise UnknownCameraError(camera_id, tuple(c.id for c in self.cfg.cameras))
+        if cam.mode is not CameraMode.TRIGGERED:
+            raise CameraNotTriggeredError(camera_id, cam.mode.value)
+        trigger = Trigger.new(camera_id, part_id, cam.trigger_timeout)
+        worker = self._by_id.get(camera_id)
+        refused = "the daemon is not running" if worker is None else worker.offer(trigger)
+        if refused is not None:
+            self._answer(trigger, refused)
+        return trigger.id
+
+    def _answer(self, trigger: Trigger, reason: str) -> None:
+        """A trigger not served: its ERROR result (any thread; the decide thread publishes it)."""
+        self._answers.put(unanswered(trigger, reason))
 
     # -- main -----------------------------------------------------------------------------------
 
@@ -119,11 +216,15 @@ class Daemon:
         sequence = SequenceCounter(cfg.state_dir())
         token = resolve_token(cfg.http) if cfg.http.enabled else None
         self._engine = engine = Engine(active)
-        self._workers = workers = [
-            CameraWorker(c, self._hub, self._stop_capture, on_change=self._status_changed) for c in cfg.cameras
-        ]
+        self._workers = workers = []
+        for c in cfg.cameras:
+            changed = functools.partial(self._camera_changed, c.id)
+            workers.append(CameraWorker(c, self._hub, self._stop_capture, answer=self._answer, on_change=changed))
+        self._by_id = {w.cfg.id: w for w in workers}
         with contextlib.ExitStack() as stack:
-            self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
+            self._publisher = publisher = stack.enter_context(
+                Publisher(cfg, self.status, on_connected=self._publish_camera_statuses)
+            )
             if cfg.http.enabled:
                 stack.enter_context(HttpServer(create_app(self._http_view(), cfg.http, token=token), cfg.http))
             decide = threading.Thread(
@@ -137,6 +238,8 @@ class Daemon:
             for w in workers:
                 w.start()
             stack.callback(self._stop_cameras, workers)
+            folders = {c.id: c.trigger_folder for c in cfg.cameras if c.trigger_folder is not None}
+            stack.enter_context(TriggerFolder(folders, self.trigger))
             self._swapper = swapper = stack.enter_context(
                 ModelSwapper(
                     engine=engine,
@@ -149,6 +252,7 @@ class Daemon:
             progress = Progress(self._counters)
             progress.check()  # the baseline
             self.notifier.ready(self._status_line(None))
+            self.ready.set()
             log.info("running: %d camera(s), results on %s/%s/<camera>/result",
                      len(workers), cfg.station.topic_prefix, cfg.station.name)
             self._supervise(stop, workers, progress)
@@ -158,10 +262,13 @@ class Daemon:
         return 0
 
     def _supervise(self, stop: threading.Event, workers: list[CameraWorker], progress: Progress) -> None:
-        """The main thread until stop: stats, ``STATUS=``, and ``WATCHDOG=1`` while the pipeline moves."""
+        """The main thread until stop: stats, ``STATUS=``, ``WATCHDOG=1`` while the pipeline moves, and
+        the periodic ``stats`` message."""
         interval = self.notifier.watchdog_interval or STATUS_EVERY
         now = time.monotonic()
         next_stats, next_check = now + STATS_EVERY, now + interval
+        every = self.cfg.mqtt.stats_interval
+        next_publish = now + every
         last_judged, stuck = self._judged, None
         while not stop.wait(min(0.2, interval / 4)):
             if self.until_sources_end and all(w.finished.is_set() for w in workers):
@@ -183,6 +290,11 @@ class Daemon:
             if now >= next_stats:
                 self._log_stats()
                 next_stats += STATS_EVERY
+            pub = self._publisher
+            if every > 0 and now >= next_publish:
+                next_publish = now + every
+                if pub is not None and pub.connected:
+                    pub.publish_stats(self.stats())
 
     def _counters(self) -> Counters:
         """Upstream first (see daemon/watchdog.py)."""
@@ -255,25 +367,50 @@ class Daemon:
                     return  # cameras stopped and every captured frame was submitted
                 continue
             camera_id, frame = got
+            crops = self._crops.get(camera_id)
+            jobs: list[tuple[Frame, Any]] = [(frame, camera_id)]
+            if crops and frame.error is None:
+                parts = cut(frame, crops)
+                if isinstance(parts, str):
+                    jobs = [(dataclasses.replace(frame, error=parts), camera_id)]
+                else:
+                    group = CropGroup(frame, camera_id, crops)
+                    jobs = [(part, CropPart(group, i)) for i, part in enumerate(parts)]
             # A frame taken from its slot is always submitted: wait for a free request, even
             # while stopping (the decide thread keeps freeing them until the very end).
-            while not engine.submit(frame, camera_id, timeout=0.5):
-                pass
-            self._submitted += 1
+            for job, context in jobs:
+                while not engine.submit(job, context, timeout=0.5):
+                    pass
+                self._submitted += 1
 
     def _decide_loop(self, engine: Engine, publisher: Publisher, sequence: SequenceCounter) -> None:
         """Judge every finished request waiting, then hand the batch to the publisher in one call."""
         verdicts = self.verdicts
         while True:
-            items = engine.take_batch(timeout=0.1)
-            if not items:
-                if self._stop_decide.is_set():
+            ready: list[InferenceDone] = []
+            while not self._answers.empty():  # unserved triggers: ERROR results, no inference
+                frame = self._answers.get()
+                trigger = trigger_of(frame)
+                ready.append(InferenceDone(frame, trigger.camera if trigger else "?", engine.model, None, 0.0,
+                                           frame.error))
+            items = engine.take_batch(timeout=0.01 if ready else 0.1)
+            if not items and not ready:
+                if self._stop_decide.is_set() and self._answers.empty():
                     return
                 continue
             self._judged += len(items)
-            results = [self.judge(item, sequence) for item in items]
+            for item in items:
+                if isinstance(item.context, CropPart):  # one crop of a frame: the whole once all are back
+                    whole = item.context.group.add(item.context.index, item)
+                    if whole is not None:
+                        ready.append(whole)
+                else:
+                    ready.append(item)
+            if not ready:
+                continue
+            results = [self.judge(item, sequence) for item in ready]
             tallies = self._tallies
-            for item, result in zip(items, results, strict=True):
+            for item, result in zip(ready, results, strict=True):
                 verdicts[result.verdict] += 1
                 tallies[result.camera].note(
                     item.frame.image, result, result.verdict, item.latency_ms if item.outputs is not None else None
@@ -302,17 +439,17 @@ class Daemon:
                                sequence)
 
     def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
-        camera_id: str = item.context
+        camera_id = camera_of(item.context)
         frame = item.frame
         model = item.model
+        trigger = trigger_of(frame)
         verdict = Verdict.ERROR
         defects: tuple[DefectData, ...] = ()
         error = item.error
         h, w = frame.image.shape[:2]
         if item.outputs is not None:
             try:
-                detections = model.loaded.postprocess(item.outputs, (h, w))
-                verdict, counted = model.deciders[camera_id].decide(detections)
+                verdict, counted = model.deciders[camera_id].decide(detections(item))
                 defects = tuple(
                     DefectData(d.label, min(1.0, max(0.0, float(d.score))), d.box, d.area) for d in counted
                 )
@@ -340,7 +477,10 @@ class Daemon:
             defects=defects,
             inference_ms=round(item.latency_ms, 3),
             capture_to_result_ms=round((time.monotonic() - frame.monotonic) * 1000.0, 3),
+            trigger_to_result_ms=None if trigger is None else round((time.monotonic() - trigger.monotonic) * 1e3, 3),
             error=error,
+            part_id=None if trigger is None else trigger.part_id,
+            trigger_id=None if trigger is None else trigger.id,
         )
 
     def _log_stats(self, *, final: bool = False) -> None:

@@ -65,12 +65,14 @@ class Publisher:
         *,
         flush_timeout: float = 10.0,
         no_subscriber_log_every: float = NO_SUBSCRIBER_LOG_EVERY,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self._cfg = cfg
         self._mqtt = cfg.mqtt
         self._status = status
+        self._after_connect = on_connected or (lambda: None)  # after each (re)connect's status
         self._flush_timeout = flush_timeout
-        prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
+        self._prefix = prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
         self.status_topic = f"{prefix}/status"
         self._result_topics = {cam.id: f"{prefix}/{cam.id}/result" for cam in cfg.cameras}
         self.counters = PublishCounters()
@@ -212,6 +214,14 @@ class Publisher:
     def publish_status(self) -> None:
         self._client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
 
+    def publish_camera_status(self, camera_id: str, body: dict[str, Any]) -> None:
+        """``<prefix>/<station>/<camera>/status``, retained, QoS 1 (any thread)."""
+        self._client.publish(f"{self._prefix}/{camera_id}/status", json.dumps(body).encode(), qos=1, retain=True)
+
+    def publish_stats(self, body: dict[str, Any]) -> None:
+        """``<prefix>/<station>/stats``, QoS 0, not retained: a periodic snapshot (any thread)."""
+        self._client.publish(f"{self._prefix}/stats", json.dumps(body).encode(), qos=0, retain=False)
+
     def outstanding(self) -> int:
         with self._lock:
             return len(self._pending)
@@ -283,6 +293,7 @@ class Publisher:
         self._connected.set()
         try:
             self.publish_status()  # queued before start-up goes on: the first status is retained
+            self._after_connect()  # the cameras' retained statuses
         finally:
             self._answered.set()
 

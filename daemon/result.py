@@ -42,7 +42,8 @@ class DefectOut(_Frozen):
 
 
 class FrameOut(_Frozen):
-    index: int = Field(description="frame number from the camera, 0-based")
+    index: int = Field(description="frame number from the camera, 0-based; -1: no frame was captured "
+                       "(a trigger the camera did not serve)")
     ref: str | None = Field(description="where the frame came from: file name, part id, synthetic:<seed>:<n>")
     captured: str = Field(description="UTC capture time, ISO 8601 with microseconds and Z")
     width: int
@@ -58,6 +59,9 @@ class ModelOut(_Frozen):
 class TimingsOut(_Frozen):
     inference_ms: float = Field(description="the infer request's own latency")
     capture_to_result_ms: float = Field(description="from capture to the verdict being decided")
+    trigger_to_result_ms: float | None = Field(
+        None, description="triggered mode: from the trigger's arrival to the verdict being decided"
+    )
 
 
 class ResultRecord(_Frozen):
@@ -78,6 +82,8 @@ class ResultRecord(_Frozen):
     defects: tuple[DefectOut, ...] = Field(description="the defects that count under the camera's rules")
     timings: TimingsOut
     error: str | None = Field(None, description="why the verdict is ERROR")
+    part_id: str | None = Field(None, description="triggered mode: the part id the trigger carried (null: none given)")
+    trigger_id: str | None = Field(None, description="triggered mode: the id Daemon.trigger returned for this result")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -132,6 +138,9 @@ class Result(NamedTuple):
     inference_ms: float
     capture_to_result_ms: float
     error: str | None = None
+    trigger_to_result_ms: float | None = None
+    part_id: str | None = None
+    trigger_id: str | None = None
 
     def to_json(self) -> bytes:
         """The payload: byte for byte what ``self.record().to_json()`` parses to, ~10x cheaper."""
@@ -149,7 +158,9 @@ class Result(NamedTuple):
             f'"model":{{"name":{_str(self.model_name)},"version":{self.model_version},'
             f'"device":{_str(self.device)}}},"verdict":"{_VERDICT[self.verdict]}","defects":[{defects}],'
             f'"timings":{{"inference_ms":{_num(self.inference_ms)},'
-            f'"capture_to_result_ms":{_num(self.capture_to_result_ms)}}},"error":{_opt(self.error)}}}'
+            f'"capture_to_result_ms":{_num(self.capture_to_result_ms)},'
+            f'"trigger_to_result_ms":{_optnum(self.trigger_to_result_ms)}}},'
+            f'"error":{_opt(self.error)},"part_id":{_opt(self.part_id)},"trigger_id":{_opt(self.trigger_id)}}}'
         ).encode()
 
     def record(self) -> ResultRecord:
@@ -164,8 +175,11 @@ class Result(NamedTuple):
             model=ModelOut(name=self.model_name, version=self.model_version, device=self.device),
             verdict=self.verdict,
             defects=tuple(DefectOut(label=d.label, score=d.score, box=d.box, area=d.area) for d in self.defects),
-            timings=TimingsOut(inference_ms=self.inference_ms, capture_to_result_ms=self.capture_to_result_ms),
+            timings=TimingsOut(inference_ms=self.inference_ms, capture_to_result_ms=self.capture_to_result_ms,
+                               trigger_to_result_ms=self.trigger_to_result_ms),
             error=self.error,
+            part_id=self.part_id,
+            trigger_id=self.trigger_id,
         )
 
 
@@ -179,6 +193,10 @@ def _box(box: tuple[int, int, int, int] | None) -> str:
 
 def _opt(value: str | None) -> str:
     return "null" if value is None else _str(value)
+
+
+def _optnum(value: float | None) -> str:
+    return "null" if value is None else _num(value)
 
 
 def _num(value: float) -> str:

@@ -17,7 +17,7 @@ the broker answers is checked by :mod:`daemon.preflight` when the daemon starts 
 ``ovedged check-config``).
 """
 
-from daemon.config.cameras import CameraConfig, CameraMode
+from daemon.config.cameras import CameraConfig, CameraMode, Crop
 from daemon.config.device import DeviceSpec, DeviceString, InvalidDeviceError, parse_device
 from daemon.config.http import HttpConfig
 from daemon.config.loader import (
@@ -41,6 +41,7 @@ __all__ = [
     "CameraMode",
     "ConfigFileError",
     "ConfigInvalidError",
+    "Crop",
     "DaemonConfig",
     "DeviceSpec",
     "DeviceString",

@@ -75,7 +75,7 @@ def test_interrupt_wakes_a_watched_folder_so_the_camera_stops(tmp_path: Path) ->
     worker.interrupt()
     worker.join(timeout=HANG_GUARD)
     assert not worker.alive
-    assert worker.health is Health.STOPPED  # stopped, not "ended": the folder had no end
+    assert worker.health is Health.OFFLINE  # stopped, not "ended": the folder had no end
 
 
 def test_rate_below_the_configured_one_is_flagged_and_logged_once(
@@ -144,6 +144,30 @@ def test_stalled_mjpeg_stream_is_detected_and_reconnected(tmp_path: Path) -> Non
         finally:
             stop.set()
             worker.join(timeout=HANG_GUARD)
-    assert worker.health is Health.STOPPED and worker.reconnects == 1
+    assert worker.health is Health.OFFLINE and worker.reconnects == 1
     assert server.connections == 2
-    assert told == ["online", "stalled", "online", "stopped"]  # each change told once, as it happened
+    assert told == ["online", "stalled", "online", "offline"]  # each change told once, as it happened
+
+
+def test_an_outage_is_logged_once_however_many_attempts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A stream whose server is gone: every reopen fails (back-off 1 s, 2 s, ...) but the outage is one ERROR
+    line; the camera says reconnecting with the last error and counts each failed attempt."""
+    jpg = cv2.imencode(".jpg", DefectGenerator(2, 64, 48, 0.5).render(0)[0])[1].tobytes()
+    with MjpegServer([jpg]) as server:
+        url = server.url
+    worker, _hub, stop = _worker(StreamSourceConfig(url=url, open_timeout=1.0).model_dump(), tmp_path,
+                                 mode=CameraMode.FREE_RUN)
+    with caplog.at_level(logging.DEBUG, logger="daemon.capture"):
+        worker.start()
+        try:
+            deadline = time.monotonic() + HANG_GUARD
+            while worker.failures < 3:
+                assert time.monotonic() < deadline, "hang guard"
+                time.sleep(0.05)
+            assert worker.health is Health.RECONNECTING and worker.last_error
+        finally:
+            stop.set()
+            worker.join(timeout=HANG_GUARD)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "daemon.capture"]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "back-off" in errors[0].getMessage()

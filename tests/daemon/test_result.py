@@ -33,12 +33,17 @@ CASES = {
     ),
     "unicode names": _result(station="Linie-Süd", camera="kamera_ß", model_name="modèle", device="GPU.0"),
     "zero timings": _result(inference_ms=0.0, capture_to_result_ms=0.0, seq=1, frame_index=0),
+    "triggered, with a part id": _result(part_id="Teil-ä \"42\"", trigger_id="0f" * 16, trigger_to_result_ms=17.5,
+                                         frame_ref="Teil-ä \"42\""),
+    "an unserved trigger": _result(verdict=Verdict.ERROR, frame_index=-1, width=0, height=0, trigger_id="ab",
+                                   trigger_to_result_ms=1000.25, error="camera cam0 did not deliver"),
 }
 
 
 def test_result_json_is_the_schema_models_json() -> None:
     """For OK, NG (boxes, areas, tiny and full scores), ERROR (quotes, newlines, control and non-ASCII
-    characters) and non-ASCII names, ``Result.to_json()`` parses to exactly the pydantic model's JSON,
+    characters), non-ASCII names and triggered results (part id, trigger id, trigger latency),
+    ``Result.to_json()`` parses to exactly the pydantic model's JSON,
     with the model's key order, and validates as a ResultRecord."""
     for name, result in CASES.items():
         payload = result.to_json()
