@@ -189,7 +189,45 @@ class MqttConfig(_Section):
 class StateConfig(_Section):
     dir: Path | None = Field(
         None,
-        description="state folder (sequence numbers); unset = $STATE_DIRECTORY or ~/.local/state/ovedge",
+        description="state folder (the result spool); unset = $STATE_DIRECTORY or ~/.local/state/ovedge",
+    )
+
+
+MIB = 1024 * 1024
+
+
+class SpoolConfig(_Section):
+    """Delivery: the durable result spool in the state folder, replay pacing, retention, quota."""
+
+    quota_bytes: int = Field(
+        512 * MIB, ge=1024,
+        description="most bytes the spool may hold (payload + 100 B per row); when full, evidence goes first, "
+        "then delivered rows; undelivered verdicts are never dropped: the daemon turns degraded instead",
+    )
+    retention: float = Field(86400.0, ge=0, description="seconds a delivered result is kept for replay")
+    retention_bytes: int = Field(64 * MIB, ge=0, description="most bytes of delivered results kept for replay")
+    batch_max: int = Field(64, ge=1, le=10000, description="most results stored in one transaction")
+    batch_ms: float = Field(5.0, ge=0, le=1000, description="longest wait (ms) for more results to join a batch")
+    synchronous: Literal["full", "normal"] = Field(
+        "full", description="SQLite synchronous: full survives a power cut; normal only a crash of the daemon"
+    )
+    replay_rate: float = Field(
+        500.0, gt=0, description="most results per second sent to the broker (live and backlog); must exceed "
+        "the production rate or a backlog never shrinks",
+    )
+    replay_delay: float = Field(
+        2.0, ge=0, description="seconds after a (re)connect before stored results go out, so that subscribers "
+        "can reconnect first",
+    )
+    retry_interval: float = Field(
+        30.0, gt=0, description="seconds between new attempts for results the broker answered with 'no matching "
+        "subscribers' (0x10) or refused (e.g. 0x87)",
+    )
+    drain_timeout: float = Field(
+        10.0, ge=0, description="seconds a clean stop waits for PUBACKs; what is left waits in the spool"
+    )
+    message_expiry: int = Field(
+        0, ge=0, description="MQTT v5 message expiry of results in seconds; 0 = never expire"
     )
 
 
@@ -206,6 +244,7 @@ class DaemonConfig(_Section):
     cameras: Annotated[tuple[CameraConfig, ...], Field(min_length=1)]
     mqtt: MqttConfig = MqttConfig()
     state: StateConfig = StateConfig()
+    spool: SpoolConfig = SpoolConfig()
     logging: LoggingConfig = LoggingConfig()
     base_dir: Path = Field(Path(), description="(set by the loader) folder of the config file")
 

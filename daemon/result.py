@@ -7,6 +7,7 @@ from this model, so the documentation cannot drift from the code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -59,7 +60,9 @@ class ResultRecord(_Frozen):
     """One inspected frame."""
 
     schema_: Literal["ovedge.result/1"] = Field("ovedge.result/1", alias="schema", description="payload schema tag")
-    seq: int = Field(ge=1, description="per-station sequence number, increasing; may skip after a restart")
+    seq: int = Field(
+        ge=1, description="per-station sequence number: increasing across restarts, never reused (docs/MQTT.md)"
+    )
     station: str
     camera: str
     time: str = Field(description="UTC time the verdict was decided, ISO 8601 with Z")
@@ -74,6 +77,34 @@ class ResultRecord(_Frozen):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ResultDraft:
+    """A judged frame before it has its sequence number: the spool numbers it as it stores it."""
+
+    station: str
+    camera: str
+    time: str
+    frame: FrameOut
+    model: ModelOut
+    verdict: Verdict
+    defects: tuple[DefectOut, ...]
+    timings: TimingsOut
+    error: str | None = None
+
+    def numbered(self, seq: int) -> ResultRecord:
+        return ResultRecord(
+            seq=seq, station=self.station, camera=self.camera, time=self.time, frame=self.frame,
+            model=self.model, verdict=self.verdict, defects=self.defects, timings=self.timings, error=self.error,
+        )
+
+    def as_error(self, reason: str) -> ResultDraft:
+        """The same inspection as an ``ERROR`` result: used when its verdict cannot be stored."""
+        return ResultDraft(
+            station=self.station, camera=self.camera, time=self.time, frame=self.frame, model=self.model,
+            verdict=Verdict.ERROR, defects=(), timings=self.timings, error=reason,
+        )
 
 
 def utc_iso(epoch: float) -> str:
