@@ -5,12 +5,14 @@ Threads (all named):
 * ``camera-<id>``  one per camera (:mod:`daemon.capture`): source -> the camera's slot
 * ``dispatch``     slots -> :meth:`Engine.submit` (round-robin, blocks on free requests)
 * OpenVINO's own callback threads: copy outputs out of the request, hand off (:mod:`daemon.engine`)
-* ``decide``       post-process, rules -> verdict, sequence number, result record -> publisher
-* paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
+* ``decide``       post-process, rules -> verdict -> draft; a batch of drafts -> the spool, which
+                   numbers and stores them in one transaction (:mod:`daemon.delivery`)
+* paho's network thread, ``mqtt-send`` (spool -> broker) and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
-every result is published, then we wait for PUBACKs, then say ``offline``.
+every result is stored, then we wait (bounded) for PUBACKs, then say ``stopped``; what is not
+acknowledged stays in the spool for the next start.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ import openvino as ov
 from daemon.capture import CameraWorker
 from daemon.config import DaemonConfig
 from daemon.decision import Decider
+from daemon.delivery import Delivery
 from daemon.engine import Engine, InferenceDone, LoadedModel
-from daemon.publisher import Publisher
-from daemon.result import DefectOut, FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict, utc_iso
-from daemon.sequence import SequenceCounter
+from daemon.publisher import Alarms, Publisher
+from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict, utc_iso
 from daemon.slots import FrameHub
+from daemon.spool import Spool
 from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import notify
 from ovedge.errors import CameraError, ModelError, OvedgeError
@@ -107,6 +110,8 @@ class Daemon:
         self._engine: Engine | None = None
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
+        self._spool: Spool | None = None
+        self._delivery: Delivery | None = None
         self._errors_logged = 0
 
     # -- status ---------------------------------------------------------------------------------
@@ -144,17 +149,19 @@ class Daemon:
             f"; fell back: {m.device.reason}" if m.device.fell_back else "",
         )
         check_cameras(cfg)
-        sequence = SequenceCounter(cfg.state_dir())
         self._deciders[m.version.version] = prepared.deciders
         self._engine = engine = Engine(m)
         self._workers = workers = [
             CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras
         ]
+        alarms = Alarms()
         with contextlib.ExitStack() as stack:
-            self._publisher = publisher = stack.enter_context(Publisher(cfg, self.status))
-            decide = threading.Thread(
-                target=self._decide_loop, args=(engine, publisher, sequence), name="decide", daemon=True
-            )
+            self._spool = spool = stack.enter_context(Spool(cfg.state_dir(), cfg.spool, on_alarm=alarms.raise_))
+            self._publisher = publisher = stack.enter_context(
+                Publisher(cfg, self.status, spool=spool, alarms=alarms))
+            self._delivery = delivery = Delivery(spool, publisher, alarms)
+            delivery.start()
+            decide = threading.Thread(target=self._decide_loop, args=(engine, delivery), name="decide", daemon=True)
             dispatch = threading.Thread(target=self._dispatch_loop, args=(engine,), name="dispatch", daemon=True)
             decide.start()
             stack.callback(self._stop_deciding, decide, engine)
@@ -182,7 +189,18 @@ class Daemon:
             notify("STOPPING=1")
             log.info("stopping: draining the pipeline")
         self._log_stats(final=True)
-        return 0
+        return self._final_word(publisher)
+
+    def _final_word(self, publisher: Publisher) -> int:
+        """The last log line: what waits in the spool; exit 0 only when nothing was lost."""
+        lost = len(publisher.outstanding_seqs())
+        waiting, oldest = publisher.waiting_at_exit
+        if waiting:
+            log.warning("stopped: %d results wait in the spool (oldest seq %s); they go out after the next start",
+                        waiting, oldest)
+        else:
+            log.info("stopped: every stored result was acknowledged by the broker; nothing waits in the spool")
+        return 1 if lost else 0
 
     def _supervise(self, stop: threading.Event, workers: list[CameraWorker]) -> None:
         next_stats = time.monotonic() + STATS_EVERY
@@ -226,26 +244,35 @@ class Daemon:
             while not engine.submit(frame, camera_id, timeout=0.5):
                 pass
 
-    def _decide_loop(self, engine: Engine, publisher: Publisher, sequence: SequenceCounter) -> None:
+    def _decide_loop(self, engine: Engine, delivery: Delivery) -> None:
+        batch_max, batch_s = self.cfg.spool.batch_max, self.cfg.spool.batch_ms / 1000.0
         while True:
             item = engine.take(timeout=0.1)
             if item is None:
                 if self._stop_decide.is_set():
                     return
                 continue
-            try:
-                record = self._judge(item, sequence)
-            except Exception:
-                log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
-                continue
-            self.verdicts[record.verdict.value] += 1
-            publisher.publish_result(record)
+            items = [item]  # group what is ready (and what comes within batch_ms): one transaction
+            deadline = time.monotonic() + batch_s
+            while len(items) < batch_max:
+                more = engine.take(timeout=max(0.0, deadline - time.monotonic()))
+                if more is None:
+                    break
+                items.append(more)
+            drafts = []
+            for done in items:
+                try:
+                    drafts.append(self._judge(done))
+                except Exception:
+                    log.exception("bug while judging frame %d of %s", done.frame.index, done.context)
+            for record in delivery.submit(drafts):
+                self.verdicts[record.verdict.value] += 1
 
     def _activate(self, prepared: Prepared) -> None:
         """Called by the swapper before the new model takes its first frame."""
         self._deciders[prepared.model.version.version] = prepared.deciders
 
-    def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> ResultRecord:
+    def _judge(self, item: InferenceDone) -> ResultDraft:
         camera_id: str = item.context
         frame = item.frame
         verdict = Verdict.ERROR
@@ -268,8 +295,7 @@ class Daemon:
                           camera_id, frame.index, error, self._errors_logged)
         now = time.time()
         h, w = frame.image.shape[:2]
-        return ResultRecord(
-            seq=sequence.next(),
+        return ResultDraft(
             station=self.cfg.station.name,
             camera=camera_id,
             time=utc_iso(now),
@@ -290,12 +316,15 @@ class Daemon:
         pub = self._publisher
         dropped = sum(self._hub.dropped().values())
         counters = pub.counters if pub else None
+        spool = self._spool
         log.info(
-            "%sresults OK %d, NG %d, ERROR %d; frames dropped (free-run) %d; camera failures %d; MQTT delivered %d, "
-            "no subscriber %d, rejected %d, awaiting PUBACK %d",
+            "%sresults OK %d, NG %d, ERROR %d (not stored %d); frames dropped (free-run) %d; camera failures %d; "
+            "MQTT delivered %d, no subscriber %d, rejected %d, awaiting PUBACK %d; spool depth %d (high-water %d)",
             "final: " if final else "",
-            self.verdicts["OK"], self.verdicts["NG"], self.verdicts["ERROR"], dropped,
+            self.verdicts["OK"], self.verdicts["NG"], self.verdicts["ERROR"],
+            self._delivery.unstored if self._delivery else 0, dropped,
             sum(w.failures for w in self._workers),
             counters.delivered if counters else 0, counters.no_subscribers if counters else 0,
             counters.rejected if counters else 0, pub.outstanding() if pub else 0,
+            spool.depth if spool else 0, spool.high_water if spool else 0,
         )

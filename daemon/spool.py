@@ -145,7 +145,7 @@ class Spool:
     """Context manager: opens (or repairs) the spool on enter, closes it on exit."""
 
     def __init__(self, state_dir: Path, cfg: SpoolConfig, *,
-                 on_alarm: Callable[[str, str], None] | None = None,
+                 on_alarm: Callable[[str, str], object] | None = None,
                  clock: Callable[[], float] = time.time, retry_storage: float = RETRY_STORAGE) -> None:
         self.dir = state_dir
         self.path = state_dir / "spool.db"

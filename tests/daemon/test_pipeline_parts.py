@@ -1,4 +1,4 @@
-"""The daemon's pipeline parts with real objects: slots, sequence numbers, the engine, imports."""
+"""The daemon's pipeline parts with real objects: slots, the engine, imports."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import openvino as ov
 from camera.frame import Frame
 from daemon.config import ModelConfig
 from daemon.engine import Engine, LoadedModel
-from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from ovedge.store import ModelStore
 
@@ -76,17 +75,6 @@ def test_round_robin_across_cameras() -> None:
     assert second[0] != first[0]
 
 
-def test_sequence_numbers_never_repeat_across_restarts(tmp_path: Path) -> None:
-    """A restarted counter continues above everything the previous run could have handed out."""
-    first = SequenceCounter(tmp_path, block=10)
-    used = [first.next() for _ in range(15)]
-    second = SequenceCounter(tmp_path, block=10)
-    later = [second.next() for _ in range(5)]
-    assert used == list(range(1, 16))
-    assert min(later) > max(used)
-    assert later == sorted(later)
-
-
 def test_engine_turns_a_bad_frame_into_an_error_not_a_silent_drop(demo_store: Path, tmp_path: Path) -> None:
     """A frame the IR cannot take (2-D image) comes out as a failed result; good frames still infer."""
     version = ModelStore(demo_store).resolve("demo")
@@ -131,14 +119,13 @@ def test_failed_inference_becomes_an_error_result_never_ok(demo_store: Path, tmp
     prepared = load_model(cfg, ov.Core(), ModelStore(demo_store).resolve("demo"))
     daemon = Daemon(cfg)
     daemon._activate(prepared)  # the rules the decide thread would use
-    seq = SequenceCounter(tmp_path / "state")
     failed = InferenceDone(_frame(3), "cam0", prepared.model, None, 0.0, "device lost")
-    record = daemon._judge(failed, seq)
+    record = daemon._judge(failed)
     assert record.verdict is Verdict.ERROR
     assert record.error == "device lost"
     assert record.defects == ()
     garbled = InferenceDone(_frame(4), "cam0", prepared.model, [np.zeros((1, 7), np.float32)], 1.0)
-    record = daemon._judge(garbled, seq)
+    record = daemon._judge(garbled)
     assert record.verdict is Verdict.ERROR
     assert record.error is not None
     assert record.error.startswith("post-processing failed")
