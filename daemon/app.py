@@ -158,7 +158,8 @@ class Daemon:
         with contextlib.ExitStack() as stack:
             self._spool = spool = stack.enter_context(Spool(cfg.state_dir(), cfg.spool, on_alarm=alarms.raise_))
             self._publisher = publisher = stack.enter_context(
-                Publisher(cfg, self.status, spool=spool, alarms=alarms))
+                Publisher(cfg, self.status, spool=spool, alarms=alarms,
+                          health=("online", None) if spool.problem is None else ("degraded", spool.problem)))
             self._delivery = delivery = Delivery(spool, publisher, alarms)
             delivery.start()
             decide = threading.Thread(target=self._decide_loop, args=(engine, delivery), name="decide", daemon=True)
@@ -192,14 +193,17 @@ class Daemon:
         return self._final_word(publisher)
 
     def _final_word(self, publisher: Publisher) -> int:
-        """The last log line: what waits in the spool; exit 0 only when nothing was lost."""
-        lost = len(publisher.outstanding_seqs())
-        waiting, oldest = publisher.waiting_at_exit
+        """The last log line says what waits in the spool; exit 0 only when nothing was lost."""
+        lost = publisher.lost()
+        if lost:
+            log.error("%d results could be neither stored nor delivered: exit code 1", lost)
+        waiting, oldest, last = publisher.waiting_at_exit
         if waiting:
-            log.warning("stopped: %d results wait in the spool (oldest seq %s); they go out after the next start",
-                        waiting, oldest)
+            log.warning("stopped: %d results wait in the spool (oldest seq %s, last seq %d); they go out after "
+                        "the next start", waiting, oldest, last)
         else:
-            log.info("stopped: every stored result was acknowledged by the broker; nothing waits in the spool")
+            log.info("stopped: every stored result was acknowledged by the broker, nothing waits in the spool "
+                     "(last seq %d)", last)
         return 1 if lost else 0
 
     def _supervise(self, stop: threading.Event, workers: list[CameraWorker]) -> None:

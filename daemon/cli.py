@@ -90,11 +90,13 @@ def _check(cfg: object, *, syntax_only: bool, path: Path) -> int:
     from daemon.app import check_cameras, load_model, resolve_model
     from daemon.config import DaemonConfig
     from daemon.publisher import probe_broker
+    from daemon.spool import check_state_dir
 
     assert isinstance(cfg, DaemonConfig)
     print(f"config {path}: valid ({len(cfg.cameras)} camera(s))")
     if syntax_only:
         return 0
+    print(f"state: {check_state_dir(cfg.state_dir(), cfg.spool)}")
     import openvino as ov
 
     version = resolve_model(cfg)

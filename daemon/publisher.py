@@ -50,6 +50,7 @@ STATUS_EVERY = 10.0  # seconds between refreshes of the retained status (spool d
 PRUNE_EVERY = 10.0  # seconds between retention passes over delivered rows
 SEND_CHUNK = 256  # most rows read from the spool at once
 RATE_WINDOW = 10.0  # seconds over which the delivery rate is measured
+DIRECT_HOLD = 1000  # most unspooled results held in memory for the broker; more are counted as lost
 
 
 @dataclass
@@ -58,6 +59,7 @@ class PublishCounters:
     delivered: int = 0  # PUBACK with a success code
     rejected: int = 0  # PUBACK with a failure code (not delivered)
     no_subscribers: int = 0  # PUBACK 0x10: accepted by nobody
+    lost: int = 0  # unspooled results that could not even be held for the broker (DIRECT_HOLD)
 
 
 class Alarms:
@@ -112,7 +114,8 @@ class Publisher:
     """Context manager: connects on enter; on exit drains (bounded), says ``stopped``, disconnects."""
 
     def __init__(self, cfg: DaemonConfig, status: Callable[[], dict[str, Any]], *, spool: Spool | None = None,
-                 alarms: Alarms | None = None, flush_timeout: float | None = None) -> None:
+                 alarms: Alarms | None = None, health: tuple[str, str | None] = ("online", None),
+                 flush_timeout: float | None = None) -> None:
         self._cfg = cfg
         self._mqtt = cfg.mqtt
         self._status = status
@@ -125,7 +128,7 @@ class Publisher:
         self.counters = PublishCounters()
         self.alarms = alarms if alarms is not None else Alarms()
         self.alarms.listener = self._publish_alarm
-        self._health: tuple[str, str | None] = ("online", None)
+        self._health = health  # ("online" | "degraded", reason): what the retained status says
         self._events: queue.SimpleQueue[tuple[str, int, int, str]] = queue.SimpleQueue()
         self._lock = threading.Lock()  # held around publish() so a PUBACK cannot beat its mid
         self._pending: dict[int, int] = {}  # mid -> seq of results published directly
@@ -143,7 +146,7 @@ class Publisher:
         self._idle = threading.Event()  # the sender found nothing to send and nothing is in flight
         self._no_subscriber_logged = False
         self._closing = False  # we asked for the disconnect: not an outage
-        self.waiting_at_exit: tuple[int, int | None] = (0, None)  # rows left in the spool, oldest seq
+        self.waiting_at_exit: tuple[int, int | None, int] = (0, None, 0)  # rows left, oldest seq, last seq
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
         self._client = self._make_client()
@@ -234,6 +237,8 @@ class Publisher:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         deadline = time.monotonic() + self._flush_timeout
+        self._idle.clear()
+        self._rewind = True  # one more attempt for every undelivered row, within the bound
         self._wake.set()
         while time.monotonic() < deadline and not self._settled():
             time.sleep(0.02)
@@ -246,13 +251,14 @@ class Publisher:
         while self._connected.is_set() and not info.is_published() and time.monotonic() < end:
             time.sleep(0.02)
         left = self.outstanding_seqs()
-        if left:
-            log.error("%d results that could not be stored were not acknowledged by the broker at shutdown "
-                      "(seq %d..%d): they are lost", len(left), min(left), max(left))
+        if left or self.counters.lost:
+            log.error("%d results that could not be stored were not acknowledged by the broker (%s): they are lost",
+                      len(left) + self.counters.lost,
+                      f"seq {min(left)}..{max(left)}" if left else "dropped while the broker was away")
         self._shutdown_client()
         if self._spool is not None:
             stats = self._spool.stats()
-            self.waiting_at_exit = (stats.depth, stats.oldest_seq)
+            self.waiting_at_exit = (stats.depth, stats.oldest_seq, stats.next_seq - 1)
 
     def _settled(self) -> bool:
         with self._lock:
@@ -282,6 +288,9 @@ class Publisher:
         topic = self._result_topics[record.camera]
         props = self._result_properties(record.camera, record.model.name, record.model.version)
         with self._lock:
+            if len(self._pending) >= DIRECT_HOLD:
+                self.counters.lost += 1  # bounded memory while the broker is away: counted, reported at exit
+                return
             info = self._client.publish(topic, record.to_json(), qos=self._mqtt.qos, properties=props)
             if self._mqtt.qos > 0 and info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 self._pending[info.mid] = record.seq
@@ -307,6 +316,11 @@ class Publisher:
     def outstanding(self) -> int:
         with self._lock:
             return len(self._pending) + len(self._inflight)
+
+    def lost(self) -> int:
+        """Unspooled results neither acknowledged nor held any more (meaningful after exit)."""
+        with self._lock:
+            return len(self._pending) + self.counters.lost
 
     def outstanding_seqs(self) -> list[int]:
         """Sequence numbers of directly published (unspooled) results still awaiting their PUBACK."""
@@ -366,7 +380,7 @@ class Publisher:
                 continue
             rows = spool.pending(cursor, n, skip)
             if not rows:
-                if not skip:
+                if not skip and not self._rewind:
                     self._idle.set()
                 continue
             self._idle.clear()

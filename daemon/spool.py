@@ -52,6 +52,8 @@ ROW_OVERHEAD = 100  # bytes counted per row on top of its payload (keys, index e
 SEQ_RESERVE = 10_000  # numbers reserved ahead in <state>/seq (only used after a corrupt spool)
 RETRY_STORAGE = 1.0  # seconds between attempts to write to a spool that failed
 PRUNE_CHUNK = 500
+WAL_CHECKPOINT_PAGES = 256  # SQLite's default is 1000 pages (4 MiB of WAL before the first checkpoint)
+WAL_LIMIT_BYTES = 2 * 1024 * 1024  # the WAL file is truncated back to this after a checkpoint
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -131,6 +133,8 @@ def describe_storage_error(exc: BaseException, where: Path) -> tuple[str, bool]:
         name = getattr(exc, "sqlite_errorname", "") or ""
         if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
             return f"spool file {where} is corrupt ({exc})", True
+        if _read_only(where.parent):
+            return f"state folder {where.parent} is read-only", False
         for prefix, text in _SQLITE_REASONS:
             if name.startswith(prefix):
                 return text.format(where.parent, where), False
@@ -139,6 +143,13 @@ def describe_storage_error(exc: BaseException, where: Path) -> tuple[str, bool]:
         text = _OS_REASONS.get(exc.errno or 0, "state folder {0}: {2}")
         return text.format(where.parent, where, exc.strerror or exc), False
     return f"spool file {where}: {exc}", False
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 class Spool:
@@ -225,6 +236,8 @@ class Spool:
         if str(mode).lower() != "wal":
             raise sqlite3.OperationalError(f"journal mode stays {mode!r}")
         db.execute(f"PRAGMA synchronous={self._cfg.synchronous.upper()}")
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")  # a small WAL: small disks recover
+        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         db.executescript(_SCHEMA)
         check = db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
@@ -358,6 +371,11 @@ class Spool:
                     db.execute("ROLLBACK")
                 raise
         except (sqlite3.Error, OSError) as exc:
+            if describe_storage_error(exc, self.path)[0].startswith("disk full"):
+                with contextlib.suppress(sqlite3.Error):  # disk full: delivered rows go (quota policy order)
+                    if self._delivered_bytes:
+                        self._delete_delivered(db, "ORDER BY seq LIMIT ?", (PRUNE_CHUNK,))
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._failed(exc)
         self._depth += len(rows)
         self._undelivered_bytes += size
@@ -483,6 +501,7 @@ class Spool:
                 while self._delivered_bytes > self._cfg.retention_bytes:
                     if self._delete_delivered(db, "ORDER BY seq LIMIT ?", (PRUNE_CHUNK,)) == 0:
                         break
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # keep the WAL file small
             except sqlite3.Error as exc:
                 log.debug("retention pruning failed (%s); will try again", exc)
             return before - self._delivered_bytes
