@@ -405,3 +405,32 @@ def _wait(cond: Callable[[], bool], limit: float) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and not cond():
         time.sleep(0.1)
+
+
+def quota_full(work: Path, store: Path, *, quota: int = 60_000) -> Figures:
+    """A small ``[spool] quota_bytes`` fills while the broker is away; it comes back and the daemon recovers."""
+    fig = Figures(f"spool quota full ({quota // 1000} kB in config)")
+    started = time.monotonic()
+    port = free_port()
+    with Mosquitto(port) as broker, Collector(port) as sub, \
+            Daemon(work, store, port, extra=f"quota_bytes = {quota}") as daemon:
+        daemon.start()
+        time.sleep(2)
+        broker.stop()
+        deadline = time.monotonic() + 60
+        while "results cannot be stored" not in daemon.run_log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        broker.start()
+        back = time.monotonic()
+        _wait(lambda: bool(sub.statuses) and sub.statuses[-1].get("state") == "online"
+              and any(s.get("state") == "degraded" for s in sub.statuses), 60)
+        fig.reconnect_s = _round(sub.first_arrival_after(back))
+        time.sleep(2)
+        fig.exit_codes.append(daemon.terminate())
+        text = daemon.run_log()
+        fig.notes["degraded_log_lines"] = text.count("results cannot be stored")
+        fig.notes["states"] = _changes([s.get("state") for s in sub.statuses])
+        fig.notes["error_reasons"] = sorted(set(sub.errors.values()))[:3]
+        fig.notes["final_log_line"] = text.strip().splitlines()[-1]
+        return _finish(fig, daemon, sub, started)
