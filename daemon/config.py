@@ -177,7 +177,9 @@ class MqttConfig(_Section):
     require_at_start: bool = Field(
         True, description="refuse to start when the broker does not answer within connect_timeout"
     )
-    max_inflight: int = Field(100, ge=1, le=65535, description="unacknowledged QoS>0 messages at once")
+    max_inflight: int = Field(
+        100, ge=1, le=65535, description="unacknowledged results at once: the window the spool is sent through"
+    )
 
     @model_validator(mode="after")
     def _one_password(self) -> MqttConfig:
