@@ -6,6 +6,7 @@ config models in :mod:`camera.config`; :func:`open_source` picks the class from 
 """
 
 from camera.config import (
+    SOURCE_TYPES,
     ImageFolderSourceConfig,
     SourceConfig,
     StreamSourceConfig,
@@ -16,7 +17,7 @@ from camera.config import (
 from camera.folder import ImageFolderSource
 from camera.frame import Frame, FrameSource, Image
 from camera.opencv_source import StreamSource, UsbSource, VideoFileSource, scrub_url
-from camera.registry import SOURCE_TYPES, open_source
+from camera.registry import open_source
 from camera.synthetic import LABELS, DefectGenerator, DefectTruth, FrameTruth, SyntheticSource
 
 __all__ = [

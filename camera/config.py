@@ -1,15 +1,32 @@
 """Frame source options, one model per ``type``; the daemon's config embeds :data:`SourceConfig`.
 
 Validators here do no I/O: whether a file exists or a stream opens is checked when the source
-is opened (and by ``ovedged check-config``).
+is opened (and by ``ovedged check-config``). Paths come out of validation absolute
+(:data:`ovedge.paths.ConfigPath`: relative to the config file's folder, ``~`` expanded).
+
+A new kind of source is one config class here (with its ``type`` literal, added to
+:data:`SourceConfig`) and one entry in :mod:`camera.registry`; :data:`SOURCE_TYPES` and the
+config error messages follow from the union.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ovedge.paths import ConfigPath
+
+__all__ = [
+    "SOURCE_CONFIGS",
+    "SOURCE_TYPES",
+    "ImageFolderSourceConfig",
+    "SourceConfig",
+    "StreamSourceConfig",
+    "SyntheticSourceConfig",
+    "UsbSourceConfig",
+    "VideoFileSourceConfig",
+]
 
 
 class _Source(BaseModel):
@@ -32,7 +49,7 @@ class VideoFileSourceConfig(_Source):
     """A video file read through OpenCV (mp4, avi, mkv, ...)."""
 
     type: Literal["video"] = "video"
-    path: Path = Field(description="video file; relative paths are taken from the config's folder")
+    path: ConfigPath = Field(description="video file; relative paths are taken from the config's folder")
     loop: bool = Field(False, description="start again at the end instead of ending")
     fps: float = Field(0.0, ge=0.0, description="pace reading to this rate; 0 reads as fast as consumed")
 
@@ -41,7 +58,7 @@ class ImageFolderSourceConfig(_Source):
     """Every image of a folder, in name order."""
 
     type: Literal["folder"] = "folder"
-    path: Path = Field(description="folder of images; relative paths are taken from the config's folder")
+    path: ConfigPath = Field(description="folder of images; relative paths are taken from the config's folder")
     pattern: str = Field("*", description="glob for file names, e.g. '*.png'")
     loop: bool = Field(False, description="start again after the last image")
     fps: float = Field(0.0, ge=0.0, description="pace reading to this rate; 0 reads as fast as consumed")
@@ -72,3 +89,11 @@ SourceConfig = Annotated[
     | UsbSourceConfig,
     Field(discriminator="type"),
 ]
+
+SOURCE_CONFIGS: Final[tuple[type[BaseModel], ...]] = get_args(get_args(SourceConfig)[0])
+"""The config class of each source ``type``, in the union's order."""
+
+SOURCE_TYPES: Final[tuple[str, ...]] = tuple(
+    str(get_args(c.model_fields["type"].annotation)[0]) for c in SOURCE_CONFIGS  # each ``Literal["tag"]``
+)
+"""The ``type`` values a camera source may have, derived from :data:`SourceConfig`."""

@@ -34,9 +34,8 @@ class ImageFolderSource:
     :class:`CameraError` naming it: a folder is curated input, so a bad file is not skipped.
     """
 
-    def __init__(self, config: ImageFolderSourceConfig, *, base_dir: Path | None = None) -> None:
-        path = config.path.expanduser()
-        self.path = path if path.is_absolute() or base_dir is None else base_dir / path
+    def __init__(self, config: ImageFolderSourceConfig) -> None:
+        self.path = config.path
         self.config = config
         self._pacer = Pacer(config.fps)
         self._files: list[Path] = []

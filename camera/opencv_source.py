@@ -156,10 +156,9 @@ class VideoFileSource(CaptureSource):
 
     finite = True
 
-    def __init__(self, config: VideoFileSourceConfig, *, base_dir: Path | None = None) -> None:
+    def __init__(self, config: VideoFileSourceConfig) -> None:
         super().__init__(fps=config.fps)
-        path = config.path.expanduser()
-        self.path = path if path.is_absolute() or base_dir is None else base_dir / path
+        self.path = config.path
         self.loop = config.loop
 
     @property

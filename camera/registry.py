@@ -1,41 +1,49 @@
-"""Build the frame source a config describes: one explicit entry per source ``type``."""
+"""Build the frame source a config describes: one explicit entry per source config class."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Final
 
-from camera.config import SourceConfig
+from pydantic import BaseModel
+
+from camera.config import (
+    SOURCE_TYPES,
+    ImageFolderSourceConfig,
+    SourceConfig,
+    StreamSourceConfig,
+    SyntheticSourceConfig,
+    UsbSourceConfig,
+    VideoFileSourceConfig,
+)
 from camera.folder import ImageFolderSource
 from camera.frame import FrameSource
 from camera.opencv_source import StreamSource, UsbSource, VideoFileSource
 from camera.synthetic import SyntheticSource
 
-__all__ = ["SOURCE_TYPES", "open_source"]
+__all__ = ["SOURCE_TYPES", "open_source", "registered"]
 
-# Each entry takes the config of its own ``type`` and the folder relative paths are taken from.
-# Adapters with heavy optional dependencies (pypylon, harvesters) import them inside their
-# factory, so that a config which does not use them never pays for them.
-_FACTORIES: Final[dict[str, Callable[[Any, Path], FrameSource]]] = {
-    "synthetic": lambda config, _base: SyntheticSource(config),
-    "video": lambda config, base: VideoFileSource(config, base_dir=base),
-    "folder": lambda config, base: ImageFolderSource(config, base_dir=base),
-    "stream": lambda config, _base: StreamSource(config),
-    "usb": lambda config, _base: UsbSource(config),
+# Each entry takes the config of its own class; its paths are already absolute (resolved when the
+# config was loaded). Adapters with heavy optional dependencies (pypylon, harvesters) import them
+# inside their factory, so that a config which does not use them never pays for them.
+_FACTORIES: Final[dict[type[BaseModel], Callable[[Any], FrameSource]]] = {
+    SyntheticSourceConfig: SyntheticSource,
+    VideoFileSourceConfig: VideoFileSource,
+    ImageFolderSourceConfig: ImageFolderSource,
+    StreamSourceConfig: StreamSource,
+    UsbSourceConfig: UsbSource,
 }
 
-SOURCE_TYPES: Final = tuple(_FACTORIES)
-"""The ``type`` values :func:`open_source` knows."""
+
+def registered() -> tuple[type[BaseModel], ...]:
+    """The config classes :func:`open_source` can build a source for (a test holds it equal to the union)."""
+    return tuple(_FACTORIES)
 
 
-def open_source(config: SourceConfig, *, base_dir: Path) -> FrameSource:
-    """The source for ``config``, not yet opened: enter it (``with``) to open the device or file.
-
-    Relative paths in ``config`` are taken from ``base_dir`` (the config file's folder).
-    """
-    try:
-        factory = _FACTORIES[config.type]
-    except KeyError:
-        raise ValueError(f"no frame source for type {config.type!r}; known: {', '.join(SOURCE_TYPES)}") from None
-    return factory(config, base_dir)
+def open_source(config: SourceConfig) -> FrameSource:
+    """The source for ``config``, not yet opened: enter it (``with``) to open the device or file."""
+    factory = _FACTORIES.get(type(config))
+    if factory is None:  # a config class added to the union without its registry entry: a bug
+        msg = f"no frame source registered for {type(config).__name__}; add it to camera.registry"
+        raise TypeError(msg)
+    return factory(config)

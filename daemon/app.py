@@ -55,14 +55,14 @@ class Prepared:
 
 
 def resolve_model(cfg: DaemonConfig) -> ModelVersion:
-    store = ModelStore(cfg.path(cfg.model.store))
+    store = ModelStore(cfg.model.store)
     version = store.resolve(cfg.model.name, cfg.model.version)
     if cfg.model.verify_hashes:
         version.verify_files()
     if cfg.model.trusted_keys:
         from ovedge.signing import verify_manifest
 
-        verify_manifest(version.manifest, [cfg.path(p) for p in cfg.model.trusted_keys])
+        verify_manifest(version.manifest, list(cfg.model.trusted_keys))
     return version
 
 
@@ -77,7 +77,7 @@ def load_model(cfg: DaemonConfig, core: ov.Core, version: ModelVersion) -> Prepa
                              "set model.cache_dir or model.cache = false") from exc
     loaded = LoadedModel.load(core, version, cfg.model, cache_dir=cache_dir)
     deciders = {
-        cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id, base_dir=cfg.base_dir)
+        cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id)
         for cam in cfg.cameras
     }
     return Prepared(loaded, deciders)
@@ -89,7 +89,7 @@ def check_cameras(cfg: DaemonConfig) -> None:
 
     for cam in cfg.cameras:
         try:
-            with open_source(cam.source, base_dir=cfg.base_dir):
+            with open_source(cam.source):
                 pass
         except CameraError as exc:
             raise CameraError(f"camera {cam.id!r}: {exc}") from exc
@@ -152,7 +152,7 @@ class Daemon:
         self._deciders[m.version.version] = prepared.deciders
         self._engine = engine = Engine(m)
         self._workers = workers = [
-            CameraWorker(c, self._hub, self._stop_capture, base_dir=cfg.base_dir) for c in cfg.cameras
+            CameraWorker(c, self._hub, self._stop_capture) for c in cfg.cameras
         ]
         alarms = Alarms()
         with contextlib.ExitStack() as stack:
@@ -174,12 +174,12 @@ class Daemon:
             self._swapper = swapper = stack.enter_context(
                 ModelSwapper(
                     engine=engine,
-                    store=ModelStore(cfg.path(cfg.model.store)),
+                    store=ModelStore(cfg.model.store),
                     prepare=lambda v: load_model(cfg, core, v),
                     activate=self._activate,
                     watch=cfg.model.version == "latest",
                     verify_hashes=cfg.model.verify_hashes,
-                    trusted_keys=[cfg.path(p) for p in cfg.model.trusted_keys],
+                    trusted_keys=list(cfg.model.trusted_keys),
                 )
             )
             stack.callback(install_sighup(swapper))

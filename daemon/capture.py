@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from camera import FrameSource, open_source
 from daemon.config import CameraConfig, CameraMode
@@ -30,13 +29,11 @@ class CameraWorker:
         hub: FrameHub[str],
         stop: threading.Event,
         *,
-        base_dir: Path,
         opener: Callable[..., FrameSource] = open_source,
     ) -> None:
         self.cfg = cfg
         self._hub = hub
         self._stop = stop
-        self._base_dir = base_dir
         self._opener = opener
         self.frames = 0
         self.failures = 0  # open or read failures (each followed by a reopen with back-off)
@@ -62,7 +59,7 @@ class CameraWorker:
             while not self._stop.is_set():
                 if source is None:
                     try:
-                        source = self._opener(self.cfg.source, base_dir=self._base_dir)
+                        source = self._opener(self.cfg.source)
                     except CameraError as exc:
                         self._failed(exc)
                         self._stop.wait(backoff)

@@ -1,7 +1,7 @@
 """``ovedged``: ``run`` the inspection service, or ``check-config`` without starting anything.
 
-User-fixable problems (:class:`ovedge.errors.OvedgeError`) leave as one line on stderr and a
-non-zero exit code; anything else is a bug and keeps its traceback.
+User-fixable problems (:class:`ovedge.errors.OvedgeError`) leave as one line each on stderr and
+a non-zero exit code; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(cfg, syntax_only=args.syntax_only, path=args.config)
         return _run(cfg, until_sources_end=args.until_sources_end)
     except OvedgeError as exc:
-        print(f"ovedged: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one line per problem (a config can have several)
+            print(f"ovedged: error: {line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -30,7 +30,7 @@ class Decider:
     ignore_mask: npt.NDArray[np.bool_] | None  # True = ignore defects centred here
 
     @classmethod
-    def build(cls, rules: Rules, meta: IRMeta, *, camera: str, base_dir: Path = Path()) -> Decider:
+    def build(cls, rules: Rules, meta: IRMeta, *, camera: str) -> Decider:
         """Resolve the rules against the model's labels (and read the ignore mask) once."""
         labels = set(meta.labels)
         ok = set(rules.ok_labels) if rules.ok_labels is not None else set(meta.ok_labels)
@@ -53,7 +53,7 @@ class Decider:
             default_threshold=rules.min_score,
             min_area=rules.min_area,
             rois=rules.rois,
-            ignore_mask=_read_mask(rules.ignore_mask, base_dir, camera) if rules.ignore_mask else None,
+            ignore_mask=_read_mask(rules.ignore_mask, camera) if rules.ignore_mask else None,
         )
 
     def decide(self, detections: Sequence[Detection]) -> tuple[Verdict, list[Detection]]:
@@ -81,9 +81,8 @@ class Decider:
         return True
 
 
-def _read_mask(path: Path, base_dir: Path, camera: str) -> npt.NDArray[np.bool_]:
-    full = path if path.is_absolute() else base_dir / path
-    image = cv2.imread(str(full), cv2.IMREAD_GRAYSCALE)
+def _read_mask(path: Path, camera: str) -> npt.NDArray[np.bool_]:
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)  # absolute: resolved when the config was loaded
     if image is None:
-        raise ConfigError(f"camera {camera!r}: rules.ignore_mask {full} is not a readable image")
+        raise ConfigError(f"camera {camera!r}: rules.ignore_mask {path} is not a readable image")
     return np.asarray(image > 0)

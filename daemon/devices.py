@@ -1,9 +1,8 @@
 """OpenVINO device strings, the start-up device preflight, and compile properties.
 
-* :func:`parse_device` checks a device string without touching OpenVINO (no I/O): ``CPU``,
-  ``GPU``, ``GPU.N``, ``NPU``, ``AUTO`` / ``AUTO:a,b,...``, ``HETERO:a,b``, ``MULTI:a,b``
-  (accepted, deprecated: it warns and names AUTO's cumulative-throughput mode). ``VPU`` and
-  ``MYRIAD`` are refused with what to use instead.
+* Device strings are parsed by :func:`daemon.config.device.parse_device` (no I/O), already when
+  the config is validated. ``MULTI:a,b`` is accepted but deprecated: preflight warns and names
+  AUTO's cumulative-throughput mode.
 * :func:`preflight` checks the device against ``core.available_devices`` and returns the device to
   compile on: the requested one, or the first usable ``fallback`` (saying so), or raises a
   :class:`~ovedge.errors.ModelError` naming the device, what was found, and what to check.
@@ -18,7 +17,6 @@ least one of their candidates present (OpenVINO skips the absent ones), ``HETERO
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,41 +27,22 @@ import openvino.properties as props
 import openvino.properties.hint as hints
 import openvino.properties.streams as ov_streams
 
-from ovedge.errors import ConfigError, ModelError
+from daemon.config import DeviceSpec, InferencePrecision, PerformanceHint, parse_device
+from ovedge.errors import ModelError
 
 __all__ = [
     "DeviceChoice",
-    "DeviceSpec",
     "compile_properties",
     "execution_devices",
-    "parse_device",
     "preflight",
 ]
 
 log = logging.getLogger(__name__)
 
-PHYSICAL = ("CPU", "GPU", "NPU")
-VIRTUAL = ("AUTO", "HETERO", "MULTI")
-REMOVED = ("VPU", "MYRIAD", "HDDL", "VPUX")
-_PHYSICAL_RE = re.compile(r"^(CPU|GPU|NPU)(?:\.(\d+))?$")
-_FORMS = "CPU, GPU, GPU.N, NPU, AUTO, AUTO:a,b,..., HETERO:a,b, MULTI:a,b"
 MULTI_DEPRECATED = (
     'MULTI is deprecated by OpenVINO: use AUTO:{devices} with hint = "cumulative_throughput" '
     "(AUTO's CUMULATIVE_THROUGHPUT mode) instead"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceSpec:
-    """A parsed device string: a physical device, or a virtual one over candidates."""
-
-    text: str  # normalised, e.g. "AUTO:GPU,CPU"
-    kind: str  # CPU, GPU, NPU, AUTO, HETERO or MULTI
-    candidates: tuple[str, ...]  # physical devices named (the device itself when physical)
-
-    @property
-    def virtual(self) -> bool:
-        return self.kind in VIRTUAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,39 +55,6 @@ class DeviceChoice:
     fell_back: bool = False
     reason: str | None = None  # why it fell back (for logs, status and metrics)
     notes: tuple[str, ...] = ()  # warnings: deprecated MULTI, absent AUTO candidates
-
-
-def parse_device(text: str) -> DeviceSpec:
-    """Parse and normalise a device string (no I/O); :class:`ConfigError` when it cannot work."""
-    raw = text.strip()
-    name, sep, rest = raw.partition(":")
-    name = name.strip().upper()
-    if name in VIRTUAL:
-        candidates = tuple(_physical(part, raw) for part in rest.split(",") if part.strip()) if sep else ()
-        if name != "AUTO" and not candidates:
-            raise ConfigError(f"device {raw!r}: {name} needs a device list, e.g. {name}:GPU,CPU")
-        if len(set(candidates)) != len(candidates):
-            raise ConfigError(f"device {raw!r} names a device twice")
-        normal = f"{name}:{','.join(candidates)}" if candidates else name
-        return DeviceSpec(normal, name, candidates)
-    if sep:
-        raise ConfigError(f"device {raw!r}: only AUTO, HETERO and MULTI take a device list (use {_FORMS})")
-    single = _physical(raw, raw)
-    return DeviceSpec(single, single.partition(".")[0], (single,))
-
-
-def _physical(part: str, whole: str) -> str:
-    name = part.strip().upper()
-    if name.partition(".")[0] in REMOVED:
-        raise ConfigError(
-            f"device {whole!r}: {name} (Myriad VPU) was removed from OpenVINO in 2023.0; "
-            "use NPU on Core Ultra or stay on 2022.3 LTS"
-        )
-    if name in VIRTUAL:
-        raise ConfigError(f"device {whole!r}: {name} cannot be nested inside another device list")
-    if not _PHYSICAL_RE.match(name):
-        raise ConfigError(f"device {whole!r}: unknown device {part.strip()!r} (use {_FORMS})")
-    return name
 
 
 def _present(device: str, available: Sequence[str]) -> bool:
@@ -185,31 +131,33 @@ def preflight(
     raise ModelError(f"{why}{tried}; {advice}{escape}")
 
 
-_HINTS = ("latency", "throughput", "cumulative_throughput")
-_PRECISIONS = ("f32", "f16", "bf16")
+_MODES = {
+    PerformanceHint.LATENCY: hints.PerformanceMode.LATENCY,
+    PerformanceHint.THROUGHPUT: hints.PerformanceMode.THROUGHPUT,
+    PerformanceHint.CUMULATIVE_THROUGHPUT: hints.PerformanceMode.CUMULATIVE_THROUGHPUT,
+}
+_PRECISIONS = {
+    InferencePrecision.F32: ov.Type.f32,
+    InferencePrecision.F16: ov.Type.f16,
+    InferencePrecision.BF16: ov.Type.bf16,
+}
 
 
 def compile_properties(
     *,
-    hint: str,
+    hint: PerformanceHint,
     num_requests: int | None = None,
     streams: int | None = None,
     threads: int | None = None,
-    inference_precision: str | None = None,
+    inference_precision: InferencePrecision | None = None,
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """OpenVINO compile properties for the performance settings (unset ones are left to the device).
 
-    ``cache_dir`` turns model caching on (compile from the XML path to profit from it).
+    The enums come validated from the config; ``cache_dir`` turns model caching on (compile from
+    the XML path to profit from it).
     """
-    if hint not in _HINTS:
-        raise ConfigError(f"performance hint {hint!r} is not one of {', '.join(_HINTS)}")
-    modes = {
-        "latency": hints.PerformanceMode.LATENCY,
-        "throughput": hints.PerformanceMode.THROUGHPUT,
-        "cumulative_throughput": hints.PerformanceMode.CUMULATIVE_THROUGHPUT,
-    }
-    out: dict[str, Any] = {hints.performance_mode(): modes[hint]}
+    out: dict[str, Any] = {hints.performance_mode(): _MODES[hint]}
     if num_requests is not None:
         out[hints.num_requests()] = int(num_requests)
     if streams is not None:
@@ -217,12 +165,7 @@ def compile_properties(
     if threads is not None:
         out[props.inference_num_threads()] = int(threads)
     if inference_precision is not None:
-        if inference_precision not in _PRECISIONS:
-            raise ConfigError(
-                f"inference precision {inference_precision!r} is not one of {', '.join(_PRECISIONS)}"
-            )
-        types = {"f32": ov.Type.f32, "f16": ov.Type.f16, "bf16": ov.Type.bf16}
-        out[hints.inference_precision()] = types[inference_precision]
+        out[hints.inference_precision()] = _PRECISIONS[inference_precision]
     if cache_dir is not None:
         out[props.cache_dir()] = str(cache_dir)
     return out

@@ -23,7 +23,7 @@ import numpy.typing as npt
 import openvino as ov
 
 from camera.frame import Frame
-from daemon.config import ModelConfig
+from daemon.config import ModelConfig, PerformanceHint
 from daemon.devices import DeviceChoice, compile_properties, execution_devices, preflight
 from daemon.postprocess import PostProcessor, build_postprocessor, output_shapes
 from ovedge.errors import ModelError
@@ -63,7 +63,7 @@ class LoadedModel:
         meta = read_rt_info(model, source=source)
         choice = preflight(core, cfg.device, cfg.fallback)
         props = compile_properties(
-            hint=cfg.hint.value,
+            hint=cfg.hint,
             num_requests=cfg.num_requests or None,
             streams=cfg.streams,
             threads=cfg.threads,
@@ -89,7 +89,7 @@ class LoadedModel:
             postprocess=post,
             device=choice,
             execution_devices=execution_devices(compiled),
-            num_requests=cfg.num_requests or default_requests(max(1, optimal), cfg.hint.value),
+            num_requests=cfg.num_requests or default_requests(max(1, optimal), cfg.hint),
         )
 
 
@@ -199,7 +199,7 @@ class Engine:
         return old_model
 
 
-def default_requests(optimal: int, hint: str) -> int:
+def default_requests(optimal: int, hint: PerformanceHint) -> int:
     """Requests in flight when the config leaves it to us.
 
     The device's optimal number keeps its streams busy only if a new request starts the moment
@@ -208,7 +208,7 @@ def default_requests(optimal: int, hint: str) -> int:
     waits for the previous one only when the camera outpaces the model), ``2 * optimal`` for
     the throughput hints (benchmarks/README.md has the measurements).
     """
-    return optimal + 1 if hint == "latency" else 2 * optimal
+    return optimal + 1 if hint is PerformanceHint.LATENCY else 2 * optimal
 
 
 class RequestPool:

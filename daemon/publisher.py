@@ -554,7 +554,7 @@ def configure_security(client: mqtt.Client, cfg: DaemonConfig) -> None:
         if c.password is not None:
             password = c.password.get_secret_value()
         elif c.password_file is not None:
-            path = cfg.path(c.password_file)
+            path = c.password_file
             try:
                 password = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
@@ -563,8 +563,8 @@ def configure_security(client: mqtt.Client, cfg: DaemonConfig) -> None:
     if c.tls is not None:
         t = c.tls
         client.tls_set(
-            ca_certs=str(cfg.path(t.ca_file)) if t.ca_file else None,
-            certfile=str(cfg.path(t.cert_file)) if t.cert_file else None,
-            keyfile=str(cfg.path(t.key_file)) if t.key_file else None,
+            ca_certs=str(t.ca_file) if t.ca_file else None,
+            certfile=str(t.cert_file) if t.cert_file else None,
+            keyfile=str(t.key_file) if t.key_file else None,
         )
         client.tls_insecure_set(t.insecure)

@@ -1,10 +1,11 @@
-"""Shared fixtures: a real Mosquitto broker per test, the repository paths, the demo IR."""
+"""Shared fixtures: a real Mosquitto broker per test, the repository paths, the demo IR, the config writer."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tools/ (broker, subscriber) for the tests
 
+from tests import configs  # noqa: E402
 from tools.mosquitto import Mosquitto, find_mosquitto  # noqa: E402
 
 
@@ -28,6 +30,12 @@ def broker() -> Iterator[Mosquitto]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """:func:`tests.configs.write_config` writing into the test's ``tmp_path``: ``write_config(mqtt={...})``."""
+    return functools.partial(configs.write_config, tmp_path)
 
 
 DEMO_CONVERT_ARGS = [

@@ -9,9 +9,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from camera.synthetic import DefectGenerator
 from daemon.result import ResultRecord, Verdict
+from tests.configs import write_config
 from tools.subscriber import Subscriber
 
 FRAMES = 60
@@ -19,41 +21,26 @@ SEED = 3
 BIN = Path(sys.executable).parent
 
 
-def write_config(path: Path, *, store: Path, port: int, state: Path, count: int = FRAMES,
-                 extra: str = "") -> Path:
-    path.write_text(f"""
-[station]
-name = "st-test"
-topic_prefix = "ovt"
-
-[model]
-store = "{store}"
-name = "demo"
-cache_dir = "{state / 'cache'}"
-
-[[cameras]]
-id = "cam0"
-mode = "every-frame"
-[cameras.source]
-type = "synthetic"
-seed = {SEED}
-fps = 0
-count = {count}
-
-[mqtt]
-port = {port}
-connect_timeout = 5
-
-[state]
-dir = "{state}"
-{extra}
-""", encoding="utf-8")
-    return path
+def _config(folder: Path, *, store: Path, port: int, state: Path, count: int = FRAMES,
+            more_cameras: tuple[dict[str, Any], ...] = ()) -> Path:
+    camera = {
+        "id": "cam0",
+        "mode": "every-frame",
+        "source": {"type": "synthetic", "seed": SEED, "fps": 0, "count": count},
+    }
+    return write_config(
+        folder,
+        station={"name": "st-test", "topic_prefix": "ovt"},
+        model={"store": store, "name": "demo", "cache_dir": state / "cache"},
+        cameras=[camera, *more_cameras],
+        mqtt={"port": port, "connect_timeout": 5},
+        state={"dir": state},
+    )
 
 
 def test_checkpoint_to_mqtt_round_trip(demo_store: Path, broker, tmp_path: Path, repo_root: Path) -> None:
     """Every frame of the synthetic camera arrives as a valid result whose verdict matches the injected defect."""
-    cfg = write_config(tmp_path / "config.toml", store=demo_store, port=broker.port, state=tmp_path / "state")
+    cfg = _config(tmp_path, store=demo_store, port=broker.port, state=tmp_path / "state")
     prefix = "ovt/st-test"
     with Subscriber(broker.port, [f"{prefix}/#"]) as sub:
         proc = subprocess.Popen([str(BIN / "ovedged"), "run", "--config", str(cfg)], cwd=repo_root,
@@ -100,7 +87,7 @@ def test_unreachable_broker_is_one_line_error(demo_store: Path, tmp_path: Path, 
     from tools.mosquitto import free_port
 
     port = free_port()
-    cfg = write_config(tmp_path / "config.toml", store=demo_store, port=port, state=tmp_path / "state")
+    cfg = _config(tmp_path, store=demo_store, port=port, state=tmp_path / "state")
     done = subprocess.run([str(BIN / "ovedged"), "run", "--config", str(cfg)], capture_output=True, text=True,
                           cwd=repo_root, timeout=120, check=False, env={**os.environ, "JOURNAL_STREAM": ""})
     assert done.returncode != 0
@@ -123,19 +110,11 @@ def test_two_cameras_share_one_model_until_their_sources_end(demo_store: Path, b
         image, t = gen.render(i)
         cv2.imwrite(str(folder / f"part-{i:03d}.png"), image)
         truth[f"part-{i:03d}.png"] = t.defective
-    extra = f"""
-[[cameras]]
-id = "cam1"
-mode = "every-frame"
-[cameras.source]
-type = "folder"
-path = "{folder}"
-pattern = "*.png"
-"""
-    cfg = write_config(tmp_path / "config.toml", store=demo_store, port=broker.port, state=tmp_path / "state",
-                       count=12, extra="")
-    text = cfg.read_text(encoding="utf-8").replace("[mqtt]", extra + "\n[mqtt]")
-    cfg.write_text(text, encoding="utf-8")
+    folder_camera = {
+        "id": "cam1", "mode": "every-frame", "source": {"type": "folder", "path": folder, "pattern": "*.png"}
+    }
+    cfg = _config(tmp_path, store=demo_store, port=broker.port, state=tmp_path / "state", count=12,
+                  more_cameras=(folder_camera,))
     with Subscriber(broker.port, ["ovt/st-test/+/result"]) as sub:
         done = subprocess.run([str(BIN / "ovedged"), "run", "--config", str(cfg), "--until-sources-end"],
                               capture_output=True, text=True, cwd=repo_root, timeout=300, check=False)

@@ -28,7 +28,10 @@ from camera import (
     open_source,
     scrub_url,
 )
+from camera.config import SOURCE_CONFIGS, SOURCE_TYPES
+from camera.registry import registered
 from ovedge.errors import CameraError
+from ovedge.paths import path_context
 
 
 def _frames(n: int, w: int = 96, h: int = 64) -> list[np.ndarray]:
@@ -65,9 +68,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarra
 
 
 def test_video_file_reads_every_frame_then_ends(clip: tuple[Path, list[np.ndarray]]) -> None:
-    """An MJPG .avi yields its frames in order at the written size, then None; relative paths use base_dir."""
+    """An MJPG .avi yields its frames in order at the written size, then None."""
     path, written = clip
-    source = open_source(VideoFileSourceConfig(path=Path(path.name)), base_dir=path.parent)
+    source = open_source(VideoFileSourceConfig(path=path))
     assert isinstance(source, VideoFileSource)
     with source as src:
         frames = list(iter(src.read, None))
@@ -125,7 +128,7 @@ def image_folder(tmp_path: Path) -> Path:
 
 def test_folder_reads_images_in_name_order_as_bgr(image_folder: Path) -> None:
     """Images come in name order; grey and RGBA become 3-channel BGR; non-images and dotfiles are skipped."""
-    source = open_source(ImageFolderSourceConfig(path=Path(image_folder.name)), base_dir=image_folder.parent)
+    source = open_source(ImageFolderSourceConfig(path=image_folder))
     assert isinstance(source, ImageFolderSource)
     with source as src:
         frames = list(iter(src.read, None))
@@ -226,7 +229,7 @@ def test_http_mjpeg_stream_is_read_and_fails_loudly_when_the_server_goes(
     """A real multipart MJPEG stream yields the served pictures; when the server stops, read() raises."""
     server, served = mjpeg
     url = f"http://viewer:s3cret@127.0.0.1:{server.port}/stream.mjpg"
-    source = open_source(StreamSourceConfig(url=url), base_dir=Path())
+    source = open_source(StreamSourceConfig(url=url))
     assert isinstance(source, StreamSource)
     assert "s3cret" not in source.description
     with source as src:
@@ -276,16 +279,33 @@ def test_usb_camera_that_is_absent_is_a_camera_error() -> None:
 
 
 def test_registry_builds_the_source_for_each_type(tmp_path: Path) -> None:
-    """open_source dispatches on `type` and resolves relative paths against base_dir without opening."""
-    assert isinstance(open_source(SyntheticSourceConfig(), base_dir=tmp_path), SyntheticSource)
-    video = open_source(VideoFileSourceConfig(path=Path("v.avi")), base_dir=tmp_path)
+    """open_source dispatches on the config's class and uses its (already absolute) path as is, without opening."""
+    assert isinstance(open_source(SyntheticSourceConfig()), SyntheticSource)
+    video = open_source(VideoFileSourceConfig(path=tmp_path / "v.avi"))
     assert isinstance(video, VideoFileSource)
     assert video.path == tmp_path / "v.avi"
-    folder = open_source(ImageFolderSourceConfig(path=Path("imgs")), base_dir=tmp_path)
+    folder = open_source(ImageFolderSourceConfig(path=tmp_path / "imgs"))
     assert isinstance(folder, ImageFolderSource)
     assert folder.path == tmp_path / "imgs"
-    absolute = open_source(VideoFileSourceConfig(path=Path("/data/v.avi")), base_dir=tmp_path)
-    assert isinstance(absolute, VideoFileSource)
-    assert absolute.path == Path("/data/v.avi")
-    assert isinstance(open_source(UsbSourceConfig(device=0), base_dir=tmp_path), UsbSource)
-    assert isinstance(open_source(StreamSourceConfig(url="rtsp://h/x"), base_dir=tmp_path), StreamSource)
+    assert isinstance(open_source(UsbSourceConfig(device=0)), UsbSource)
+    assert isinstance(open_source(StreamSourceConfig(url="rtsp://h/x")), StreamSource)
+
+
+def test_every_source_type_of_the_union_has_one_factory() -> None:
+    """The `type` tags come from the SourceConfig union, and the registry covers exactly its classes."""
+    assert set(registered()) == set(SOURCE_CONFIGS)
+    assert tuple(c.model_fields["type"].default for c in SOURCE_CONFIGS) == SOURCE_TYPES
+    assert set(SOURCE_TYPES) >= {"synthetic", "video", "folder", "stream", "usb"}
+
+
+def test_source_paths_come_out_of_validation_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative source path is taken from the base folder in the validation context; without one, from the
+    working directory; `~` is expanded: the sources never resolve paths themselves."""
+    context = path_context(tmp_path / "etc")
+    video = VideoFileSourceConfig.model_validate({"path": "line.mp4"}, context=context)
+    assert video.path == tmp_path / "etc" / "line.mp4"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder = ImageFolderSourceConfig.model_validate({"path": "~/parts"}, context=context)
+    assert folder.path == tmp_path / "home" / "parts"
+    monkeypatch.chdir(tmp_path)
+    assert VideoFileSourceConfig(path=Path("v.avi")).path == tmp_path / "v.avi"

@@ -57,8 +57,8 @@ def test_regions_of_interest_and_ignore_mask(tmp_path: Path) -> None:
     mask = np.zeros((100, 100), np.uint8)
     mask[:, 50:] = 255
     cv2.imwrite(str(tmp_path / "mask.png"), mask)
-    rules = Rules(rois=((0, 0, 40, 40), (60, 60, 100, 100)), ignore_mask=Path("mask.png"))
-    decider = Decider.build(rules, META, camera="c", base_dir=tmp_path)
+    rules = Rules(rois=((0, 0, 40, 40), (60, 60, 100, 100)), ignore_mask=tmp_path / "mask.png")
+    decider = Decider.build(rules, META, camera="c")
     assert decider.decide([_d("scratch", 0.9, (10, 10, 20, 20))])[0] is Verdict.NG  # in ROI 1, unmasked
     assert decider.decide([_d("scratch", 0.9, (40, 40, 50, 50))])[0] is Verdict.OK  # outside both ROIs
     assert decider.decide([_d("scratch", 0.9, (70, 70, 80, 80))])[0] is Verdict.OK  # in ROI 2, masked
@@ -71,4 +71,4 @@ def test_rules_naming_unknown_labels_or_a_missing_mask_are_refused(tmp_path: Pat
     with pytest.raises(ConfigError, match=msg):
         Decider.build(Rules(thresholds={"scrach": 0.5}), META, camera="c")
     with pytest.raises(ConfigError, match=r"ignore_mask .* is not a readable image"):
-        Decider.build(Rules(ignore_mask=Path("nope.png")), META, camera="c", base_dir=tmp_path)
+        Decider.build(Rules(ignore_mask=tmp_path / "nope.png"), META, camera="c")

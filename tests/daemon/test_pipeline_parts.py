@@ -111,11 +111,9 @@ def test_failed_inference_becomes_an_error_result_never_ok(demo_store: Path, tmp
     from daemon.config import load_config
     from daemon.engine import InferenceDone
     from daemon.result import Verdict
+    from tests.configs import write_config
 
-    cfg_path = tmp_path / "c.toml"
-    cfg_path.write_text(f'[model]\nstore = "{demo_store}"\ncache = false\n'
-                        '[[cameras]]\nid = "cam0"\n[cameras.source]\ntype = "synthetic"\n', encoding="utf-8")
-    cfg = load_config(cfg_path)
+    cfg = load_config(write_config(tmp_path, model={"store": demo_store, "cache": False}))
     prepared = load_model(cfg, ov.Core(), ModelStore(demo_store).resolve("demo"))
     daemon = Daemon(cfg)
     daemon._activate(prepared)  # the rules the decide thread would use

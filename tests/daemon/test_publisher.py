@@ -12,24 +12,13 @@ from daemon.config import DaemonConfig, load_config
 from daemon.publisher import Publisher, probe_broker
 from daemon.result import FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict
 from ovedge.errors import PublishError
+from tests.configs import write_config
 from tools.mosquitto import Mosquitto, free_port
 from tools.subscriber import Subscriber
 
 
-def _cfg(tmp_path: Path, port: int, extra: str = "") -> DaemonConfig:
-    path = tmp_path / "c.toml"
-    path.write_text(f"""
-[station]
-name = "s1"
-[[cameras]]
-id = "cam0"
-[cameras.source]
-type = "synthetic"
-[mqtt]
-port = {port}
-connect_timeout = 5
-{extra}
-""", encoding="utf-8")
+def _cfg(tmp_path: Path, port: int) -> DaemonConfig:
+    path = write_config(tmp_path, station={"name": "s1"}, mqtt={"port": port, "connect_timeout": 5})
     return load_config(path)
 
 

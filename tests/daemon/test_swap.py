@@ -28,6 +28,7 @@ from daemon.swap import ModelSwapper, install_sighup, self_test
 from ovedge.irmeta import GoldenSample, IRMeta, Manifest, Preprocessing, write_rt_info
 from ovedge.signing import generate_keypair, sign_manifest
 from ovedge.store import MANIFEST, ModelStore, ModelVersion, digest_file
+from tests.configs import write_config
 
 NAME = "widget"
 LABELS = ("ok", "scratch", "dent")
@@ -312,34 +313,19 @@ def test_swap_to_a_model_wanting_more_requests_grows_the_window(store: ModelStor
 # -- inside the running daemon (needs the daemon/app.py wiring in /tmp/helperC_swap_wiring.patch) --
 
 
-def _daemon_config(path: Path, store: Path, port: int, state: Path) -> Path:
-    path.write_text(
-        f"""
-[station]
-name = "st"
-topic_prefix = "ovt"
-[model]
-store = "{store}"
-name = "{NAME}"
-cache_dir = "{state / "cache"}"
-[[cameras]]
-id = "cam0"
-mode = "every-frame"
-[cameras.source]
-type = "synthetic"
-seed = 1
-width = 64
-height = 48
-fps = 40
-count = 0
-[mqtt]
-port = {port}
-[state]
-dir = "{state}"
-""",
-        encoding="utf-8",
+def _daemon_config(folder: Path, store: Path, port: int, state: Path) -> Path:
+    return write_config(
+        folder,
+        station={"name": "st", "topic_prefix": "ovt"},
+        model={"store": store, "name": NAME, "cache_dir": state / "cache"},
+        cameras=[{
+            "id": "cam0",
+            "mode": "every-frame",
+            "source": {"type": "synthetic", "seed": 1, "width": 64, "height": 48, "fps": 40, "count": 0},
+        }],
+        mqtt={"port": port},
+        state={"dir": state},
     )
-    return path
 
 
 def test_daemon_swaps_under_load_and_rejects_a_bad_model(broker, tmp_path: Path, repo_root: Path) -> None:
@@ -349,7 +335,7 @@ def test_daemon_swaps_under_load_and_rejects_a_bad_model(broker, tmp_path: Path,
 
     store = ModelStore(tmp_path / "store")
     publish(store, SCRATCH)
-    cfg = _daemon_config(tmp_path / "config.toml", store.root, broker.port, tmp_path / "state")
+    cfg = _daemon_config(tmp_path, store.root, broker.port, tmp_path / "state")
     results: list[dict] = []
     log_path = tmp_path / "daemon.log"
     with log_path.open("w", encoding="utf-8") as log_file, Subscriber(broker.port, ["ovt/st/#"]) as sub:
