@@ -90,6 +90,26 @@ class SpoolStorageError(OvedgeError):
         super().__init__(f"result spool unavailable: {reason}")
 
 
+class StateFolderError(ConfigError):
+    """The state folder cannot hold the spool (``check-config``)."""
+
+    def __init__(self, folder: Path, problem: str) -> None:
+        self.folder = folder
+        self.problem = problem
+        super().__init__(f"state folder {folder} {problem}; results cannot be spooled: free space, fix its "
+                         "permissions or set [state] dir")
+
+
+class SequenceMarkError(ConfigError):
+    """``<state>/seq`` does not hold a number."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+        super().__init__(f"{path} is corrupt ({text[:20]!r}); it holds the highest sequence number handed out: "
+                         "put a number above every published seq in it")
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     seq: int
@@ -309,8 +329,7 @@ class Spool:
         try:
             mark = int(text or "0")
         except ValueError as exc:
-            raise ConfigError(f"{self._mark_path} is corrupt ({text[:20]!r}); it holds the highest sequence "
-                              "number handed out: put a number above every published seq in it") from exc
+            raise SequenceMarkError(self._mark_path, text) from exc
         self._reserved = mark
         return mark
 
@@ -600,12 +619,11 @@ def check_state_dir(state_dir: Path, cfg: SpoolConfig, *, min_free: int = 16 * 1
     except OSError as exc:
         with contextlib.suppress(OSError):
             probe.unlink()
-        raise ConfigError(f"state folder {state_dir} is not writable ({exc.strerror or exc}); results cannot "
-                          "be spooled: fix its permissions or set [state] dir") from exc
+        raise StateFolderError(state_dir, f"is not writable ({exc.strerror or exc})") from exc
     free = st.f_bavail * st.f_frsize
     if free < min_free:
-        raise ConfigError(f"state folder {state_dir} has only {free // 1024} KiB free; the spool needs at least "
-                          f"{min_free // (1024 * 1024)} MiB: free space or set [state] dir")
+        raise StateFolderError(state_dir, f"has only {free // 1024} KiB free, the spool needs at least "
+                                          f"{min_free // (1024 * 1024)} MiB")
     note = "" if free >= cfg.quota_bytes else (
         f" (less than [spool] quota_bytes = {cfg.quota_bytes // (1024 * 1024)} MiB: the disk fills first)")
     return f"state folder {state_dir} writable, {free // (1024 * 1024)} MiB free{note}"

@@ -144,3 +144,45 @@ def test_unusable_state_folder_fails_commits_and_recovers_when_it_is_fixed(tmp_p
     assert stored[0].seq == 3  # numbers handed out while storage was away are not reused
     with sqlite3.connect(state / "spool.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_check_state_dir_reports_room_and_refuses_an_unusable_folder(tmp_path: Path) -> None:
+    """check-config's state check: a writable folder is reported with its free space; a 'folder' that is a
+    file is a StateFolderError naming the folder."""
+    from daemon.spool import StateFolderError, check_state_dir
+
+    line = check_state_dir(tmp_path / "new" / "state", SpoolConfig())
+    assert str(tmp_path / "new" / "state") in line and "writable" in line and "MiB free" in line
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(StateFolderError) as err:
+        check_state_dir(blocker, SpoolConfig())
+    assert err.value.folder == blocker
+    with pytest.raises(StateFolderError, match="free"):
+        check_state_dir(tmp_path, SpoolConfig(), min_free=1 << 62)
+
+
+def test_check_config_names_a_read_only_state_folder(tmp_path: Path) -> None:
+    """`ovedged check-config` on a state folder mounted read-only (own mount namespace): exit 2, one line
+    naming the folder, no traceback."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.configs import write_config
+
+    if shutil.which("unshare") is None:
+        pytest.fail("unshare (util-linux) is needed for this test")
+    state = tmp_path / "state"
+    state.mkdir()
+    cfg = write_config(tmp_path, state={"dir": state})
+    ovedged = Path(sys.executable).parent / "ovedged"
+    script = f'mount --bind "{state}" "{state}" && mount -o remount,ro,bind "{state}" && exec "$@"'
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(ovedged),
+                           "check-config", "--config", str(cfg)], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ovedged: error:")]
+    assert len(errors) == 1, done.stderr
+    assert str(state) in errors[0] and "not writable" in errors[0]
+    assert "Traceback" not in done.stderr
