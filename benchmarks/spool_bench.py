@@ -9,7 +9,8 @@ Two measurements, in alternating rounds in one run (the machine is shared: compa
   (the sender's read) + ``mark`` (PUBACK outcomes, one transaction per batch). CPU ms per result
   is this thread's CPU time (``time.thread_time``); wall ms per batch includes the fsync waits.
 * ``delivery path``: prebuilt result drafts pushed at full speed, in batches of 8, through
-  (a) :class:`daemon.delivery.Delivery` -> spool -> ``mqtt-send`` -> a private Mosquitto, and
+  (a) :class:`daemon.delivery.Delivery` (``spool-writer``) -> spool -> ``mqtt-send`` -> a private
+  Mosquitto, and
   (b) the pre-spool path: number in memory -> ``Publisher.publish_result`` -> the same broker;
   a subscriber in its own process (``listen.py``) counts them. Results per second (subscriber
   arrivals) and CPU ms per result of this process (all threads: decide-side, paho, our senders),
@@ -110,7 +111,7 @@ def path_round(n: int, *, with_spool: bool) -> dict[str, Any]:
         alarms = Alarms()
         with Spool(cfg.state_dir(), cfg.spool, on_alarm=alarms.raise_) as spool, \
                 Publisher(cfg, dict, spool=spool if with_spool else None, alarms=alarms) as pub:
-            delivery = Delivery(spool, pub, alarms)
+            delivery = Delivery(spool, pub, alarms, batch_ms=cfg.spool.batch_ms).__enter__()
             t0 = os.times()
             seq = 0
             for i in range(0, n, 8):
@@ -125,6 +126,7 @@ def path_round(n: int, *, with_spool: bool) -> dict[str, Any]:
                         time.sleep(0.0005)
             listener.wait(300)
             t1 = os.times()
+            delivery.__exit__(None, None, None)
         arrivals = [json.loads(line)["t"] for line in out.read_text(encoding="utf-8").splitlines()]
     cpu = (t1.user - t0.user) + (t1.system - t0.system)
     span = max(arrivals) - min(arrivals) if len(arrivals) > 1 else float("nan")

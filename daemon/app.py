@@ -5,8 +5,8 @@ Threads (all named):
 * ``camera-<id>``  one per camera (:mod:`daemon.capture`): source -> the camera's slot
 * ``dispatch``     slots -> :meth:`Engine.submit` (round-robin, blocks on free requests)
 * OpenVINO's own callback threads: copy outputs out of the request, hand off (:mod:`daemon.engine`)
-* ``decide``       post-process, rules -> verdict -> draft; a batch of drafts -> the spool, which
-                   numbers and stores them in one transaction (:mod:`daemon.delivery`)
+* ``decide``       post-process, rules -> verdict -> draft; a batch of drafts -> :meth:`Delivery.submit`
+* ``spool-writer`` numbers and stores the queued drafts in one transaction per batch (:mod:`daemon.delivery`)
 * paho's network thread, ``mqtt-send`` (spool -> broker) and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
 
@@ -160,8 +160,8 @@ class Daemon:
             self._publisher = publisher = stack.enter_context(
                 Publisher(cfg, self.status, spool=spool, alarms=alarms,
                           health=("online", None) if spool.problem is None else ("degraded", spool.problem)))
-            self._delivery = delivery = Delivery(spool, publisher, alarms)
-            delivery.start()
+            self._delivery = delivery = stack.enter_context(
+                Delivery(spool, publisher, alarms, batch_max=cfg.spool.batch_max, batch_ms=cfg.spool.batch_ms))
             decide = threading.Thread(target=self._decide_loop, args=(engine, delivery), name="decide", daemon=True)
             dispatch = threading.Thread(target=self._dispatch_loop, args=(engine,), name="dispatch", daemon=True)
             decide.start()
@@ -249,19 +249,15 @@ class Daemon:
                 pass
 
     def _decide_loop(self, engine: Engine, delivery: Delivery) -> None:
-        batch_max, batch_s = self.cfg.spool.batch_max, self.cfg.spool.batch_ms / 1000.0
+        batch_max = self.cfg.spool.batch_max
         while True:
             item = engine.take(timeout=0.1)
             if item is None:
                 if self._stop_decide.is_set():
                     return
                 continue
-            items = [item]  # group what is ready (and what comes within batch_ms): one transaction
-            deadline = time.monotonic() + batch_s
-            while len(items) < batch_max:
-                more = engine.take(timeout=max(0.0, deadline - time.monotonic()))
-                if more is None:
-                    break
+            items = [item]  # and whatever else is finished already: one batch, one transaction
+            while len(items) < batch_max and (more := engine.take(timeout=0)) is not None:
                 items.append(more)
             drafts = []
             for done in items:
@@ -269,8 +265,9 @@ class Daemon:
                     drafts.append(self._judge(done))
                 except Exception:
                     log.exception("bug while judging frame %d of %s", done.frame.index, done.context)
-            for record in delivery.submit(drafts):
-                self.verdicts[record.verdict.value] += 1
+            for draft in drafts:
+                self.verdicts[draft.verdict.value] += 1
+            delivery.submit(drafts)
 
     def _activate(self, prepared: Prepared) -> None:
         """Called by the swapper before the new model takes its first frame."""
