@@ -223,7 +223,8 @@ class Spool:
             reason, corrupt = describe_storage_error(exc, self.path)
             if not corrupt:
                 self._unavailable(reason)
-                self._next = max(self._next, self._salvage_next(), mark + 1)
+                salvaged = self._salvage_next()
+                self._next = max(self._next, mark + 1 if salvaged is None else salvaged)
                 return
             fresh_db = self._replace_corrupt(reason)
             if fresh_db is None:
@@ -267,7 +268,7 @@ class Spool:
 
     def _replace_corrupt(self, reason: str) -> sqlite3.Connection | None:
         """Move the corrupt file (and its WAL) aside, raise an alarm, start a fresh spool."""
-        self._next = max(self._next, self._salvage_next())
+        self._next = max(self._next, self._salvage_next() or 1)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self._clock()))
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         try:
@@ -285,22 +286,26 @@ class Spool:
             self._on_alarm("spool-corrupt", f"{reason}; moved aside to {aside}")
         return db
 
-    def _salvage_next(self) -> int:
-        """Best effort: the next number recorded in a spool we cannot (or may not) write."""
+    def _salvage_next(self) -> int | None:
+        """Best effort: the next number recorded in a spool we cannot (or may not) write; None = unknown."""
         if not self.path.exists():
-            return 1
-        try:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True)
-        except sqlite3.Error:
-            return 1
-        try:
-            stored = self._meta_next(db) or 1
-            top = db.execute("SELECT max(seq) FROM results").fetchone()[0]
-            return max(stored, (top or 0) + 1)
-        except sqlite3.Error:
-            return 1
-        finally:
-            db.close()
+            return None
+        wal = Path(f"{self.path}-wal")
+        # mode=ro reads the WAL but needs its shared-memory file; immutable ignores the WAL, so it
+        # is only trusted when there is no WAL left (a clean close checkpoints and removes it).
+        modes = ["mode=ro"] + ([] if wal.exists() and wal.stat().st_size else ["mode=ro&immutable=1"])
+        for mode in modes:
+            try:
+                db = sqlite3.connect(f"file:{self.path}?{mode}", uri=True)
+                try:
+                    stored = self._meta_next(db)
+                    top = db.execute("SELECT max(seq) FROM results").fetchone()[0]
+                finally:
+                    db.close()
+            except sqlite3.Error:
+                continue
+            return None if stored is None else max(stored, (top or 0) + 1)
+        return None
 
     @staticmethod
     def _meta_next(db: sqlite3.Connection) -> int | None:
