@@ -299,6 +299,10 @@ class Publisher:
             log.error("result seq %d could not be queued for MQTT: %s", record.seq, mqtt.error_string(info.rc))
 
     def publish_status(self) -> None:
+        """The retained status, now; not while disconnected (paho would resend a stale one later:
+        the connect handler publishes a fresh one)."""
+        if not self._connected.is_set():
+            return
         state, reason = self._health
         self._client.publish(self.status_topic, self._status_payload(state, reason), qos=1, retain=True)
 
