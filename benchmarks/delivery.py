@@ -5,7 +5,8 @@
 Converts the demo checkpoint into a temporary store, runs each scenario (a real ovedged, a real
 Mosquitto, a persistent-session subscriber) and writes ``delivery.json`` (all figures) and
 ``delivery.md`` (the table in ``docs/MQTT.md``). Scenarios: ``outage60``, ``outage60-nopersist``,
-``freeze``, ``kill``, ``daemon-kills``, ``sigterm-down``, ``readonly``, ``full``, ``quota``.
+``freeze``, ``kill``, ``daemon-kills``, ``sigterm-down``, ``readonly``, ``full``, ``quota``,
+``corrupt``.
 Takes about 8 minutes; nothing asserts (``tests/test_delivery.py`` does).
 """
 
@@ -38,6 +39,7 @@ SCENARIOS: dict[str, Callable[[Path, Path], faults.Figures]] = {
     "readonly": lambda w, s: faults.storage_fault(w, s, kind="readonly"),
     "full": lambda w, s: faults.storage_fault(w, s, kind="full"),
     "quota": faults.quota_full,
+    "corrupt": faults.corrupt_spool,
 }
 
 

@@ -93,6 +93,12 @@ class Alarms:
         with self._lock:
             return dict(self._active)
 
+    def attach(self, listener: Callable[[str, bool, str], None]) -> None:
+        """Send changes to ``listener`` from now on, starting with the alarms already raised."""
+        self.listener = listener
+        for kind, reason in self.active().items():
+            listener(kind, True, reason)
+
 
 class _RateMeter:
     """Deliveries per second over the last :data:`RATE_WINDOW` seconds."""
@@ -127,7 +133,6 @@ class Publisher:
         self._result_topics = {cam.id: f"{prefix}/{cam.id}/result" for cam in cfg.cameras}
         self.counters = PublishCounters()
         self.alarms = alarms if alarms is not None else Alarms()
-        self.alarms.listener = self._publish_alarm
         self._health = health  # ("online" | "degraded", reason): what the retained status says
         self._events: queue.SimpleQueue[tuple[str, int, int, str]] = queue.SimpleQueue()
         self._lock = threading.Lock()  # held around publish() so a PUBACK cannot beat its mid
@@ -150,6 +155,7 @@ class Publisher:
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
         self._client = self._make_client()
+        self.alarms.attach(self._publish_alarm)  # queued by paho until the first connect
 
     # -- set-up ---------------------------------------------------------------------------------
 

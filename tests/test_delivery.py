@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.faults import Figures, daemon_kills, outage, quota_full, sigterm_while_down, storage_fault
+from tools.faults import Figures, corrupt_spool, daemon_kills, outage, quota_full, sigterm_while_down, storage_fault
 from tools.mosquitto import find_mosquitto
 
 pytestmark = pytest.mark.slow
@@ -100,3 +100,15 @@ def test_quota_full_degrades_then_recovers(demo_store: Path, tmp_path: Path) -> 
     assert fig.notes["states"][-3:] == ["degraded", "online", "stopped"], fig.notes["states"]
     assert any("quota" in r for r in fig.notes["error_reasons"])
     assert fig.notes["degraded_log_lines"] == 1
+
+
+def test_corrupt_spool_is_set_aside_and_numbering_goes_on(demo_store: Path, tmp_path: Path) -> None:
+    """A spool file overwritten with garbage between two runs: the daemon starts (no crash loop), raises the
+    spool-corrupt alarm, keeps the file aside, and numbers above every seq handed out before."""
+    fig = corrupt_spool(tmp_path, demo_store)
+    _nothing_missing(fig)
+    assert ("spool-corrupt", True) in fig.notes["alarms"]
+    assert len(fig.notes["set_aside"]) == 1
+    assert fig.notes["first_seq_after"] == fig.notes["mark"] + 1
+    assert fig.notes["unexpected"] == []
+    assert fig.notes["tracebacks"] == 0

@@ -434,3 +434,40 @@ def quota_full(work: Path, store: Path, *, quota: int = 60_000) -> Figures:
         fig.notes["error_reasons"] = sorted(set(sub.errors.values()))[:3]
         fig.notes["final_log_line"] = text.strip().splitlines()[-1]
         return _finish(fig, daemon, sub, started)
+
+
+def corrupt_spool(work: Path, store: Path) -> Figures:
+    """The spool file is garbage at start: set aside with an alarm, a fresh spool numbers above the mark."""
+    fig = Figures("spool file corrupt at start")
+    started = time.monotonic()
+    port = free_port()
+    with Mosquitto(port) as _broker, Collector(port) as sub, Daemon(work, store, port) as daemon:
+        daemon.start()
+        time.sleep(2)
+        fig.exit_codes.append(daemon.terminate())
+        first_last = daemon.produced()
+        mark = int((daemon.state / "seq").read_text(encoding="ascii"))
+        db = daemon.state / "spool.db"
+        with db.open("r+b") as fh:  # overwrite the header and the first pages
+            fh.write(b"\xde\xad\xbe\xef" * 4096)
+        daemon.start()
+        time.sleep(2)
+        fig.exit_codes.append(daemon.terminate())
+        last = daemon.produced()
+        expected = set(range(1, first_last + 1)) | set(range(mark + 1, last + 1))
+        sub.wait_for(expected)
+        with sub.lock:
+            seen = Counter(sub.seen)
+            fig.notes["alarms"] = [(a["alarm"], a["active"]) for a in sub.alarms]
+        fig.produced = len(expected)
+        fig.received_unique = len(expected & set(seen))
+        fig.duplicates = sum(n - 1 for n in seen.values())
+        fig.missing = fig.produced - fig.received_unique
+        fig.notes["unexpected"] = sorted(set(seen) - expected)[:5]
+        fig.notes["set_aside"] = [p.name for p in daemon.state.glob("spool.db.corrupt-*")
+                                  if not p.name.endswith(("-wal", "-shm"))]
+        fig.notes["first_seq_after"] = min((s for s in seen if s > first_last), default=None)
+        fig.notes["mark"] = mark
+        fig.notes["tracebacks"] = daemon.log_path.read_text(errors="replace").count("Traceback")
+        fig.duration_s = round(time.monotonic() - started, 1)
+        return fig
