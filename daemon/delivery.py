@@ -102,7 +102,7 @@ class Delivery:
         self.stored += len(records)
         if self.problem is not None:
             self._recover()
-        self._publisher.wake()
+        self._publisher.wake(len(records))
         return records
 
     def _unstored(self, drafts: Sequence[ResultDraft], reason: str) -> list[ResultRecord]:

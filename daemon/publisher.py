@@ -2,8 +2,10 @@
 
 Results go out from the durable spool (:mod:`daemon.spool`): the ``mqtt-send`` thread reads
 undelivered rows in sequence order and publishes them with at most ``mqtt.max_inflight``
-unacknowledged at once and at most ``spool.replay_rate`` per second, starting
-``spool.replay_delay`` seconds after each (re)connect. A row is marked delivered only when its
+unacknowledged at once, starting ``spool.replay_delay`` seconds after each (re)connect. Pacing:
+every row stored while connected brings one send credit (live results are never held back), and
+``spool.replay_rate`` credits per second come on top, so a backlog goes out at the production
+rate plus at most ``replay_rate`` per second. A row is marked delivered only when its
 PUBACK carries a success code; ``0x10`` (no matching subscribers) and failures (``0x87`` not
 authorised raises an alarm) keep it for another attempt after ``spool.retry_interval``, a
 reconnect or a restart. At-least-once: subscribers drop duplicates on ``(station, seq)``.
@@ -139,6 +141,7 @@ class Publisher:
         self._pending: dict[int, int] = {}  # mid -> seq of results published directly
         self._inflight: dict[int, tuple[int, str]] = {}  # mid -> (seq, camera) of spool rows
         self._props: dict[tuple[str, str, int], Properties] = {}
+        self._live_credits = 0  # rows stored while connected, not yet matched by a send (pacing)
         self._rate = _RateMeter()
         self._connected = threading.Event()
         self._answered = threading.Event()  # first CONNACK, success or not
@@ -284,8 +287,11 @@ class Publisher:
 
     # -- publishing -----------------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """New rows are in the spool (called by the decide thread after a commit)."""
+    def wake(self, stored: int = 0) -> None:
+        """``stored`` new rows are in the spool (the spool writer, after a commit): one send credit each."""
+        if stored and self._connected.is_set():
+            with self._lock:
+                self._live_credits += stored
         self._idle.clear()
         self._wake.set()
 
@@ -377,8 +383,14 @@ class Publisher:
             self._wake.wait(0.05)
             self._wake.clear()
             now = time.monotonic()
-            tokens, last = min(burst, tokens + (now - last) * cfg.replay_rate), now
-            if not self._connected.is_set() or now < self._send_after:
+            with self._lock:
+                live, self._live_credits = self._live_credits, 0
+            if not self._connected.is_set():
+                tokens, last = 0.0, now  # rows stored while away are backlog: no credit for them
+                continue
+            tokens, last = min(burst, tokens + (now - last) * cfg.replay_rate) + live, now
+            if now < self._send_after:
+                tokens = min(tokens, burst)
                 continue
             if self._rewind or now >= next_retry:
                 cursor, self._rewind, next_retry = 0, False, now + cfg.retry_interval
@@ -399,6 +411,7 @@ class Publisher:
                     break
                 cursor = row.seq
                 tokens -= 1
+            tokens = min(tokens, burst + SEND_CHUNK)  # unused live credit does not pile up
             if len(rows) == n:
                 self._wake.set()  # more may be waiting: go on as soon as window and rate allow
 

@@ -36,8 +36,8 @@ class SpoolConfig(Section):
         "full", description="SQLite synchronous: full survives a power cut; normal only a crash of the daemon"
     )
     replay_rate: float = Field(
-        500.0, gt=0, description="most results per second sent to the broker (live and backlog); must exceed "
-        "the production rate or a backlog never shrinks",
+        500.0, gt=0, description="results per second sent on top of the production rate while a backlog "
+        "(after an outage or a restart) goes out: live results are never held back",
     )
     replay_delay: float = Field(
         2.0, ge=0, description="seconds after a (re)connect before stored results go out, so that subscribers "
