@@ -12,7 +12,8 @@ Two measurements, in alternating rounds in one run (the machine is shared: compa
   (a) :class:`daemon.delivery.Delivery` (``spool-writer``) -> spool -> ``mqtt-send`` -> a private
   Mosquitto, and
   (b) the pre-spool path: number in memory -> ``Publisher.publish_result`` -> the same broker;
-  a subscriber in its own process (``listen.py``) counts them. Results per second (subscriber
+  a subscriber in its own process (``listen.py``) counts them (the broker's per-client queue is
+  raised so that a slow subscriber does not lose any). Results per second (subscriber
   arrivals) and CPU ms per result of this process (all threads: decide-side, paho, our senders),
   with the ratio spool / no spool.
 
@@ -97,7 +98,10 @@ replay_rate = 100000
 
 def path_round(n: int, *, with_spool: bool) -> dict[str, Any]:
     items = drafts(n)
-    with tempfile.TemporaryDirectory(prefix="ovedge-spool-bench-") as tmp_s, Mosquitto() as broker:
+    # A queue large enough for the subscriber: Mosquitto's default (1000) drops what a slower
+    # subscriber has not taken yet, after PUBACK success (docs/MQTT.md); this measures our side.
+    with tempfile.TemporaryDirectory(prefix="ovedge-spool-bench-") as tmp_s, \
+            Mosquitto(extra="max_queued_messages 1000000") as broker:
         tmp = Path(tmp_s)
         cfg = _config(tmp, broker.port)
         out = tmp / "got.jsonl"
@@ -124,7 +128,11 @@ def path_round(n: int, *, with_spool: bool) -> dict[str, Any]:
                         pub.publish_result(d.numbered(seq))
                     while pub.outstanding() > cfg.mqtt.max_inflight:  # the old path had paho's window only
                         time.sleep(0.0005)
-            listener.wait(300)
+            try:
+                listener.wait(300)
+            except subprocess.TimeoutExpired:
+                listener.kill()
+                listener.wait()
             t1 = os.times()
             delivery.__exit__(None, None, None)
         arrivals = [json.loads(line)["t"] for line in out.read_text(encoding="utf-8").splitlines()]
