@@ -22,77 +22,26 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import openvino as ov
 
 from daemon.capture import CameraWorker
 from daemon.config import DaemonConfig
-from daemon.decision import Decider
 from daemon.delivery import Delivery
-from daemon.engine import Engine, InferenceDone, LoadedModel
+from daemon.engine import Engine, InferenceDone
+from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Alarms, Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict, utc_iso
 from daemon.slots import FrameHub
 from daemon.spool import Spool
 from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import notify
-from ovedge.errors import CameraError, ModelError, OvedgeError
-from ovedge.store import ModelStore, ModelVersion
+from ovedge.errors import OvedgeError
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A model compiled on its device, with every camera's rules checked against its labels."""
-
-    model: LoadedModel
-    deciders: dict[str, Decider]
-
-
-def resolve_model(cfg: DaemonConfig) -> ModelVersion:
-    store = ModelStore(cfg.model.store)
-    version = store.resolve(cfg.model.name, cfg.model.version)
-    if cfg.model.verify_hashes:
-        version.verify_files()
-    if cfg.model.trusted_keys:
-        from ovedge.signing import verify_manifest
-
-        verify_manifest(version.manifest, list(cfg.model.trusted_keys))
-    return version
-
-
-def load_model(cfg: DaemonConfig, core: ov.Core, version: ModelVersion) -> Prepared:
-    cache_dir = None
-    if cfg.model.cache:
-        cache_dir = cfg.cache_dir()
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ModelError(f"model cache folder {cache_dir} cannot be created ({exc.strerror}); "
-                             "set model.cache_dir or model.cache = false") from exc
-    loaded = LoadedModel.load(core, version, cfg.model, cache_dir=cache_dir)
-    deciders = {
-        cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id)
-        for cam in cfg.cameras
-    }
-    return Prepared(loaded, deciders)
-
-
-def check_cameras(cfg: DaemonConfig) -> None:
-    """Open every camera once; the first that does not open fails start-up."""
-    from camera import open_source
-
-    for cam in cfg.cameras:
-        try:
-            with open_source(cam.source):
-                pass
-        except CameraError as exc:
-            raise CameraError(f"camera {cam.id!r}: {exc}") from exc
 
 
 class Daemon:
@@ -105,8 +54,7 @@ class Daemon:
         self._capture_done = threading.Event()
         self._stop_decide = threading.Event()
         self._hub: FrameHub[str] = FrameHub()
-        self._deciders: dict[int, dict[str, Decider]] = {}  # by model version: each result is judged
-        self._swapper: ModelSwapper[Prepared] | None = None  # by the rules built for its own model
+        self._swapper: ModelSwapper | None = None
         self._engine: Engine | None = None
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
@@ -119,7 +67,7 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         model: dict[str, Any] = {}
         if self._engine is not None:
-            m = self._engine.model
+            m = self._engine.model.loaded
             model = {
                 "name": m.name,
                 "version": m.version.version,
@@ -139,18 +87,11 @@ class Daemon:
 
     def run(self, stop: threading.Event) -> int:
         cfg = self.cfg
-        version = resolve_model(cfg)
-        core = ov.Core()
-        prepared = load_model(cfg, core, version)
-        m = prepared.model
-        log.info(
-            "model %s on %s (execution devices %s, %d infer requests)%s",
-            m.label, m.device.device, ",".join(m.execution_devices), m.num_requests,
-            f"; fell back: {m.device.reason}" if m.device.fell_back else "",
-        )
-        check_cameras(cfg)
-        self._deciders[m.version.version] = prepared.deciders
-        self._engine = engine = Engine(m)
+        loader = ModelLoader(cfg, ov.Core())
+        # The broker is the publisher's to check: it connects below, and refuses to start when
+        # mqtt.require_at_start and the broker does not answer.
+        active = run_preflight(cfg, loader, broker=False, report=log.info)
+        self._engine = engine = Engine(active)
         self._workers = workers = [
             CameraWorker(c, self._hub, self._stop_capture) for c in cfg.cameras
         ]
@@ -172,15 +113,7 @@ class Daemon:
                 w.start()
             stack.callback(self._stop_cameras, workers)
             self._swapper = swapper = stack.enter_context(
-                ModelSwapper(
-                    engine=engine,
-                    store=ModelStore(cfg.model.store),
-                    prepare=lambda v: load_model(cfg, core, v),
-                    activate=self._activate,
-                    watch=cfg.model.version == "latest",
-                    verify_hashes=cfg.model.verify_hashes,
-                    trusted_keys=list(cfg.model.trusted_keys),
-                )
+                ModelSwapper(engine=engine, loader=loader, watch=cfg.model.version == "latest")
             )
             stack.callback(install_sighup(swapper))
             notify("READY=1")
@@ -262,18 +195,20 @@ class Daemon:
             drafts = []
             for done in items:
                 try:
-                    drafts.append(self._judge(done))
+                    drafts.append(self.judge(done))
                 except Exception:
                     log.exception("bug while judging frame %d of %s", done.frame.index, done.context)
             for draft in drafts:
                 self.verdicts[draft.verdict.value] += 1
             delivery.submit(drafts)
 
-    def _activate(self, prepared: Prepared) -> None:
-        """Called by the swapper before the new model takes its first frame."""
-        self._deciders[prepared.model.version.version] = prepared.deciders
+    def judge(self, item: InferenceDone) -> ResultDraft:
+        """The result of one finished inference (numbered later by the spool), judged by the rules of
+        the model it ran on.
 
-    def _judge(self, item: InferenceDone) -> ResultDraft:
+        Never raises for a bad frame: failed inference or outputs that cannot be post-processed
+        give verdict ``ERROR`` with the reason (logged, rate-limited).
+        """
         camera_id: str = item.context
         frame = item.frame
         verdict = Verdict.ERROR
@@ -281,8 +216,8 @@ class Daemon:
         error = item.error
         if item.outputs is not None:
             try:
-                detections = item.model.postprocess(item.outputs, frame.image.shape[:2])
-                verdict, counted = self._deciders[item.model.version.version][camera_id].decide(detections)
+                detections = item.model.loaded.postprocess(item.outputs, frame.image.shape[:2])
+                verdict, counted = item.model.deciders[camera_id].decide(detections)
                 defects = [
                     DefectOut(label=d.label, score=min(1.0, max(0.0, float(d.score))), box=d.box, area=d.area)
                     for d in counted
@@ -303,7 +238,7 @@ class Daemon:
             frame=FrameOut(index=frame.index, ref=frame.source_ref, captured=utc_iso(frame.timestamp),
                            width=w, height=h),
             model=ModelOut(name=item.model.name, version=item.model.version.version,
-                           device=item.model.device.device),
+                           device=item.model.loaded.device.device),
             verdict=verdict,
             defects=tuple(defects),
             timings=TimingsOut(

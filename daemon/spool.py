@@ -44,7 +44,7 @@ from typing import NoReturn, Self
 
 from daemon.config import SpoolConfig
 from daemon.result import ResultDraft, ResultRecord
-from ovedge.errors import ConfigError, OvedgeError
+from ovedge.errors import OvedgeError, StateError
 
 log = logging.getLogger(__name__)
 
@@ -90,23 +90,20 @@ class SpoolStorageError(OvedgeError):
         super().__init__(f"result spool unavailable: {reason}")
 
 
-class StateFolderError(ConfigError):
+class StateFolderError(StateError):
     """The state folder cannot hold the spool (``check-config``)."""
 
     def __init__(self, folder: Path, problem: str) -> None:
-        self.folder = folder
-        self.problem = problem
-        super().__init__(f"state folder {folder} {problem}; results cannot be spooled: free space, fix its "
-                         "permissions or set [state] dir")
+        super().__init__(folder, f"state folder {problem}, results cannot be spooled",
+                         "free space, fix its permissions or set [state] dir")
 
 
-class SequenceMarkError(ConfigError):
+class SequenceMarkError(StateError):
     """``<state>/seq`` does not hold a number."""
 
     def __init__(self, path: Path, text: str) -> None:
-        self.path = path
         self.text = text
-        super().__init__(f"{path} is corrupt ({text[:20]!r}); it holds the highest sequence number handed out: "
+        super().__init__(path, f"corrupt ({text[:20]!r}): it holds the highest sequence number handed out",
                          "put a number above every published seq in it")
 
 
