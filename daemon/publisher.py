@@ -39,7 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from daemon.config import DaemonConfig
-from daemon.result import STATUS_SCHEMA, ResultRecord, utc_iso
+from daemon.result import STATUS_SCHEMA, Numbered, utc_iso
 from daemon.spool import Row, RowState, Spool
 from ovedge.errors import PublishError
 
@@ -295,10 +295,10 @@ class Publisher:
         self._idle.clear()
         self._wake.set()
 
-    def publish_result(self, record: ResultRecord) -> None:
+    def publish_result(self, record: Numbered) -> None:
         """Publish a record that is not in the spool (tracked in memory until its PUBACK)."""
         topic = self._result_topics[record.camera]
-        props = self._result_properties(record.camera, record.model.name, record.model.version)
+        props = self._result_properties(record.camera, record.model_name, record.model_version)
         with self._lock:
             if len(self._pending) >= DIRECT_HOLD:
                 self.counters.lost += 1  # bounded memory while the broker is away: counted, reported at exit

@@ -43,7 +43,7 @@ from types import TracebackType
 from typing import NoReturn, Self
 
 from daemon.config import SpoolConfig
-from daemon.result import ResultDraft, ResultRecord
+from daemon.result import Numbered, Unnumbered
 from ovedge.errors import OvedgeError, StateError
 
 log = logging.getLogger(__name__)
@@ -354,7 +354,7 @@ class Spool:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def commit(self, drafts: Sequence[ResultDraft]) -> list[ResultRecord]:
+    def commit(self, drafts: Sequence[Unnumbered]) -> list[Numbered]:
         """Number and store a batch in one transaction; returns the numbered records.
 
         Raises :class:`SpoolStorageError` (nothing stored, no number used) when the batch cannot
@@ -368,11 +368,11 @@ class Spool:
             except _FreshSpoolError:
                 return self._insert(self._writable(), drafts)  # once more, on the fresh file
 
-    def _insert(self, db: sqlite3.Connection, drafts: Sequence[ResultDraft]) -> list[ResultRecord]:
+    def _insert(self, db: sqlite3.Connection, drafts: Sequence[Unnumbered]) -> list[Numbered]:
         first = self._next
         records = [d.numbered(first + i) for i, d in enumerate(drafts)]
         now = self._clock()
-        rows = [(r.seq, r.camera, r.model.name, r.model.version, now, r.to_json()) for r in records]
+        rows = [(r.seq, r.camera, r.model_name, r.model_version, now, r.to_json()) for r in records]
         size = sum(len(r[5]) for r in rows) + ROW_OVERHEAD * len(rows)
         try:
             self._make_room(db, size)
