@@ -522,8 +522,8 @@ class Publisher:
                 self._send_after = time.monotonic() + self._cfg.spool.replay_delay
                 self._rewind = True
                 self._connected.set()
+                self.publish_status()  # before start-up goes on: the retained status is there first
                 self._answered.set()
-                self.publish_status()
             else:
                 self._connect_error = text
                 self._answered.set()
