@@ -445,8 +445,7 @@ class Spool:
                 break
             excess -= self._delete_delivered(db, "AND seq <= ?", (upto,))
         if excess > 0:
-            reason = (f"spool quota of {quota // 1024} KiB is full with {self._depth} undelivered results "
-                      "([spool] quota_bytes)")
+            reason = f"spool quota of {quota // 1024} KiB is full of undelivered results ([spool] quota_bytes)"
             self._unavailable(reason)
             self._retry_at = 0.0  # in-memory check: try again with the next batch
             raise SpoolStorageError(reason)
