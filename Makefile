@@ -20,10 +20,9 @@ install: $(STAMP)
 
 # The demo IR is made from the committed checkpoint. Versions are immutable: a newer checkpoint
 # becomes the next version (the daemon runs "latest"), never an overwrite.
-$(DEMO_IR): $(DEMO_CKPT) models/demo/labels.txt | $(STAMP)
-	$(BIN)/ovedge-convert $(DEMO_CKPT) --name demo --arch convert.demo_model:DefectNet \
-	  --labels models/demo/labels.txt --ok-labels ok --input-size 128x128 \
-	  --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 --out ir_models
+# The recipe (input size, mean, std, labels, OK label) is written once, in convert/demo_recipe.py.
+$(DEMO_IR): $(DEMO_CKPT) models/demo/labels.txt convert/demo_recipe.py | $(STAMP)
+	$(BIN)/ovedge-convert $(DEMO_CKPT) $$($(BIN)/python -m convert.demo_recipe) --out ir_models
 	touch $@
 
 demo: $(STAMP) $(DEMO_IR)

@@ -40,6 +40,8 @@ sys.path.insert(1, str(ROOT))
 import report  # noqa: E402
 import runners  # noqa: E402
 
+from convert import demo_recipe as recipe  # noqa: E402  (torch-free)
+
 log = logging.getLogger("bench")
 
 PY = sys.executable
@@ -59,11 +61,15 @@ class Spec:
     input_size: str
     arch: str
     labels: tuple[str, ...]
+    mean: tuple[float, float, float] = recipe.MEAN  # ImageNet's, in 0-255 units
+    std: tuple[float, float, float] = recipe.STD
 
 
 SPECS = {
     "resnet18": Spec("resnet18", (480, 640), "224x224", "resnet18:ResNet18", tuple(f"class{i}" for i in range(1000))),
-    "demo": Spec("demo", (256, 256), "128x128", "convert.demo_model:DefectNet", ("ok", "scratch", "spot", "crack")),
+    # the demo's recipe is written once, in convert/demo_recipe.py
+    "demo": Spec("demo", (256, 256), "{1}x{0}".format(*recipe.INPUT_SIZE), recipe.ARCH,
+                 tuple(recipe.LABELS_FILE.read_text(encoding="utf-8").split()), recipe.MEAN, recipe.STD),
 }
 
 
@@ -122,7 +128,7 @@ def convert(spec: Spec, ckpt: Path, precision: str, store: Path, tmp: Path, cali
     cmd = [
         CONVERT, str(ckpt), "--name", spec.key, "--arch", spec.arch, "--arch-path", str(HERE),
         "--labels", str(labels), "--ok-labels", spec.labels[0], "--input-size", spec.input_size,
-        "--mean", "123.675,116.28,103.53", "--std", "58.395,57.12,57.375",
+        "--mean", ",".join(map(str, spec.mean)), "--std", ",".join(map(str, spec.std)),
         "--precision", precision, "--out", str(store), "--quiet",
     ]
     if precision == "fp32":

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from camera import native_logs
 from camera._pacing import Pacer
 from camera.config import StreamSourceConfig, UsbSourceConfig, VideoFileSourceConfig
 from camera.frame import Frame, Image
@@ -94,6 +95,7 @@ class CaptureSource:
 
     def __enter__(self) -> Self:
         self.close()
+        native_logs.apply()  # OpenCV's/FFmpeg's own lines off unless we log at DEBUG
         self._cap = self._open_capture()
         self._index = 0
         self._position = 0

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
+from camera import native_logs
 from camera.config import (
     SOURCE_TYPES,
     ImageFolderSourceConfig,
@@ -42,6 +43,7 @@ def registered() -> tuple[type[BaseModel], ...]:
 
 def open_source(config: SourceConfig) -> FrameSource:
     """The source for ``config``, not yet opened: enter it (``with``) to open the device or file."""
+    native_logs.apply()  # before any OpenCV call of any source (imread in folders, captures)
     factory = _FACTORIES.get(type(config))
     if factory is None:  # a config class added to the union without its registry entry: a bug
         msg = f"no frame source registered for {type(config).__name__}; add it to camera.registry"

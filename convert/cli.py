@@ -19,7 +19,9 @@ SUBCOMMANDS = ("inspect", "list")
 
 
 def _convert_parser() -> argparse.ArgumentParser:
+    from convert.normalization import NormPreset
     from convert.options import Precision, TaskChoice
+    from ovedge.about import VersionAction
     from ovedge.irmeta import ResizeMode
 
     parser = argparse.ArgumentParser(
@@ -29,6 +31,7 @@ def _convert_parser() -> argparse.ArgumentParser:
         epilog=f"other commands: `{PROG} inspect PATH` (metadata, inputs/outputs, parity of an IR), "
         f"`{PROG} list [--out DIR]` (the model store)",
     )
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument("checkpoint", type=Path, help="TorchScript, .pt2, .onnx, state_dict .pt/.pth, Lightning .ckpt")
     parser.add_argument("--name", required=True, help="model name in the store")
     parser.add_argument("--out", type=Path, default=Path("ir_models"), help="model store root (default ir_models)")
@@ -38,10 +41,17 @@ def _convert_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trust-pickle", action="store_true", help="allow a fully pickled nn.Module (runs its code)")
     parser.add_argument("--task", choices=[t.value for t in TaskChoice], default="auto")
     parser.add_argument("--labels", help="labels file (one a line) or a,b,c")
-    parser.add_argument("--ok-labels", default="", help="labels meaning a good part, a,b")
+    parser.add_argument("--ok-labels", default="", help="labels meaning a good part, a,b (required for a classifier)")
+    parser.add_argument("--no-ok-label", action="store_true", help="classifier without an OK class (all are defects)")
     parser.add_argument("--input-size", help="WxH the network was trained at")
-    parser.add_argument("--mean", default="0,0,0", help="r,g,b in 0-255 units, model channel order")
-    parser.add_argument("--std", default="255,255,255", help="r,g,b in 0-255 units, model channel order")
+    parser.add_argument("--mean", help="r,g,b in 0-255 units, model channel order, as in training (with --std)")
+    parser.add_argument("--std", help="r,g,b in 0-255 units, model channel order, as in training (with --mean)")
+    parser.add_argument(
+        "--norm",
+        choices=[n.value for n in NormPreset],
+        help="named normalisation instead of --mean/--std: imagenet, or unit (0..1 inputs). Without --mean/--std "
+        "or --norm it is read from the checkpoint, or the conversion is refused",
+    )
     parser.add_argument("--bgr", action="store_true", help="the network was trained on BGR (default RGB)")
     parser.add_argument("--resize", choices=[r.value for r in ResizeMode], default="stretch")
     parser.add_argument("--precision", choices=[p.value for p in Precision], default="fp16")
@@ -86,10 +96,12 @@ def _options(args: argparse.Namespace) -> object:
             task=args.task,
             labels=parse_labels(args.labels) if args.labels else (),
             ok_labels=tuple(x.strip() for x in args.ok_labels.split(",") if x.strip()),
+            no_ok_label=args.no_ok_label,
             input_width=width,
             input_height=height,
-            mean=parse_triple(args.mean, "--mean"),
-            std=parse_triple(args.std, "--std"),
+            mean=parse_triple(args.mean, "--mean") if args.mean is not None else None,
+            std=parse_triple(args.std, "--std") if args.std is not None else None,
+            norm=args.norm,
             bgr=args.bgr,
             resize=args.resize,
             precision=args.precision,
@@ -122,10 +134,24 @@ def run_convert(argv: Sequence[str]) -> int:
     options = _options(args)
     assert isinstance(options, ConvertOptions)
     result = convert(options, Progress(enabled=options.progress))
+    meta = result.manifest.meta
+    pre = meta.preprocessing
+    print(f"labels: {', '.join(meta.labels)}")
+    if meta.task.value == "classification":
+        ok = ", ".join(meta.ok_labels) or "none (--no-ok-label: every class is a defect)"
+        print(f"OK labels: {ok}")
+    print(
+        f"normalisation: mean {_csv(pre.mean)} std {_csv(pre.std)} (0-255 units, {pre.color}) "
+        f"from {pre.normalization_source}"
+    )
     print(f"parity ({options.precision.value}):")
     print(result.parity.table())
     print(f"wrote {result.path} (version {result.manifest.version}, {result.manifest.meta.task.value})")
     return 0
+
+
+def _csv(values: Sequence[float]) -> str:
+    return ",".join(f"{v:g}" for v in values)
 
 
 def run_list(argv: Sequence[str]) -> int:

@@ -5,14 +5,14 @@ units; output logits ``[N, num_classes]`` in the order of ``models/demo/labels.t
 (``ok, scratch, spot, crack``). Trained by ``tools/train_demo_model.py`` on frames from
 ``camera.synthetic.DefectGenerator`` resized from 256 x 256 with linear interpolation.
 
-Convert it with ``ovedge-convert models/demo/defectnet.pt --arch convert.demo_model:DefectNet
---input-size 128x128 --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 ...``.
+The recipe (input size, mean, std, labels, OK label) lives once in :mod:`convert.demo_recipe`;
+convert it with ``ovedge-convert models/demo/defectnet.pt $(python -m convert.demo_recipe) --out
+ir_models`` (what ``make demo`` runs).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
 
 import cv2
 import numpy as np
@@ -20,16 +20,10 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from convert.demo_recipe import INPUT_SIZE, MEAN, STD
 from ovedge.errors import ConvertError
 
 __all__ = ["INPUT_SIZE", "MEAN", "STD", "DefectNet", "classify", "load_checkpoint", "prepare", "to_input"]
-
-MEAN: Final = (123.675, 116.28, 103.53)
-"""Per-channel mean, RGB, 0-255 units."""
-STD: Final = (58.395, 57.12, 57.375)
-"""Per-channel standard deviation, RGB, 0-255 units."""
-INPUT_SIZE: Final = (128, 128)
-"""Height, width the network is trained at."""
 
 
 def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:

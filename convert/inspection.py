@@ -59,7 +59,8 @@ def describe(path: Path) -> str:
             f"task      {meta.task.value} ({meta.output_layout.value})",
             f"labels    {', '.join(meta.labels)}" + (f"  (ok: {', '.join(meta.ok_labels)})" if meta.ok_labels else ""),
             f"input     {pre.input_width}x{pre.input_height} {pre.color} resize={pre.resize.value} "
-            f"mean={list(pre.mean)} std={list(pre.std)} embedded={pre.embedded}",
+            f"mean={list(pre.mean)} std={list(pre.std)} embedded={pre.embedded}"
+            + (f" (normalisation from {pre.normalization_source})" if pre.normalization_source else ""),
         ]
     if manifest_path is not None:
         manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"), source=str(manifest_path))

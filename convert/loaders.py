@@ -15,6 +15,7 @@ from typing import Any
 
 from convert.archs import build_arch
 from convert.formats import SourceFormat, sniff
+from convert.normalization import Normalization, recorded_normalization
 from convert.options import ConvertOptions
 from ovedge.errors import ConvertError, openvino_message
 
@@ -36,6 +37,7 @@ class Loaded:
     ir: Any = None  # openvino.Model read from a foreign IR
     arch: str | None = None
     input_shape: tuple[int, ...] | None = None  # static [1,3,H,W] when the file declares one
+    normalization: Normalization | None = None  # what the checkpoint records, if anything
 
 
 def load_checkpoint(options: ConvertOptions) -> Loaded:
@@ -174,6 +176,9 @@ def _load_torch_save(path: Path, options: ConvertOptions) -> Loaded:
         raw = obj.get("hyper_parameters") or {}
         hparams = raw if isinstance(raw, Mapping) else {}
     state = _find_state_dict(obj, path)
+    recorded = None
+    if options.mean is None and options.std is None and options.norm is None:  # the command line wins
+        recorded = recorded_normalization(obj, hparams, nested=not _is_tensor_map(obj), checkpoint=path)
     if options.arch is None:
         raise ConvertError(
             f"checkpoint {path} is a {fmt.value} (weights only, {len(state)} tensors): give the architecture "
@@ -184,7 +189,7 @@ def _load_torch_save(path: Path, options: ConvertOptions) -> Loaded:
         raise ConvertError(f"--arch {options.arch!r} built a {type(module).__name__}, not a torch.nn.Module")
     load_weights(module, state, path)
     module.eval()
-    return Loaded(format=fmt, path=path, module=module, arch=options.arch)
+    return Loaded(format=fmt, path=path, module=module, arch=options.arch, normalization=recorded)
 
 
 def _load_trusted(path: Path) -> Any:

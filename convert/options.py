@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from convert.normalization import NormPreset
 from ovedge.errors import ConvertError
 from ovedge.irmeta import ResizeMode
 
@@ -53,10 +54,12 @@ class ConvertOptions(BaseModel):
     task: TaskChoice = TaskChoice.AUTO
     labels: tuple[str, ...] = ()
     ok_labels: tuple[str, ...] = ()
+    no_ok_label: bool = Field(False, description="a classifier with no OK label: every class is a defect")
     input_width: Annotated[int, Field(gt=0)] | None = None
     input_height: Annotated[int, Field(gt=0)] | None = None
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (255.0, 255.0, 255.0)
+    mean: tuple[float, float, float] | None = Field(None, description="0-255 units, model channel order")
+    std: tuple[float, float, float] | None = Field(None, description="0-255 units, model channel order")
+    norm: NormPreset | None = Field(None, description="a named normalisation instead of mean/std")
     bgr: bool = Field(False, description="the network was trained on BGR (default RGB)")
     resize: ResizeMode = ResizeMode.STRETCH
     precision: Precision = Precision.FP16

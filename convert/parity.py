@@ -1,7 +1,9 @@
 """Parity: the produced IR against the reference (PyTorch, or ONNX Runtime for ONNX) on the same inputs.
 
 Both sides see exactly the same tensor: frames go through an IR that holds only the embedded
-preprocessing, its output feeds the reference, and the raw frame feeds the produced IR.
+preprocessing, its output feeds the reference, and the raw frame feeds the produced IR. Both sides'
+outputs are then decoded by the daemon's own decoder (:mod:`ovedge.layouts`), so parity compares
+what the daemon will report.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ import numpy as np
 
 from convert.formats import SourceFormat
 from convert.loaders import Loaded
-from ovedge.irmeta import OutputLayout, Task
+from ovedge.irmeta import IRMeta, OutputLayout, Task
+from ovedge.layouts import Detection, Shape, build_postprocessor
+from ovedge.layouts.anomaly import Anomaly
+from ovedge.layouts.registry import UNORDERED_ROWS
+from ovedge.layouts.segmentation import Segmentation
 
 Runner = Callable[[np.ndarray], list[np.ndarray]]
 TOP_K = 5  # detections compared per sample
+TIE = 0.01  # scores this close to the last IR candidate's are candidates too
 
 
 @dataclass
@@ -103,49 +110,51 @@ def _flatten(out: Any) -> list[Any]:
 
 
 def compare(
-    task: Task,
-    layout: OutputLayout,
+    meta: IRMeta,
+    shapes: Sequence[Shape],
     refs: Sequence[list[np.ndarray]],
     irs: Sequence[list[np.ndarray]],
+    frames_hw: Sequence[tuple[int, int]],
     *,
     reference: str,
     threshold: float,
-    anomaly_threshold: float = 0.5,
 ) -> ParityResult:
-    max_diff = 0.0
-    for ref, ir in zip(refs, irs, strict=True):
-        pairs = zip(ref, ir, strict=True)
-        if layout in (OutputLayout.BOXES_SCORES_LABELS, OutputLayout.SSD):
-            # rows of near-equal score may come in any order: compare the sorted scores
-            pairs = zip([_sorted_detections(layout, ref)[1]], [_sorted_detections(layout, ir)[1]], strict=True)
-        for r, o in pairs:
-            if r.size == o.size:
-                diff = np.abs(r.astype(np.float64).reshape(o.shape) - o.astype(np.float64))
-                max_diff = max(max_diff, float(diff.max(initial=0.0)))
+    """Decode both sides with the daemon's own decoder for ``meta`` and compare what it reports.
+
+    ``shapes`` are the IR's output shapes, ``frames_hw`` the size of each parity frame: the
+    detections, regions and verdicts compared are exactly those the daemon would publish.
+    """
+    decode = build_postprocessor(meta, shapes)
+    samples = list(zip(refs, irs, frames_hw, strict=True))
+    max_diff = max((_max_abs_diff(meta.output_layout, r, o) for r, o, _ in samples), default=0.0)
     scores: list[float] = []
     extra: dict[str, float] = {}
-    if layout in (OutputLayout.LOGITS, OutputLayout.PROBABILITIES):
-        metric = "top-1 agreement"
-        scores = [float(np.argmax(r[0]) == np.argmax(o[0])) for r, o in zip(refs, irs, strict=True)]
-    elif task is Task.DETECTION:
+    if isinstance(decode, Segmentation):
+        metric = "mask IoU"
+        scores = [_mask_iou(decode.class_map(r)[0], decode.class_map(o)[0]) for r, o, _ in samples]
+    elif meta.task is Task.DETECTION:
+        # the same decoder with the confidence threshold at 0: the best boxes are compared even on
+        # frames where the model reports nothing (an untrained head, an unfamiliar scene)
+        scan = build_postprocessor(meta.model_copy(update={"confidence_threshold": 0.0}), shapes)
         metric = "detection agreement"
         ious: list[float] = []
-        for ref_outs, ir_outs in zip(refs, irs, strict=True):
-            agree, iou = _detections(layout, ref_outs, ir_outs)
+        reported = 0
+        for r, o, hw in samples:
+            ref_dets = scan(r, hw)
+            agree, iou = _detections(ref_dets, scan(o, hw))
             scores.append(agree)
             ious.append(iou)
+            reported += sum(d.score >= meta.confidence_threshold for d in ref_dets)
         extra["mean box IoU"] = float(np.mean(ious)) if ious else 1.0
-    elif task is Task.SEGMENTATION:
-        metric = "mask IoU"
-        scores = [_mask_iou(layout, r[0], o[0]) for r, o in zip(refs, irs, strict=True)]
-    else:
+        extra["reported detections"] = float(reported)
+    elif isinstance(decode, Anomaly):
         metric = "decision agreement"
-        scores = [
-            float((_anomaly_score(layout, r) >= anomaly_threshold) == (_anomaly_score(layout, o) >= anomaly_threshold))
-            for r, o in zip(refs, irs, strict=True)
-        ]
-        diffs = [abs(_anomaly_score(layout, r) - _anomaly_score(layout, o)) for r, o in zip(refs, irs, strict=True)]
+        scores = [float(bool(decode(r, hw)) == bool(decode(o, hw))) for r, o, hw in samples]
+        diffs = [abs(decode.image_score(r) - decode.image_score(o)) for r, o, _ in samples]
         extra["max score diff"] = float(max(diffs, default=0.0))
+    else:
+        metric = "top-1 agreement"
+        scores = [float(decode(r, hw)[0].label == decode(o, hw)[0].label) for r, o, hw in samples]
     agreement = float(np.mean(scores)) if scores else 1.0
     return ParityResult(
         samples=len(refs),
@@ -158,25 +167,22 @@ def compare(
     )
 
 
-def _scores_then_labels(flat: list[np.ndarray]) -> list[np.ndarray]:
-    """Order (scores, labels): labels are the integer output when the dtypes tell them apart."""
-    return sorted(flat, key=lambda x: bool(np.issubdtype(x.dtype, np.integer)))
+def _max_abs_diff(layout: OutputLayout, ref: list[np.ndarray], ir: list[np.ndarray]) -> float:
+    """The largest element-wise difference of the raw outputs. Where rows are sorted by score
+    (near-equal rows may swap between runtimes), each output's values are compared sorted."""
+    worst = 0.0
+    for r, o in zip(ref, ir, strict=True):
+        if r.size != o.size:
+            continue
+        a, b = r.astype(np.float64).reshape(-1), o.astype(np.float64).reshape(-1)
+        if layout in UNORDERED_ROWS:
+            a, b = np.sort(a), np.sort(b)
+        worst = max(worst, float(np.abs(a - b).max(initial=0.0)))
+    return worst
 
 
-def _anomaly_score(layout: OutputLayout, outs: list[np.ndarray]) -> float:
-    if layout is OutputLayout.ANOMALY_MAP:
-        return float(outs[0].max())
-    if layout is OutputLayout.ANOMALY_SCORE:
-        return float(outs[0].reshape(-1)[0])
-    score = next(o for o in outs if o.size == 1)
-    return float(score.reshape(-1)[0])
-
-
-def _mask_iou(layout: OutputLayout, ref: np.ndarray, ir: np.ndarray) -> float:
-    if layout is OutputLayout.SEG_LOGITS:
-        ref_map, ir_map = ref[0].argmax(0), ir[0].argmax(0)
-    else:
-        ref_map, ir_map = np.rint(ref).astype(np.int64).reshape(-1), np.rint(ir).astype(np.int64).reshape(-1)
+def _mask_iou(ref_map: np.ndarray, ir_map: np.ndarray) -> float:
+    """Mean IoU over the classes present in either class map."""
     ious = []
     for cls in np.union1d(np.unique(ref_map), np.unique(ir_map)):
         a, b = ref_map == cls, ir_map == cls
@@ -184,58 +190,34 @@ def _mask_iou(layout: OutputLayout, ref: np.ndarray, ir: np.ndarray) -> float:
     return float(np.mean(ious))
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+def _box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     """IoU of two x0,y0,x1,y1 boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = w * h
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 1.0
 
 
-def _detections(layout: OutputLayout, ref: list[np.ndarray], ir: list[np.ndarray]) -> tuple[float, float]:
-    """(agreement, mean IoU) over the reference's top detections.
+def _detections(ref: list[Detection], ir: list[Detection]) -> tuple[float, float]:
+    """(agreement, mean IoU) over the reference's best detections.
 
-    YOLOv8 anchors have fixed slots, compared slot by slot. SSD / torchvision rows are sorted by
-    score, so rows of near-equal score may swap: each reference detection is matched to the
-    best-overlapping IR detection of the same label among the IR's top ``2 * TOP_K``.
+    Both lists come from the daemon's decoder, best first. Each of the reference's ``TOP_K`` is
+    matched to the best-overlapping IR detection of the same label among the IR's ``2 * TOP_K``,
+    and the near-ties of the last of those (within ``TIE``): which of equal scores makes a cut is
+    noise.
     """
-    if layout is OutputLayout.YOLOV8:
-        r, o = ref[0][0], ir[0][0]  # [4+C, N]
-        order = np.argsort(-r[4:].max(0))[:TOP_K]
-
-        def xyxy(p: np.ndarray) -> np.ndarray:
-            cx, cy, w, h = p[:4]
-            return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
-
-        pairs = [(xyxy(r[:, i]), xyxy(o[:, i]), r[4:, i].argmax(), o[4:, i].argmax()) for i in order]
-        if not pairs:
-            return 1.0, 1.0
-        ious = [_box_iou(a, b) for a, b, _, _ in pairs]
-        agree = [float(la == lb and iou >= 0.5) for (_, _, la, lb), iou in zip(pairs, ious, strict=True)]
-        return float(np.mean(agree)), float(np.mean(ious))
-    ref_boxes, _, ref_labels = _sorted_detections(layout, ref)
-    ir_boxes, _, ir_labels = _sorted_detections(layout, ir)
-    ir_boxes, ir_labels = ir_boxes[: 2 * TOP_K], ir_labels[: 2 * TOP_K]
+    window = ir[: 2 * TOP_K]
+    cut = window[-1].score - TIE if window else 0.0
+    candidates = window + [o for o in ir[2 * TOP_K :] if o.score >= cut]
     agree, best_ious = [], []
-    for box, label in zip(ref_boxes[:TOP_K], ref_labels[:TOP_K], strict=True):
-        same = [_box_iou(box, other) for other, lab in zip(ir_boxes, ir_labels, strict=True) if lab == label]
+    for det in ref[:TOP_K]:
+        if det.box is None:
+            continue
+        same = [_box_iou(det.box, o.box) for o in candidates if o.label == det.label and o.box is not None]
         best = max(same, default=0.0)
         best_ious.append(best)
         agree.append(float(best >= 0.5))
     if not agree:
         return 1.0, 1.0
     return float(np.mean(agree)), float(np.mean(best_ious))
-
-
-def _sorted_detections(layout: OutputLayout, outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(boxes x0,y0,x1,y1, scores, labels), highest score first."""
-    if layout is OutputLayout.SSD:
-        rows = outs[0].reshape(-1, 7)
-        boxes, scores, labels = rows[:, 3:7], rows[:, 2], np.rint(rows[:, 1]).astype(np.int64)
-    else:
-        boxes = next(x for x in outs if x.shape[-1] == 4).reshape(-1, 4)
-        flat = _scores_then_labels([x.reshape(-1) for x in outs if x.shape[-1] != 4])
-        scores, labels = flat[0], np.rint(flat[1]).astype(np.int64)
-    order = np.argsort(-scores, kind="stable")
-    return boxes[order], scores[order], labels[order]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,16 @@ from convert.export import export_onnx, input_size, select_outputs, to_openvino
 from convert.frames import image_files, iter_images, synthetic_frames
 from convert.golden import write_golden
 from convert.loaders import Loaded, load_checkpoint
+from convert.normalization import Normalization, resolve_normalization
 from convert.options import ConvertOptions, Precision
 from convert.parity import ParityResult, compare, reference_runner
 from convert.preprocess import embed, preprocessing_model
 from convert.progress import Progress
-from convert.tasks import Shape, label_count, resolve
+from convert.tasks import resolve
 from ovedge.errors import ConvertError
 from ovedge.irmeta import IRMeta, Manifest, OutputLayout, Preprocessing, SourceInfo, Task, write_rt_info
-from ovedge.store import MANIFEST, MODEL_BIN, MODEL_XML, ModelStore, check_name, digest_file, sha256_file
+from ovedge.layouts import Shape, label_count, output_shapes
+from ovedge.store import MODEL_BIN, MODEL_XML, ModelStore, VersionDraft, check_name, sha256_file
 
 log = logging.getLogger(__name__)
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -63,13 +64,16 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
 
     with progress.step("load checkpoint"):
         loaded = load_checkpoint(options)
+    norm = resolve_normalization(
+        mean=options.mean, std=options.std, norm=options.norm, recorded=loaded.normalization, checkpoint=loaded.path
+    )
     width, height = input_size(loaded, options.input_width, options.input_height)
     with progress.step("convert to OpenVINO"):
         model = to_openvino(loaded, width, height)
     model, kept = select_outputs(model)
     shapes = output_shapes(model)
     task, layout = resolve(shapes, options.task)
-    meta = build_meta(options, task=task, layout=layout, shapes=shapes, width=width, height=height)
+    meta = build_meta(options, task=task, layout=layout, shapes=shapes, width=width, height=height, norm=norm)
     model = embed(model, meta.preprocessing)
     write_rt_info(model, meta)
 
@@ -97,13 +101,13 @@ def _convert(options: ConvertOptions, progress: Progress) -> ConvertResult:
             compiled = core.compile_model(str(xml), "CPU", F32)
             irs = [_run(compiled, f) for f in progress.iterate(frames, "parity", len(frames))]
             parity = compare(
-                task,
-                layout,
+                meta,
+                output_shapes(compiled),
                 refs,
                 irs,
+                [frame.shape[:2] for frame in frames],
                 reference=reference_name,
                 threshold=options.agreement_threshold,
-                anomaly_threshold=options.anomaly_threshold,
             )
             parity.extra.update(int8_figures)
         if not parity.passed:
@@ -125,14 +129,6 @@ def _run(compiled: Any, frame: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(result[out]).copy() for out in compiled.outputs]
 
 
-def output_shapes(model: Any) -> list[Shape]:
-    shapes = []
-    for out in model.outputs:
-        partial = out.get_partial_shape()
-        shapes.append(tuple(d.get_length() if d.is_static else -1 for d in partial))
-    return shapes
-
-
 def parity_frames(options: ConvertOptions, width: int, height: int) -> list[np.ndarray]:
     """Calibration images when given, else deterministic synthetic frames."""
     if options.calibration is not None:
@@ -142,7 +138,14 @@ def parity_frames(options: ConvertOptions, width: int, height: int) -> list[np.n
 
 
 def build_meta(
-    options: ConvertOptions, *, task: Task, layout: OutputLayout, shapes: Sequence[Shape], width: int, height: int
+    options: ConvertOptions,
+    *,
+    task: Task,
+    layout: OutputLayout,
+    shapes: Sequence[Shape],
+    width: int,
+    height: int,
+    norm: Normalization,
 ) -> IRMeta:
     labels = options.labels
     expected = label_count(shapes, layout)
@@ -163,13 +166,15 @@ def build_meta(
     unknown = [label for label in options.ok_labels if label not in labels]
     if unknown:
         raise ConvertError(f"--ok-labels {', '.join(unknown)} not among --labels {', '.join(labels)}")
+    check_ok_labels(options, task, labels)
     try:
         pre = Preprocessing(
             input_width=width,
             input_height=height,
             color="BGR" if options.bgr else "RGB",
-            mean=options.mean,
-            std=options.std,
+            mean=norm.mean,
+            std=norm.std,
+            normalization_source=norm.source,
             resize=options.resize,
             embedded=True,
         )
@@ -185,6 +190,26 @@ def build_meta(
         )
     except ValidationError as exc:
         raise ConvertError(f"invalid metadata: {exc.errors()[0]['msg']}") from exc
+
+
+class OkLabelMissingError(ConvertError):
+    """A classifier converted without saying which class is a good part."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.labels = tuple(labels)
+        super().__init__(
+            f"which of the classes {', '.join(self.labels)} means a good part? give --ok-labels (e.g. "
+            f"--ok-labels {self.labels[0]}), or --no-ok-label if every class is a defect; without it the "
+            "daemon would call every part NG"
+        )
+
+
+def check_ok_labels(options: ConvertOptions, task: Task, labels: Sequence[str]) -> None:
+    """A classifier needs an OK label, or the explicit ``--no-ok-label``; never both."""
+    if options.no_ok_label and options.ok_labels:
+        raise ConvertError(f"--no-ok-label and --ok-labels {', '.join(options.ok_labels)} contradict: give one")
+    if task is Task.CLASSIFICATION and not options.ok_labels and not options.no_ok_label:
+        raise OkLabelMissingError(labels)
 
 
 def _tools() -> dict[str, str]:
@@ -209,8 +234,7 @@ def _publish(
     parity: ParityResult,
     golden: Any,
 ) -> ConvertResult:
-    files = {p.name: digest_file(p) for p in sorted(staged.iterdir()) if p.is_file() and p.name != MANIFEST}
-    if MODEL_XML not in files or MODEL_BIN not in files:
+    if not (staged / MODEL_XML).is_file() or not (staged / MODEL_BIN).is_file():
         raise ConvertError(f"the IR was not written to {staged}")
     source = SourceInfo(
         path=options.checkpoint.name,
@@ -218,30 +242,19 @@ def _publish(
         sha256=sha256_file(options.checkpoint),
         arch=loaded.arch,
     )
-    staged.chmod(0o755)  # mkdtemp made it private; the daemon may run as another user
-    for _attempt in range(20):
-        version = store.next_version(options.name)
-        manifest = Manifest(
-            name=options.name,
-            version=version,
-            created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-            precision=options.precision.value,
-            meta=meta,
-            files=files,
-            source=source,
-            tools=_tools(),
-            parity=parity.to_dict(),
-            golden=golden,
-        )
-        if options.sign_key is not None:
-            from ovedge.signing import sign_manifest
+    draft = VersionDraft(
+        meta=meta,
+        precision=options.precision.value,
+        source=source,
+        tools=_tools(),
+        parity=parity.to_dict(),
+        golden=golden,
+    )
+    sign = None
+    if options.sign_key is not None:
+        from ovedge.signing import sign_manifest
 
-            manifest = manifest.model_copy(update={"signature": sign_manifest(manifest, options.sign_key)})
-        (staged / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        try:
-            path = store.publish(options.name, staged, version)
-        except FileExistsError:
-            log.info("version %s of %s was taken meanwhile; trying the next", version, options.name)
-            continue
-        return ConvertResult(path=path, manifest=manifest, parity=parity)
-    raise ConvertError(f"could not publish {options.name}: version numbers kept being taken in {store.root}")
+        key = options.sign_key
+        sign = lambda manifest: sign_manifest(manifest, key)  # noqa: E731 - one line, one use
+    added = store.add_version(options.name, staged, draft, sign=sign)
+    return ConvertResult(path=added.path, manifest=added.manifest, parity=parity)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ovedge.irmeta import Preprocessing, ResizeMode
+from ovedge.layouts.geometry import fit
 
 
 def embed(model: Any, pre: Preprocessing) -> Any:
@@ -44,12 +45,47 @@ def preprocessing_model(pre: Preprocessing) -> Any:
     return embed(ov.Model([same], [param], "preprocess"), pre)
 
 
+class _GraphArithmetic:
+    """:class:`ovedge.layouts.geometry.Arithmetic` on OpenVINO graph nodes (float32 and int64)."""
+
+    def __init__(self) -> None:
+        import openvino.opset13 as ops
+
+        self.ops = ops
+
+    def const(self, value: int) -> Any:
+        return self.ops.constant(np.array([value], np.int64))
+
+    def ratio(self, target: int, size: Any) -> Any:
+        return self.ops.divide(self.ops.constant(np.array([target], np.float32)), size)
+
+    def scale(self, size: Any, ratio: Any) -> Any:
+        return self.ops.convert(self.ops.round(self.ops.multiply(size, ratio), "half_to_even"), "i64")
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        return self.ops.minimum(a, b)
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return self.ops.maximum(a, b)
+
+    def sub(self, a: Any, b: Any) -> Any:
+        return self.ops.subtract(a, b)
+
+    def half(self, a: Any) -> Any:
+        return self.ops.divide(a, self.const(2))
+
+
 def _resizer(pre: Preprocessing) -> Any:
-    """A PPP custom step for letterbox / centre crop on a dynamic NHWC f32 frame."""
+    """A PPP custom step for letterbox / centre crop on a dynamic NHWC f32 frame.
+
+    The sizes and offsets come from :func:`ovedge.layouts.geometry.fit`, evaluated on graph nodes:
+    the same function the daemon evaluates on numbers to map boxes back to the frame.
+    """
     import openvino as ov
     import openvino.opset13 as ops
 
     out_h, out_w = pre.input_height, pre.input_width
+    graph = _GraphArithmetic()
 
     def i64(*values: int) -> Any:
         return ops.constant(np.array(values, np.int64))
@@ -58,41 +94,22 @@ def _resizer(pre: Preprocessing) -> Any:
         shape = ops.convert(ops.shape_of(node), ov.Type.f32)  # [N, H, W, C]
         h = ops.gather(shape, i64(1), ops.constant(np.int64(0)))
         w = ops.gather(shape, i64(2), ops.constant(np.int64(0)))
-        ratio_h = ops.divide(ops.constant(np.array([out_h], np.float32)), h)
-        ratio_w = ops.divide(ops.constant(np.array([out_w], np.float32)), w)
-        pick = ops.minimum if pre.resize is ResizeMode.LETTERBOX else ops.maximum
-        ratio = pick(ratio_h, ratio_w)
-        new_h = ops.convert(ops.round(ops.multiply(h, ratio), "half_to_even"), ov.Type.i64)
-        new_w = ops.convert(ops.round(ops.multiply(w, ratio), "half_to_even"), ov.Type.i64)
-        if pre.resize is ResizeMode.LETTERBOX:
-            new_h = ops.minimum(new_h, i64(out_h))
-            new_w = ops.minimum(new_w, i64(out_w))
-        else:
-            new_h = ops.maximum(new_h, i64(out_h))
-            new_w = ops.maximum(new_w, i64(out_w))
-        sizes = ops.concat([new_h, new_w], 0)
+        f = fit(w, h, pre, graph)
         resized = ops.interpolate(
             node,
-            sizes,
+            ops.concat([f.new_h, f.new_w], 0),
             mode="linear",
             shape_calculation_mode="sizes",
             axes=i64(1, 2),
         )
+        zero = i64(0)
         if pre.resize is ResizeMode.LETTERBOX:
-            pad_h = ops.subtract(i64(out_h), new_h)
-            pad_w = ops.subtract(i64(out_w), new_w)
-            two = i64(2)
-            top, left = ops.divide(pad_h, two), ops.divide(pad_w, two)
-            bottom, right = ops.subtract(pad_h, top), ops.subtract(pad_w, left)
-            zero = i64(0)
-            begin = ops.concat([zero, top, left, zero], 0)
-            end = ops.concat([zero, bottom, right, zero], 0)
+            begin = ops.concat([zero, f.top, f.left, zero], 0)
+            end = ops.concat([zero, f.bottom, f.right, zero], 0)
             # pad with grey 114 (the YOLO convention), in pixel units before mean/scale
             framed = ops.pad(resized, begin, end, "constant", ops.constant(np.float32(114.0)))
         else:
-            off_h = ops.divide(ops.subtract(new_h, i64(out_h)), i64(2))
-            off_w = ops.divide(ops.subtract(new_w, i64(out_w)), i64(2))
-            start = ops.concat([off_h, off_w], 0)
+            start = ops.concat([f.top, f.left], 0)
             stop = ops.add(start, i64(out_h, out_w))
             framed = ops.slice(resized, start, stop, i64(1, 1), i64(1, 2))
         # the size is known: say so, so the network and its outputs keep static shapes

@@ -10,6 +10,8 @@ The package's face; each name lives in one small module:
   (``daemon.decision``), :class:`ModelSwapper` (``daemon.swap``), :class:`Publisher` and
   :func:`probe_broker` (``daemon.publisher``), :class:`ResultRecord` and :class:`Verdict`
   (``daemon.result``);
+* the HTTP API: :func:`create_app`, :class:`HttpServer` (``daemon.http``); CVAT auto-annotation:
+  :class:`CvatDetector` (``daemon.cvat``, also what ``ovedge-nuclio``'s function runs);
 * the command line: :func:`main` (``daemon.cli``).
 
 The names are imported on first use, from the explicit table below, so that ``ovedged --help`` and
@@ -26,9 +28,11 @@ if TYPE_CHECKING:
     from daemon.app import Daemon
     from daemon.cli import main
     from daemon.config import DaemonConfig, load_config
+    from daemon.cvat import CvatDetector
     from daemon.decision import Decider
     from daemon.devices import DeviceChoice, choose_device
     from daemon.engine import ActiveModel, Engine, InferenceDone, LoadedModel
+    from daemon.http import HttpServer, create_app
     from daemon.preflight import ModelLoader, run_preflight, self_test
     from daemon.publisher import Publisher, probe_broker
     from daemon.result import ResultRecord, Verdict
@@ -36,11 +40,13 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "ActiveModel": "daemon.engine",
+    "CvatDetector": "daemon.cvat",
     "Daemon": "daemon.app",
     "DaemonConfig": "daemon.config",
     "Decider": "daemon.decision",
     "DeviceChoice": "daemon.devices",
     "Engine": "daemon.engine",
+    "HttpServer": "daemon.http",
     "InferenceDone": "daemon.engine",
     "LoadedModel": "daemon.engine",
     "ModelLoader": "daemon.preflight",
@@ -50,6 +56,7 @@ _HOMES = {
     "SwapOutcome": "daemon.swap",
     "Verdict": "daemon.result",
     "choose_device": "daemon.devices",
+    "create_app": "daemon.http",
     "load_config": "daemon.config",
     "main": "daemon.cli",
     "probe_broker": "daemon.publisher",
@@ -59,11 +66,13 @@ _HOMES = {
 
 __all__ = [
     "ActiveModel",
+    "CvatDetector",
     "Daemon",
     "DaemonConfig",
     "Decider",
     "DeviceChoice",
     "Engine",
+    "HttpServer",
     "InferenceDone",
     "LoadedModel",
     "ModelLoader",
@@ -73,6 +82,7 @@ __all__ = [
     "SwapOutcome",
     "Verdict",
     "choose_device",
+    "create_app",
     "load_config",
     "main",
     "probe_broker",

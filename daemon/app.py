@@ -9,6 +9,8 @@ Threads (all named):
 * ``spool-writer`` numbers and stores the queued drafts in one transaction per batch (:mod:`daemon.delivery`)
 * paho's network thread, ``mqtt-send`` (spool -> broker) and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
+* ``http``         the HTTP API when ``[http] enabled`` (:mod:`daemon.http`): uvicorn's event loop;
+  ad-hoc inferences run in its worker threads on the engine's compiled model (own infer requests)
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
 every result is stored, then we wait (bounded) for PUBACKs, then say ``stopped``; what is not
@@ -30,6 +32,9 @@ from daemon.capture import CameraWorker
 from daemon.config import DaemonConfig
 from daemon.delivery import Delivery
 from daemon.engine import Engine, InferenceDone
+from daemon.http import HttpServer, create_app, resolve_token
+from daemon.http_view import LiveView
+from daemon.metrics import CameraTally
 from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Alarms, Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict, utc_iso
@@ -61,6 +66,7 @@ class Daemon:
         self._spool: Spool | None = None
         self._delivery: Delivery | None = None
         self._errors_logged = 0
+        self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -81,7 +87,14 @@ class Daemon:
             "model": model,
             "swap": self._swapper.status() if self._swapper is not None else {},
             "cameras": [c.id for c in self.cfg.cameras],
+            "camera_state": {w.cfg.id: w.state for w in self._workers},
         }
+
+    def _status_changed(self, *_what: object) -> None:
+        """Republish the retained status (a swap outcome, a camera's state): what it says changed."""
+        pub = self._publisher
+        if pub is not None and pub.connected:  # on (re)connect the publisher sends it anyway
+            pub.publish_status()
 
     # -- main -----------------------------------------------------------------------------------
 
@@ -91,9 +104,10 @@ class Daemon:
         # The broker is the publisher's to check: it connects below, and refuses to start when
         # mqtt.require_at_start and the broker does not answer.
         active = run_preflight(cfg, loader, broker=False, report=log.info)
+        token = resolve_token(cfg.http) if cfg.http.enabled else None
         self._engine = engine = Engine(active)
         self._workers = workers = [
-            CameraWorker(c, self._hub, self._stop_capture) for c in cfg.cameras
+            CameraWorker(c, self._hub, self._stop_capture, on_change=self._status_changed) for c in cfg.cameras
         ]
         alarms = Alarms()
         with contextlib.ExitStack() as stack:
@@ -103,6 +117,8 @@ class Daemon:
                           health=("online", None) if spool.problem is None else ("degraded", spool.problem)))
             self._delivery = delivery = stack.enter_context(
                 Delivery(spool, publisher, alarms, batch_max=cfg.spool.batch_max, batch_ms=cfg.spool.batch_ms))
+            if cfg.http.enabled:
+                stack.enter_context(HttpServer(create_app(self._http_view(), cfg.http, token=token), cfg.http))
             decide = threading.Thread(target=self._decide_loop, args=(engine, delivery), name="decide", daemon=True)
             dispatch = threading.Thread(target=self._dispatch_loop, args=(engine,), name="dispatch", daemon=True)
             decide.start()
@@ -113,7 +129,12 @@ class Daemon:
                 w.start()
             stack.callback(self._stop_cameras, workers)
             self._swapper = swapper = stack.enter_context(
-                ModelSwapper(engine=engine, loader=loader, watch=cfg.model.version == "latest")
+                ModelSwapper(
+                    engine=engine,
+                    loader=loader,
+                    watch=cfg.model.version == "latest",
+                    on_change=self._status_changed,
+                )
             )
             stack.callback(install_sighup(swapper))
             notify("READY=1")
@@ -195,12 +216,22 @@ class Daemon:
             drafts = []
             for done in items:
                 try:
-                    drafts.append(self.judge(done))
+                    draft = self.judge(done)
                 except Exception:
                     log.exception("bug while judging frame %d of %s", done.frame.index, done.context)
-            for draft in drafts:
+                    continue
+                drafts.append(draft)
                 self.verdicts[draft.verdict.value] += 1
+                self._tallies[draft.camera].note(
+                    done.frame.image, draft, draft.verdict.value, done.latency_ms if done.outputs is not None else None
+                )
             delivery.submit(drafts)
+
+    def _http_view(self) -> LiveView:
+        return LiveView(
+            self.cfg, workers=self._workers, hub=self._hub, tallies=self._tallies,
+            engine=lambda: self._engine, publisher=lambda: self._publisher, status=self.status,
+        )
 
     def judge(self, item: InferenceDone) -> ResultDraft:
         """The result of one finished inference (numbered later by the spool), judged by the rules of

@@ -3,6 +3,9 @@
 A source that fails is reopened with back-off (1 s doubling to 30 s) and the failure is logged
 once per outage, with the source's scrubbed description. A finite source (a file, a folder, a
 synthetic run with ``count``) that ends closes its slot; the camera is then finished.
+
+``on_change`` (optional) is called from the camera's thread whenever :attr:`CameraWorker.state`
+changes (an outage starts, the source is back, it ended); it must only hand off.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ class CameraWorker:
         stop: threading.Event,
         *,
         opener: Callable[..., FrameSource] = open_source,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self._hub = hub
         self._stop = stop
         self._opener = opener
+        self._on_change = on_change
         self.frames = 0
         self.failures = 0  # open or read failures (each followed by a reopen with back-off)
         self.finished = threading.Event()
@@ -51,6 +56,17 @@ class CameraWorker:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def state(self) -> dict[str, str | None]:
+        """``{"state": "running" | "failing" | "ended", "error": <last error or None>}``."""
+        if self.finished.is_set():
+            return {"state": "ended", "error": self.last_error}
+        return {"state": "failing" if self.last_error is not None else "running", "error": self.last_error}
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     def _run(self) -> None:
         backoff = BACKOFF_START
@@ -70,6 +86,7 @@ class CameraWorker:
                         if self.last_error is not None:
                             log.info("camera %s: source is back", self.cfg.id)
                             self.last_error = None
+                            self._changed()
                         backoff = BACKOFF_START
                         if self._pump(source):
                             return  # the source ended
@@ -84,6 +101,7 @@ class CameraWorker:
         finally:
             self._hub.close_source(self.cfg.id)
             self.finished.set()
+            self._changed()
 
     def _pump(self, source: FrameSource) -> bool:
         """Read until stop (False) or the end of the source (True)."""
@@ -101,4 +119,5 @@ class CameraWorker:
         self.failures += 1
         if self.last_error != str(exc):
             log.error("camera %s: %s (retrying)", self.cfg.id, exc)
-        self.last_error = str(exc)
+            self.last_error = str(exc)
+            self._changed()

@@ -23,7 +23,10 @@ log = logging.getLogger("ovedged")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ovedge.about import VersionAction
+
     parser = argparse.ArgumentParser(prog="ovedged", description="OpenVINO defect-inspection daemon")
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the inspection service until SIGTERM/SIGINT")
     check = sub.add_parser("check-config", help="validate the config and check model, device, cameras, broker")

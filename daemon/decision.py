@@ -11,10 +11,10 @@ import numpy as np
 import numpy.typing as npt
 
 from daemon.config import Rules
-from daemon.postprocess import Detection
 from daemon.result import Verdict
 from ovedge.errors import ConfigError
 from ovedge.irmeta import IRMeta
+from ovedge.layouts import Detection
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,9 @@ from camera.frame import Frame
 from daemon.config import ModelConfig, PerformanceHint
 from daemon.decision import Decider
 from daemon.devices import DeviceChoice, choose_device, compile_properties, execution_devices
-from daemon.postprocess import PostProcessor, build_postprocessor, output_shapes
 from ovedge.errors import ModelError, openvino_message
 from ovedge.irmeta import IRMeta, read_rt_info
+from ovedge.layouts import PostProcessor, build_postprocessor, output_shapes
 from ovedge.store import ModelVersion
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class LoadedModel:
     device: DeviceChoice
     execution_devices: tuple[str, ...]
     num_requests: int
+    annotate: PostProcessor  # the same decoder, regions with their outlines (CVAT); not the camera path
 
     @property
     def name(self) -> str:
@@ -81,7 +82,9 @@ class LoadedModel:
             raise ModelError(
                 f"{version.name} v{version.version} failed to compile on {choice.device}: {openvino_message(exc)}"
             ) from exc
-        post = build_postprocessor(meta, output_shapes(compiled))  # dynamic dimensions as -1
+        shapes = output_shapes(compiled)  # dynamic dimensions as -1
+        post = build_postprocessor(meta, shapes)
+        annotate = build_postprocessor(meta, shapes, outlines=True)
         try:
             optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         except RuntimeError:
@@ -94,6 +97,7 @@ class LoadedModel:
             device=choice,
             execution_devices=execution_devices(compiled),
             num_requests=cfg.num_requests or default_requests(max(1, optimal), cfg.hint),
+            annotate=annotate,
         )
 
 
@@ -104,6 +108,7 @@ class ActiveModel:
     loaded: LoadedModel
     deciders: Mapping[str, Decider]  # by camera id
     golden_diff: float  # largest output difference of the golden self-test
+    adhoc: Decider | None = None  # the [rules] decider for HTTP ad-hoc images (when [http] is enabled)
 
     @property
     def version(self) -> ModelVersion:

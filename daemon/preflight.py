@@ -7,15 +7,19 @@
    is trusted to judge the files, and refusing an unsigned version costs no hashing of a large
    ``model.bin``;
 3. **load**: read the IR and its metadata, choose the device, compile, pick the post-processor
-   (:meth:`LoadedModel.load`), and build every camera's rules against the model's labels;
+   (:meth:`LoadedModel.load`), and build every camera's rules against the model's labels (and the
+   ``[rules]`` decider for HTTP ad-hoc images when ``[http]`` is enabled);
 4. **self-test**: the golden frame recorded by the converter, run on the compiled model, must give
    the recorded outputs within the manifest's ``atol`` and post-process cleanly (:func:`self_test`);
 5. **cameras**: every camera opens once;
-6. **broker**: the MQTT broker accepts a connection.
+6. **broker**: the MQTT broker accepts a connection;
+7. **http** (when ``[http] enabled``): the bearer token can be read, and one exists when the API
+   is bound off loopback (:func:`daemon.config.http.resolve_token`); the port is bound when the
+   server starts.
 
 Steps 1-4 are :class:`ModelLoader`: the first model and every hot-swapped version go through the
 same :meth:`ModelLoader.load`, so the model the daemon starts with is self-tested too.
-:func:`run_preflight` runs the six steps for ``ovedged check-config`` (``--no-broker`` leaves out step
+:func:`run_preflight` runs the steps for ``ovedged check-config`` (``--no-broker`` leaves out step
 6) and for ``ovedged run`` (which leaves step 6 to the publisher: it connects at start-up and
 refuses to start when ``mqtt.require_at_start`` and the broker does not answer).
 """
@@ -30,6 +34,7 @@ import cv2
 import numpy as np
 
 from daemon.config import DaemonConfig
+from daemon.config.http import resolve_token
 from daemon.decision import Decider
 from daemon.engine import ActiveModel, LoadedModel
 from ovedge.errors import CameraError, ModelError, OvedgeError, openvino_message
@@ -98,6 +103,12 @@ class ModelLoader:
             for cam in cfg.cameras
         }
 
+    def adhoc_rules(self, loaded: LoadedModel) -> Decider | None:
+        """The ``[rules]`` section checked against this model's labels, for HTTP ad-hoc images."""
+        if not self._cfg.http.enabled:
+            return None
+        return Decider.build(self._cfg.rules, loaded.meta, camera="http (ad-hoc inspection, [rules])")
+
     def load(self, version: int | Literal["latest"], *, report: Callable[[str], None] = _quiet) -> ActiveModel:
         """Steps 1-4: an :class:`ActiveModel` ready to serve, or an :class:`OvedgeError` saying why not.
 
@@ -115,7 +126,7 @@ class ModelLoader:
             f"{loaded.num_requests} infer requests){fell}"
         )
         deciders = self.rules(loaded)
-        active = ActiveModel(loaded, deciders, golden_diff=self_test(loaded))
+        active = ActiveModel(loaded, deciders, golden_diff=self_test(loaded), adhoc=self.adhoc_rules(loaded))
         report(f"self-test: {loaded.label} reproduces its golden sample within {active.golden_diff:.3g}")
         return active
 
@@ -201,4 +212,8 @@ def run_preflight(
 
         probe_broker(cfg)
         report(f"mqtt: broker {cfg.mqtt.host}:{cfg.mqtt.port} accepted a connection")
+    if cfg.http.enabled:
+        token = resolve_token(cfg.http)
+        report(f"http: API on {cfg.http.host}:{cfg.http.port}, "
+               f"{'bearer token required' if token else 'no token: loopback only'}")
     return active

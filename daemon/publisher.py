@@ -53,6 +53,8 @@ PRUNE_EVERY = 10.0  # seconds between retention passes over delivered rows
 SEND_CHUNK = 256  # most rows read from the spool at once
 RATE_WINDOW = 10.0  # seconds over which the delivery rate is measured
 DIRECT_HOLD = 1000  # most unspooled results held in memory for the broker; more are counted as lost
+NO_SUBSCRIBER_LOG_EVERY = 60.0
+"""Seconds between two summaries of PUBACK 0x10 (no matching subscribers)."""
 
 
 @dataclass
@@ -62,6 +64,7 @@ class PublishCounters:
     rejected: int = 0  # PUBACK with a failure code (not delivered)
     no_subscribers: int = 0  # PUBACK 0x10: accepted by nobody
     lost: int = 0  # unspooled results that could not even be held for the broker (DIRECT_HOLD)
+    reconnects: int = 0  # successful connections after the first
 
 
 class Alarms:
@@ -123,7 +126,12 @@ class Publisher:
 
     def __init__(self, cfg: DaemonConfig, status: Callable[[], dict[str, Any]], *, spool: Spool | None = None,
                  alarms: Alarms | None = None, health: tuple[str, str | None] = ("online", None),
-                 flush_timeout: float | None = None) -> None:
+                 flush_timeout: float | None = None,
+                 no_subscriber_log_every: float = NO_SUBSCRIBER_LOG_EVERY) -> None:
+        self._no_sub_every = no_subscriber_log_every
+        self._no_sub_logged = 0  # counters.no_subscribers at the last line logged about it
+        self._no_sub_next = 0.0  # monotonic time of the next summary
+        self._ever_connected = False
         self._cfg = cfg
         self._mqtt = cfg.mqtt
         self._status = status
@@ -152,7 +160,6 @@ class Publisher:
         self._rewind = True  # start the next send pass from the oldest undelivered row
         self._send_after = 0.0  # monotonic time before which stored rows are held (replay_delay)
         self._idle = threading.Event()  # the sender found nothing to send and nothing is in flight
-        self._no_subscriber_logged = False
         self._closing = False  # we asked for the disconnect: not an outage
         self.waiting_at_exit: tuple[int, int | None, int] = (0, None, 0)  # rows left, oldest seq, last seq
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
@@ -184,6 +191,13 @@ class Publisher:
         return client
 
     def _status_payload(self, state: str, reason: str | None = None) -> bytes:
+        return json.dumps(self.status_document(state, reason)).encode()
+
+    def status_document(self, state: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        """The retained status message's body as it would be published now (also ``GET /status``);
+        ``state`` None = the current health (``online`` or ``degraded`` with its reason)."""
+        if state is None:
+            state, reason = self._health
         body: dict[str, Any] = {
             "schema": STATUS_SCHEMA,
             "state": state,
@@ -199,7 +213,7 @@ class Publisher:
         body["delivery"] = {"rate_per_s": round(self._rate.rate(), 2), "delivered": self.counters.delivered,
                             "no_subscriber": self.counters.no_subscribers, "rejected": self.counters.rejected}
         body["alarms"] = [{"alarm": k, "reason": v} for k, v in sorted(self.alarms.active().items())]
-        return json.dumps(body).encode()
+        return body
 
     def _result_properties(self, camera: str, model: str, version: int) -> Properties:
         key = (camera, model, version)
@@ -265,6 +279,7 @@ class Publisher:
                       len(left) + self.counters.lost,
                       f"seq {min(left)}..{max(left)}" if left else "dropped while the broker was away")
         self._shutdown_client()
+        self._summarise_no_subscribers(final=True)
         if self._spool is not None:
             stats = self._spool.stats()
             self.waiting_at_exit = (stats.depth, stats.oldest_seq, stats.next_seq - 1)
@@ -441,6 +456,7 @@ class Publisher:
                     batch.append(self._events.get_nowait())
             try:
                 self._handle_batch(batch)
+                self._summarise_no_subscribers()
                 now = time.monotonic()
                 if now >= next_status and self._connected.is_set():
                     next_status = now + STATUS_EVERY
@@ -477,11 +493,7 @@ class Publisher:
     def _outcome(self, spooled: tuple[int, str], code: int, text: str) -> RowState:
         seq, camera = spooled
         if code == NO_MATCHING_SUBSCRIBERS:
-            self.counters.no_subscribers += 1
-            if not self._no_subscriber_logged:
-                self._no_subscriber_logged = True
-                log.warning("the broker has no subscriber for results (PUBACK 0x10, first seq %d): they stay in "
-                            "the spool and are sent again every %g s", seq, self._cfg.spool.retry_interval)
+            self._no_subscriber(seq, f"kept in the spool and sent again every {self._cfg.spool.retry_interval:g} s")
             return RowState.NO_SUBSCRIBER
         if code >= 0x80:
             self.counters.rejected += 1
@@ -492,9 +504,6 @@ class Publisher:
             return RowState.REJECTED
         self.counters.delivered += 1
         self._rate.add(1)
-        if self._no_subscriber_logged:
-            self._no_subscriber_logged = False
-            log.info("results reach a subscriber again")
         if self.alarms.clear(f"rejected:{camera}"):
             log.warning("the broker accepts results of camera %s again", camera)
         return RowState.DELIVERED
@@ -505,8 +514,7 @@ class Publisher:
         if seq is None:
             return  # status and alarm messages are not tracked
         if code == NO_MATCHING_SUBSCRIBERS:
-            self.counters.no_subscribers += 1
-            log.warning("result seq %d: broker has no subscriber for it (PUBACK 0x10)", seq)
+            self._no_subscriber(seq, "it was not stored: it is gone")
         elif code >= 0x80:
             self.counters.rejected += 1
             log.error("result seq %d rejected by the broker: %s (0x%02x)", seq, text, code)
@@ -514,10 +522,32 @@ class Publisher:
             self.counters.delivered += 1
             self._rate.add(1)
 
+    def _no_subscriber(self, seq: int, fate: str) -> None:
+        """Count a PUBACK 0x10; the first is a WARNING, the rest go into periodic summaries."""
+        self.counters.no_subscribers += 1
+        if self.counters.no_subscribers == 1:
+            self._no_sub_logged = 1
+            self._no_sub_next = time.monotonic() + self._no_sub_every
+            log.warning("result seq %d: the broker has no subscriber for it (PUBACK 0x10; %s); further ones are "
+                        "counted and summarised every %g s", seq, fate, self._no_sub_every)
+
+    def _summarise_no_subscribers(self, *, final: bool = False) -> None:
+        """One INFO line for the PUBACK 0x10 since the last line, when due (or ``final``) and any came."""
+        total = self.counters.no_subscribers
+        if total == self._no_sub_logged or (not final and time.monotonic() < self._no_sub_next):
+            return
+        log.info("%d more results had no subscriber (PUBACK 0x10) since the last line; %d since start",
+                 total - self._no_sub_logged, total)
+        self._no_sub_logged = total
+        self._no_sub_next = time.monotonic() + self._no_sub_every
+
     def _handle(self, kind: str, code: int, text: str) -> None:
         if kind == "connect":
             if code < 0x80:
                 log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
+                if self._ever_connected:
+                    self.counters.reconnects += 1
+                self._ever_connected = True
                 self._connect_error = None
                 backlog = self._spool is not None and self._spool.depth > 0
                 # Only a backlog waits for subscribers to reconnect; with none, live results go at once.

@@ -61,7 +61,9 @@ class ResultRecord(_Frozen):
 
     schema_: Literal["ovedge.result/1"] = Field("ovedge.result/1", alias="schema", description="payload schema tag")
     seq: int = Field(
-        ge=1, description="per-station sequence number: increasing across restarts, never reused (docs/MQTT.md)"
+        ge=0,
+        description="per-station sequence number: increasing across restarts, never reused (docs/MQTT.md). "
+        "0 = an ad-hoc inspection (HTTP POST /infer): not a line result, never published or spooled",
     )
     station: str
     camera: str

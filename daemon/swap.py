@@ -71,9 +71,11 @@ class ModelSwapper:
         loader: ModelLoader,
         watch: bool = True,
         poll_interval: float = 2.0,
+        on_change: Callable[[SwapOutcome], None] | None = None,
     ) -> None:
         self._engine = engine
         self._loader = loader
+        self._on_change = on_change  # told after every outcome (the daemon republishes its status)
         self._watch = watch
         self._poll_interval = poll_interval
         self._lock = threading.Lock()
@@ -198,6 +200,8 @@ class ModelSwapper:
                 reason,
                 self.active.label,
             )
+        if self._on_change is not None:
+            self._on_change(outcome)
         return outcome
 
 

@@ -112,6 +112,11 @@ class Preprocessing(_Frozen):
         (255.0, 255.0, 255.0),
         description="per-channel std, 0-255 pixel units, model channel order",
     )
+    normalization_source: str | None = Field(
+        None,
+        description="where mean/std came from: --mean/--std, --norm <preset>, or the checkpoint entry "
+        "that records them (None in IRs made before this field existed)",
+    )
     resize: ResizeMode = ResizeMode.STRETCH
     embedded: bool = Field(
         True, description="True when the IR takes raw u8 BGR NHWC frames of any size"

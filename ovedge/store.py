@@ -3,26 +3,34 @@
 Integer versions, never overwritten, each version folder appearing atomically: it is written in a
 hidden staging folder beside the versions and renamed into place, so a reader never sees half a
 model. This is also the layout OpenVINO Model Server serves.
+
+:meth:`ModelStore.add_version` is the one writer of a version: it hashes the staged files, writes
+``manifest.json`` (signed when asked) and publishes under the next free number. The converter and
+the tests both use it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 from ovedge.errors import ModelError, ModelNotFoundError
-from ovedge.irmeta import FileDigest, Manifest
+from ovedge.irmeta import FileDigest, GoldenSample, IRMeta, Manifest, Signature, SourceInfo
 
 MODEL_XML = "model.xml"
 MODEL_BIN = "model.bin"
 MANIFEST = "manifest.json"
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -46,6 +54,53 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def digest_file(path: Path) -> FileDigest:
     return FileDigest(sha256=sha256_file(path), size=path.stat().st_size)
+
+
+def file_digests(folder: Path) -> dict[str, FileDigest]:
+    """The digest of every file in a version folder except the manifest itself, by name."""
+    return {p.name: digest_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Write ``manifest.json`` into a version folder."""
+    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+class VersionsTakenError(ModelError):
+    """Every version number tried for a new version was taken by another writer meanwhile."""
+
+    def __init__(self, name: str, root: Path, attempts: int) -> None:
+        self.name = name
+        self.root = root
+        self.attempts = attempts
+        super().__init__(f"could not publish {name}: {attempts} version numbers in a row were taken in {root}")
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDraft:
+    """What a new version's manifest says besides its name, number and files."""
+
+    meta: IRMeta
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    source: SourceInfo | None = None
+    tools: Mapping[str, str] = field(default_factory=dict)
+    parity: Mapping[str, Any] = field(default_factory=dict)
+    golden: GoldenSample | None = None
+    created_utc: str | None = None  # None: now
+
+    def manifest(self, name: str, version: int, files: dict[str, FileDigest]) -> Manifest:
+        return Manifest(
+            name=name,
+            version=version,
+            created_utc=self.created_utc or datetime.now(UTC).isoformat(timespec="seconds"),
+            precision=self.precision,
+            meta=self.meta,
+            files=files,
+            source=self.source,
+            tools=dict(self.tools),
+            parity=dict(self.parity),
+            golden=self.golden,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +196,34 @@ class ModelStore:
         parent = self.root / name
         taken = [int(p.name) for p in parent.iterdir() if p.name.isdigit()] if parent.is_dir() else []
         return max([0, *versions, *taken]) + 1
+
+    def add_version(
+        self,
+        name: str,
+        staged: Path,
+        draft: VersionDraft,
+        *,
+        sign: Callable[[Manifest], Signature] | None = None,
+        attempts: int = 20,
+    ) -> ModelVersion:
+        """Hash the files of ``staged``, write its manifest (signed with ``sign`` if given) and
+        publish it as the next free version of ``name``; a number taken meanwhile by another writer
+        is skipped. Raises :class:`ModelError` when ``attempts`` numbers in a row were taken."""
+        files = file_digests(staged)
+        staged.chmod(0o755)  # mkdtemp made it private; the daemon may run as another user
+        for _attempt in range(attempts):
+            version = self.next_version(name)
+            manifest = draft.manifest(name, version, files)
+            if sign is not None:
+                manifest = manifest.model_copy(update={"signature": sign(manifest)})
+            write_manifest(staged, manifest)
+            try:
+                path = self.publish(name, staged, version)
+            except FileExistsError:
+                log.info("version %s of %s was taken meanwhile; trying the next", version, name)
+                continue
+            return ModelVersion(name=name, version=version, path=path, manifest=manifest)
+        raise VersionsTakenError(name, self.root, attempts)
 
     def publish(self, name: str, staged: Path, version: int) -> Path:
         """Rename a staged folder to ``<name>/<version>`` atomically and return the new path.

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tools/ (broker, subscriber) for the tests
 
+from convert.demo_recipe import CHECKPOINT, convert_args  # noqa: E402  (torch-free)
 from tests import configs  # noqa: E402
 from tools.mosquitto import Mosquitto, find_mosquitto  # noqa: E402
 
@@ -38,10 +39,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
     return functools.partial(configs.write_config, tmp_path)
 
 
-DEMO_CONVERT_ARGS = [
-    "--name", "demo", "--arch", "convert.demo_model:DefectNet", "--ok-labels", "ok",
-    "--input-size", "128x128", "--mean", "123.675,116.28,103.53", "--std", "58.395,57.12,57.375",
-]
+DEMO_CONVERT_ARGS = convert_args()  # the demo recipe, written once in convert/demo_recipe.py
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +47,8 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed demo checkpoint converted by the real `ovedge-convert` CLI into a private store."""
     store = tmp_path_factory.mktemp("store")
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "ovedge-convert"), str(ROOT / "models/demo/defectnet.pt"),
-         "--labels", str(ROOT / "models/demo/labels.txt"), *DEMO_CONVERT_ARGS, "--out", str(store)],
+        [str(Path(sys.executable).parent / "ovedge-convert"), str(CHECKPOINT), *DEMO_CONVERT_ARGS,
+         "--out", str(store)],
         capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
     )
     assert done.returncode == 0, done.stderr

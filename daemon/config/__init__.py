@@ -2,7 +2,8 @@
 
 One module per section (:mod:`~daemon.config.station`, :mod:`~daemon.config.model`,
 :mod:`~daemon.config.rules`, :mod:`~daemon.config.cameras`, :mod:`~daemon.config.mqtt`,
-:mod:`~daemon.config.state`, :mod:`~daemon.config.spool`, :mod:`~daemon.config.logs`; the root object in
+:mod:`~daemon.config.state`, :mod:`~daemon.config.spool`, :mod:`~daemon.config.logs`,
+:mod:`~daemon.config.http`; the root object in
 :mod:`~daemon.config.root`). Every key is declared there with its description: that is the
 configuration's documentation (``config.toml`` at the repository root shows the defaults).
 Camera sources are declared in :mod:`camera.config`.
@@ -19,6 +20,7 @@ the broker answers is checked by :mod:`daemon.preflight` when the daemon starts 
 
 from daemon.config.cameras import CameraConfig, CameraMode
 from daemon.config.device import DeviceSpec, DeviceString, InvalidDeviceError, parse_device
+from daemon.config.http import HttpConfig
 from daemon.config.loader import (
     ConfigFileError,
     ConfigInvalidError,
@@ -44,6 +46,7 @@ __all__ = [
     "DaemonConfig",
     "DeviceSpec",
     "DeviceString",
+    "HttpConfig",
     "InferencePrecision",
     "InvalidDeviceError",
     "LoggingConfig",

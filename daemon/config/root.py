@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from daemon.config._base import Section
 from daemon.config.cameras import CameraConfig
+from daemon.config.http import HttpConfig
 from daemon.config.logs import LoggingConfig
 from daemon.config.model import ModelConfig
 from daemon.config.mqtt import MqttConfig
@@ -34,6 +35,7 @@ class DaemonConfig(Section):
     state: StateConfig = Field(default_factory=dict, validate_default=True)
     spool: SpoolConfig = Field(default_factory=dict, validate_default=True)
     logging: LoggingConfig = Field(default_factory=dict, validate_default=True)
+    http: HttpConfig = Field(default_factory=dict, validate_default=True)
 
     @field_validator("cameras")
     @classmethod

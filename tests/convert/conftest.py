@@ -115,6 +115,12 @@ def options(path: Path, name: str, out: Path, **kwargs: object) -> ConvertOption
     if model in zoo.ZOO:
         defaults["arch"] = f"convert.zoo:{zoo.ZOO[model].__name__}"
     defaults.update(kwargs)
+    if "ok_labels" not in kwargs and "no_ok_label" not in kwargs:
+        # the good class is `ok` where there is one; otherwise every class is a defect (said explicitly)
+        if "ok" in tuple(defaults["labels"]):
+            defaults["ok_labels"] = ("ok",)
+        else:
+            defaults["no_ok_label"] = True
     return ConvertOptions.model_validate(defaults)
 
 

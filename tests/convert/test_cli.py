@@ -13,7 +13,7 @@ from ovedge.signing import generate_keypair, verify_version
 from ovedge.store import ModelStore
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["--input-size", "64x64", "--labels", "ok,scratch,dent", "--ok-labels", "ok"]
+ARGS = ["--input-size", "64x64", "--labels", "ok,scratch,dent", "--ok-labels", "ok", "--norm", "imagenet"]
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +73,9 @@ def test_inspect_foreign_ir(tmp_path: Path, capsys) -> None:
     import openvino as ov
     import openvino.opset13 as ops
 
-    param = ops.parameter([1, 3, 8, 8], ov.Type.f32, name="image")
-    model = ov.Model([ops.relu(param)], [param], "foreign")
+    from tests.factories import tiny_model
+
+    model = tiny_model(lambda x: [ops.relu(x)], input_shape=(1, 3, 8, 8), input_type=ov.Type.f32, name="foreign")
     model.set_rt_info("Classification", ["model_info", "model_type"])
     ov.save_model(model, str(tmp_path / "foreign.xml"))
     assert main(["inspect", str(tmp_path / "foreign.xml")]) == 0

@@ -8,10 +8,9 @@ import cv2
 import pytest
 
 from camera.synthetic import DefectGenerator
+from convert import demo_recipe as recipe
 from convert.options import ConvertOptions
 from convert.pipeline import convert
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
@@ -27,19 +26,19 @@ def test_demo_int8_with_max_drop(tmp_path: Path) -> None:
         frame, truth = gen.render(i)
         (validation / truth.label).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(validation / truth.label / f"{i:03d}.png"), frame)
-    labels = tuple((ROOT / "models/demo/labels.txt").read_text().split())
+    labels = tuple(recipe.LABELS_FILE.read_text().split())
     result = convert(
         ConvertOptions(
-            checkpoint=ROOT / "models/demo/defectnet.pt",
-            name="demo",
+            checkpoint=recipe.CHECKPOINT,
+            name=recipe.NAME,
             out=tmp_path / "store",
-            arch="convert.demo_model:DefectNet",
+            arch=recipe.ARCH,
             labels=labels,
-            ok_labels=("ok",),
-            input_width=128,
-            input_height=128,
-            mean=(123.675, 116.28, 103.53),
-            std=(58.395, 57.12, 57.375),
+            ok_labels=recipe.OK_LABELS,
+            input_width=recipe.INPUT_SIZE[1],
+            input_height=recipe.INPUT_SIZE[0],
+            mean=recipe.MEAN,
+            std=recipe.STD,
             precision="int8",
             calibration=calibration,
             validation=validation,

@@ -11,7 +11,8 @@ import torch
 
 from convert.cli import main
 
-BASE = ["--name", "m", "--input-size", "64x64", "--labels", "ok,scratch,dent", "--quiet"]
+BASE = ["--name", "m", "--input-size", "64x64", "--labels", "ok,scratch,dent", "--ok-labels", "ok", "--norm", "unit",
+        "--quiet"]
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -120,11 +121,12 @@ def test_option_values(capsys, checkpoint, tmp_path: Path) -> None:
     assert "is not WxH" in run_cli(capsys, ts, "--name", "m", "--input-size", "64", "--out", tmp_path)
     line = run_cli(capsys, ts, *BASE, "--out", tmp_path, "--mean", "1,2")
     assert "--mean '1,2' has 2 values" in line
-    line = run_cli(capsys, ts, "--name", "m", "--input-size", "64x64", "--labels", "a,b", "--quiet", "--out", tmp_path)
+    line = run_cli(capsys, ts, "--name", "m", "--input-size", "64x64", "--labels", "a,b", "--norm", "unit", "--quiet",
+                   "--out", tmp_path)
     assert "--labels gives 2 names (a, b) but the model's output has 3 classes" in line
     line = run_cli(capsys, ts, *BASE, "--out", tmp_path, "--ok-labels", "good")
     assert "--ok-labels good not among --labels" in line
-    line = run_cli(capsys, ts, "--name", "m", "--labels", "a,b,c", "--quiet", "--out", tmp_path)
+    line = run_cli(capsys, ts, "--name", "m", "--labels", "a,b,c", "--norm", "unit", "--quiet", "--out", tmp_path)
     assert "does not fix its input size: give --input-size WxH" in line
     assert "model name '../x' is not usable" in run_cli(capsys, ts, *BASE[2:], "--name", "../x", "--out", tmp_path)
     assert not any(tmp_path.glob("m*")), "failed conversions leave nothing in the store"

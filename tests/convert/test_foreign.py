@@ -11,6 +11,7 @@ import torch
 
 from convert import zoo
 from ovedge.irmeta import OutputLayout, Task
+from tests.factories import tiny_ir
 
 
 class AnomalibLike(torch.nn.Module):
@@ -70,12 +71,9 @@ def test_anomalib_export_converts(which, anomalib_files, convert_zoo, tmp_path: 
 
 def test_ir_without_bin_and_with_raw_input(tmp_path: Path, capsys) -> None:
     """A foreign IR without its .bin, or one that already takes u8 frames, is refused with the reason."""
-    import openvino.opset13 as ops
-
     from convert.cli import main
 
-    param = ops.parameter([1, 64, 64, 3], ov.Type.u8, name="frame")
-    ov.save_model(ov.Model([ops.convert(param, ov.Type.f32)], [param], "raw"), str(tmp_path / "raw.xml"))
+    tiny_ir(tmp_path / "raw.xml", lambda x: [x], input_shape=(1, 64, 64, 3))  # u8 frame in, f32 out
     assert main([str(tmp_path / "raw.xml"), "--name", "x", "--out", str(tmp_path / "s"), "--quiet"]) == 1
     assert "takes u8 [1,64,64,3]; expected an f32 [1,3,H,W] image input" in capsys.readouterr().err
     (tmp_path / "raw.bin").unlink(missing_ok=True)

@@ -9,6 +9,7 @@ import pytest
 
 from convert.preprocess import preprocessing_model
 from ovedge.irmeta import Preprocessing, ResizeMode
+from ovedge.layouts.geometry import NUMERIC, fit
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
@@ -69,3 +70,16 @@ def test_centre_crop_fills_the_input() -> None:
     frame[:, 64:] = 0
     out = run(pre, frame)
     np.testing.assert_allclose(out, frame[:, 32:64].astype(np.float32), atol=1.0)
+
+
+@pytest.mark.parametrize(("h", "w"), [(301, 403), (77, 640), (480, 641), (33, 99), (500, 70)])
+def test_graph_letterbox_is_the_daemons_fit(h: int, w: int) -> None:
+    """The padding the IR builds is exactly what ovedge.layouts.geometry.fit tells the daemon (which
+    maps boxes back with it): the same rows and columns of grey on each side."""
+    pre = Preprocessing(input_width=64, input_height=48, color="BGR", resize=ResizeMode.LETTERBOX, embedded=True)
+    out = run(pre, np.full((h, w, 3), 255, np.uint8))
+    grey = np.all(np.abs(out - 114) < 1e-3, axis=2)
+    rows, cols = np.flatnonzero(~grey.all(axis=1)), np.flatnonzero(~grey.all(axis=0))
+    f = fit(w, h, pre, NUMERIC)
+    assert (rows[0], 48 - 1 - rows[-1], cols[0], 64 - 1 - cols[-1]) == (f.top, f.bottom, f.left, f.right)
+    assert (rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) == (f.new_h, f.new_w)

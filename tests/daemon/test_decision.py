@@ -10,10 +10,10 @@ import pytest
 
 from daemon.config import Rules
 from daemon.decision import Decider
-from daemon.postprocess import Detection
 from daemon.result import Verdict
 from ovedge.errors import ConfigError
 from ovedge.irmeta import IRMeta, OutputLayout, Preprocessing, Task
+from ovedge.layouts import Detection
 
 META = IRMeta(
     task=Task.DETECTION, output_layout=OutputLayout.YOLOV8, labels=("ok", "scratch", "spot"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -137,3 +138,53 @@ def test_bad_credentials_are_refused_with_the_reason(tmp_path: Path) -> None:
         assert "allow_anonymous false" in conf.read_text()
         with pytest.raises(PublishError, match="refused the connection: Not authorized"):
             Publisher(_cfg(tmp_path, b.port), dict).__enter__()
+
+
+def _no_subscriber_lines(caplog: pytest.LogCaptureFixture) -> tuple[list[str], list[str]]:
+    """(WARNING lines, summary INFO lines) the publisher logged about PUBACK 0x10."""
+    ours = [r for r in caplog.records if r.name == "daemon.publisher" and "PUBACK 0x10" in r.getMessage()]
+    warnings = [r.getMessage() for r in ours if r.levelno == logging.WARNING]
+    summaries = [r.getMessage() for r in ours if r.levelno == logging.INFO]
+    return warnings, summaries
+
+
+def test_no_subscriber_logs_one_warning_then_a_summary(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With nobody subscribed, 50 results give ONE warning (the first), all 50 are counted, and the
+    rest appear in one summary line at shutdown (the periodic summary is not yet due)."""
+    caplog.set_level(logging.INFO, logger="daemon.publisher")
+    cfg = _cfg(tmp_path, broker.port)
+    with Publisher(cfg, dict, no_subscriber_log_every=3600) as pub:
+        for seq in range(1, 51):
+            pub.publish_result(_record(seq))
+        assert _wait(lambda: pub.counters.no_subscribers == 50)
+        warnings, summaries = _no_subscriber_lines(caplog)
+        assert len(warnings) == 1
+        assert "result seq 1:" in warnings[0]
+        assert summaries == []
+    assert pub.counters.delivered == 0
+    assert pub.counters.rejected == 0
+    warnings, summaries = _no_subscriber_lines(caplog)
+    assert len(warnings) == 1
+    assert summaries == ["49 more results had no subscriber (PUBACK 0x10) since the last line; 50 since start"]
+
+
+def test_no_subscriber_summary_is_periodic_and_only_when_the_count_moved(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When the summary is due it is logged while running; with no new 0x10 no further line comes."""
+    caplog.set_level(logging.INFO, logger="daemon.publisher")
+    cfg = _cfg(tmp_path, broker.port)
+    with Publisher(cfg, dict, no_subscriber_log_every=0.0) as pub:
+        for seq in range(1, 31):
+            pub.publish_result(_record(seq))
+        assert _wait(lambda: any(s.endswith("30 since start") for s in _no_subscriber_lines(caplog)[1]))
+        lines_then = len(caplog.records)
+        time.sleep(0.5)  # several ack-loop turns with an unchanged count (not a timing assertion)
+        assert len(caplog.records) == lines_then
+    warnings, summaries = _no_subscriber_lines(caplog)
+    assert len(warnings) == 1
+    counted = sum(int(s.split()[0]) for s in summaries)
+    assert counted == 29  # every 0x10 after the first is in exactly one summary
+    assert pub.counters.no_subscribers == 30

@@ -17,7 +17,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import openvino as ov
-import openvino.opset13 as ops
 import pytest
 
 from camera.frame import Frame
@@ -26,10 +25,11 @@ from daemon.engine import ActiveModel, Engine, InferenceDone
 from daemon.preflight import ModelLoader, self_test
 from daemon.swap import ModelSwapper, install_sighup
 from ovedge.errors import ModelError
-from ovedge.irmeta import GoldenSample, IRMeta, Manifest, Preprocessing, write_rt_info
-from ovedge.signing import generate_keypair, sign_manifest
-from ovedge.store import MANIFEST, ModelStore, digest_file
+from ovedge.irmeta import GoldenSample, IRMeta, Manifest, Preprocessing
+from ovedge.signing import generate_keypair
+from ovedge.store import MANIFEST, ModelStore, VersionDraft, digest_file, write_manifest
 from tests.configs import write_config
+from tests.factories import add_version, channel_classifier, tiny_ir
 
 NAME = "widget"
 LABELS = ("ok", "scratch", "dent")
@@ -40,23 +40,13 @@ DENT = (1.0, 0.0, 2.0)  # logits (10, 0, 60) -> "dent"
 CORE = ov.Core()
 
 
-def _ir(folder: Path, weights: tuple[float, float, float]) -> Path:
-    """A classifier taking raw u8 BGR frames of any size: logits = channel means * weights."""
-    param = ops.parameter(ov.PartialShape([1, -1, -1, 3]), ov.Type.u8, name="frame")
-    means = ops.reduce_mean(ops.convert(param, "f32"), [1, 2])
-    logits = ops.multiply(means, ops.constant(np.array([weights], np.float32)))
-    model = ov.Model([logits.output(0)], [param], "widget")
-    meta = IRMeta(
-        task="classification",
-        output_layout="logits",
-        labels=LABELS,
-        ok_labels=("ok",),
-        preprocessing=Preprocessing(input_width=32, input_height=32),
-    )
-    write_rt_info(model, meta)
-    xml = folder / "model.xml"
-    ov.save_model(model, xml)
-    return xml
+META = IRMeta(
+    task="classification",
+    output_layout="logits",
+    labels=LABELS,
+    ok_labels=("ok",),
+    preprocessing=Preprocessing(input_width=32, input_height=32),
+)
 
 
 def publish(
@@ -68,33 +58,25 @@ def publish(
     sign_with: Path | None = None,
     tamper: Callable[[Path], None] | None = None,
 ) -> int:
-    """Write a complete version (IR, golden sample, manifest) the way the converter does."""
-    number = store.next_version(NAME)
-    with store.staging(NAME) as staged:
-        xml = _ir(staged, weights)
+    """Write a complete version (IR, golden sample, manifest) with the store's own writer; ``tamper``
+    then changes the published folder, as a later edit on disk would."""
+
+    def write(staged: Path) -> VersionDraft:
+        # a classifier taking raw u8 BGR frames of any size: logits = channel means * weights
+        xml = tiny_ir(staged / "model.xml", channel_classifier(weights), meta=META, name="widget")
         sample = None
         if golden:
             cv2.imwrite(str(staged / "golden.png"), IMAGE)
             out = CORE.compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(IMAGE[None])
             np.savez(staged / "golden_outputs.npz", **{"0": np.asarray(out[0]) + golden_shift})
             sample = GoldenSample(input="golden.png", outputs="golden_outputs.npz", atol=0.05)
-        files = {p.name: digest_file(p) for p in sorted(staged.iterdir())}
-        manifest = Manifest(
-            name=NAME,
-            version=number,
-            created_utc="2026-11-25T20:00:00Z",
-            precision="fp32",
-            meta=IRMeta.model_validate_json(CORE.read_model(xml).get_rt_info(["ovedge", "meta"]).astype(str)),
-            files=files,
-            golden=sample,
-        )
-        if sign_with is not None:
-            manifest = manifest.model_copy(update={"signature": sign_manifest(manifest, sign_with)})
-        (staged / MANIFEST).write_text(manifest.model_dump_json(), encoding="utf-8")
-        if tamper is not None:
-            tamper(staged)
-        store.publish(NAME, staged, number)
-    return number
+        meta = IRMeta.model_validate_json(CORE.read_model(xml).get_rt_info(["ovedge", "meta"]).astype(str))
+        return VersionDraft(meta=meta, created_utc="2026-11-25T20:00:00Z", golden=sample)
+
+    added = add_version(store, NAME, write, sign_with=sign_with)
+    if tamper is not None:
+        tamper(added.path)
+    return added.version
 
 
 def loader_for(store: ModelStore, *, trusted_keys: tuple[Path, ...] = ()) -> ModelLoader:
@@ -199,7 +181,7 @@ def test_unreadable_ir_with_matching_hashes_rejected(store: ModelStore) -> None:
         (folder / "model.xml").write_text("<net>not an IR", encoding="utf-8")
         manifest = Manifest.model_validate_json((folder / MANIFEST).read_text(encoding="utf-8"))
         files = {**manifest.files, "model.xml": digest_file(folder / "model.xml")}
-        (folder / MANIFEST).write_text(manifest.model_copy(update={"files": files}).model_dump_json(), encoding="utf-8")
+        write_manifest(folder, manifest.model_copy(update={"files": files}))
 
     publish(store, DENT, tamper=garble)
     outcome = ModelSwapper(engine=_engine(store), loader=loader_for(store)).swap_to(2)
@@ -411,3 +393,63 @@ def test_daemon_swaps_under_load_and_rejects_a_bad_model(broker, tmp_path: Path,
     assert "model swap to widget v3 rejected (poll): widget v3: self-test failed: output 0 differs" in err
     assert "widget v2 keeps running" in err
     assert "model swap: widget v2 -> widget v4 (" in err
+
+
+def test_retained_status_follows_a_swap_and_a_camera_that_ends(broker, tmp_path: Path, repo_root: Path) -> None:
+    """ovedged republishes its retained status when what it says changes: after v1 -> v2 a new
+    subscriber is handed a status saying version 2 and the accepted swap; a camera whose source
+    ended is reported as ended in ``camera_state``."""
+    from tools.subscriber import Subscriber
+
+    store = ModelStore(tmp_path / "store")
+    publish(store, SCRATCH)
+    state = tmp_path / "state"
+    cfg = write_config(
+        tmp_path,
+        station={"name": "st", "topic_prefix": "ovt"},
+        model={"store": store.root, "name": NAME, "cache_dir": state / "cache"},
+        cameras=[
+            {"id": "cam0", "source": {"type": "synthetic", "width": 64, "height": 48, "fps": 40, "count": 0}},
+            {"id": "cam1", "source": {"type": "synthetic", "count": 3}},
+        ],
+        mqtt={"port": broker.port},
+        state={"dir": state},
+    )
+    topic = "ovt/st/status"
+
+    def retained_status() -> dict | None:
+        with Subscriber(broker.port, [topic]) as late:
+            _wait(lambda: not late.messages.empty(), "the retained status")
+            _topic, payload, retained = late.messages.get()
+        assert retained
+        body = json.loads(payload)
+        return body if body["state"] == "online" else None
+
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("w", encoding="utf-8") as log_file, Subscriber(broker.port, [topic]) as live:
+        seen: list[dict] = []
+
+        def until_status(pred: Callable[[dict], bool], what: str) -> None:
+            _wait(lambda: (seen.extend(json.loads(p) for _, p, _ in live.drain()), any(map(pred, seen)))[1], what)
+
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "run", "--config", str(cfg)],
+            cwd=repo_root, stdout=subprocess.DEVNULL, stderr=log_file, text=True,
+        )
+        try:
+            until_status(lambda s: s.get("model", {}).get("version") == 1, "status of v1")
+            until_status(lambda s: s.get("camera_state", {}).get("cam1", {}).get("state") == "ended", "cam1 ended")
+            publish(store, DENT)  # v2: found by polling
+            until_status(lambda s: s.get("model", {}).get("version") == 2, "status of v2")
+            status = retained_status()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    assert proc.returncode == 0, log_path.read_text(encoding="utf-8")
+    assert status is not None
+    assert status["model"]["version"] == 2
+    assert status["swap"]["swaps"] == 1
+    assert status["swap"]["last"]["version"] == 2
+    assert status["swap"]["last"]["accepted"] is True
+    assert status["camera_state"]["cam0"] == {"state": "running", "error": None}
+    assert status["camera_state"]["cam1"] == {"state": "ended", "error": None}

@@ -12,14 +12,6 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from daemon.postprocess import (
-    ANOMALY_LABEL,
-    DECODERS,
-    Detection,
-    build_postprocessor,
-    input_to_frame,
-    output_shapes,
-)
 from ovedge.errors import ModelError
 from ovedge.irmeta import (
     TASK_LAYOUTS,
@@ -30,6 +22,15 @@ from ovedge.irmeta import (
     read_rt_info,
     write_rt_info,
 )
+from ovedge.layouts import (
+    ANOMALY_LABEL,
+    DECODERS,
+    Detection,
+    build_postprocessor,
+    input_to_frame,
+    output_shapes,
+)
+from tests.factories import constant, tiny_ir, tiny_model
 
 CORE = ov.Core()
 
@@ -50,25 +51,13 @@ def _run(
 ) -> tuple[IRMeta, list[tuple[int, ...]], list[np.ndarray]]:
     """Build an IR (u8 NHWC input of ``hw``) with ``graph``'s outputs, save it with rt_info, read it
     back, compile on CPU, infer ``image``; return the metadata read back, output shapes, outputs."""
-    param = ops.parameter([1, hw[0], hw[1], 3], ov.Type.u8, name="frame")
-    model = ov.Model(graph(ops.convert(param, "f32")), [param], "known")
-    write_rt_info(model, meta)
-    xml = tmp_path / "model.xml"
-    ov.save_model(model, xml)
+    xml = tiny_ir(tmp_path / "model.xml", graph, input_shape=(1, *hw, 3), meta=meta)
     read = CORE.read_model(xml)
     compiled = CORE.compile_model(read, "CPU")
     request = compiled.create_infer_request()
     request.infer([image[None]])
     outputs = [request.get_output_tensor(i).data.copy() for i in range(len(compiled.outputs))]
     return read_rt_info(read, source=str(xml)), output_shapes(compiled), outputs
-
-
-def _const(frame: Any, value: np.ndarray) -> Any:
-    """A constant output that still depends on the input (so nothing is a dangling parameter)."""
-    zero = ops.multiply(ops.reduce_sum(frame, [0, 1, 2, 3], keep_dims=False), np.float32(0))
-    if value.dtype != np.float32:
-        return ops.convert(ops.add(ops.constant(value.astype(np.float32)), zero), "i64").output(0)
-    return ops.add(ops.constant(value), zero).output(0)
 
 
 def _decode(
@@ -101,7 +90,7 @@ def test_classification_probabilities_are_not_softmaxed(tmp_path: Path) -> None:
     """PROBABILITIES: the output is reported as is (no second softmax)."""
     meta = _meta(OutputLayout.PROBABILITIES, ["ok", "ng"], (8, 8))
     probs = np.array([[0.3, 0.7]], np.float32)
-    meta, shapes, outs = _run(tmp_path, meta, (8, 8), lambda f: [_const(f, probs)], np.zeros((8, 8, 3), np.uint8))
+    meta, shapes, outs = _run(tmp_path, meta, (8, 8), lambda f: [constant(f, probs)], np.zeros((8, 8, 3), np.uint8))
     assert _decode(meta, shapes, outs, (8, 8)) == [Detection("ng", pytest.approx(0.7, abs=1e-3), None)]
 
 
@@ -109,7 +98,7 @@ def test_classification_wrong_class_count_is_refused(tmp_path: Path) -> None:
     """A [1, 1000] head with four labels is refused at load time with both numbers in the message."""
     meta = _meta(OutputLayout.LOGITS, ["a", "b", "c", "d"], (8, 8))
     out = np.zeros((1, 1000), np.float32)
-    meta, shapes, _ = _run(tmp_path, meta, (8, 8), lambda f: [_const(f, out)], np.zeros((8, 8, 3), np.uint8))
+    meta, shapes, _ = _run(tmp_path, meta, (8, 8), lambda f: [constant(f, out)], np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ModelError) as err:
         build_postprocessor(meta, shapes)
     assert str(err.value) == ("classification IR must have one [1, C] output with C = len(labels) = 4, found [1, 1000]")
@@ -134,7 +123,7 @@ def test_yolov8_nms_per_class_and_letterbox_undone(tmp_path: Path) -> None:
     """YOLOv8 [1, 4+C, N]: threshold, per-class NMS, boxes mapped back through centred letterbox."""
     meta = _meta(OutputLayout.YOLOV8, ["scratch", "dent"], (64, 64), resize=ResizeMode.LETTERBOX)
     head = _yolo_head()
-    meta, shapes, outs = _run(tmp_path, meta, (64, 64), lambda f: [_const(f, head)], np.zeros((64, 64, 3), np.uint8))
+    meta, shapes, outs = _run(tmp_path, meta, (64, 64), lambda f: [constant(f, head)], np.zeros((64, 64, 3), np.uint8))
     assert shapes == [(1, 6, 5)]
     # frame 480x640 -> scale 0.1, 64x48 image, 8 rows of padding above and below
     found = _decode(meta, shapes, outs, (480, 640))
@@ -150,7 +139,7 @@ def test_yolov8_wrong_channel_count_is_refused(tmp_path: Path) -> None:
     """A YOLOv8 head whose 4+C does not match the labels is refused naming both."""
     meta = _meta(OutputLayout.YOLOV8, ["scratch", "dent", "crack"], (64, 64))
     meta, shapes, _ = _run(
-        tmp_path, meta, (64, 64), lambda f: [_const(f, _yolo_head())], np.zeros((64, 64, 3), np.uint8)
+        tmp_path, meta, (64, 64), lambda f: [constant(f, _yolo_head())], np.zeros((64, 64, 3), np.uint8)
     )
     with pytest.raises(ModelError, match=r"4\+C = 4\+len\(labels\) = 7, found \[1, 6, 5\]"):
         build_postprocessor(meta, shapes)
@@ -165,7 +154,7 @@ def test_yolov8_flood_is_cut_to_the_best_boxes(tmp_path: Path) -> None:
     head[0, 2:4] = 4
     head[0, 4] = np.linspace(0.5, 0.99, n, dtype=np.float32)
     meta = _meta(OutputLayout.YOLOV8, ["dent"], (300, 500))
-    meta, shapes, outs = _run(tmp_path, meta, (8, 8), lambda f: [_const(f, head)], np.zeros((8, 8, 3), np.uint8))
+    meta, shapes, outs = _run(tmp_path, meta, (8, 8), lambda f: [constant(f, head)], np.zeros((8, 8, 3), np.uint8))
     found = _decode(meta, shapes, outs, (300, 500))
     assert len(found) == 300
     assert [d.score for d in found] == pytest.approx(sorted(head[0, 4].tolist(), reverse=True)[:300], abs=1e-2)
@@ -188,7 +177,7 @@ def test_ssd_normalised_boxes_stretch(tmp_path: Path) -> None:
         np.float32,
     )
     meta = _meta(OutputLayout.SSD, ["background", "scratch", "dent"], (32, 32))
-    meta, shapes, outs = _run(tmp_path, meta, (32, 32), lambda f: [_const(f, det)], np.zeros((32, 32, 3), np.uint8))
+    meta, shapes, outs = _run(tmp_path, meta, (32, 32), lambda f: [constant(f, det)], np.zeros((32, 32, 3), np.uint8))
     found = _decode(meta, shapes, outs, (100, 200))
     assert [(d.label, round(d.score, 2), d.box) for d in found] == [
         ("scratch", 0.95, (20, 20, 100, 60)),
@@ -206,7 +195,7 @@ def test_boxes_scores_labels_centre_crop_undone(tmp_path: Path) -> None:
         tmp_path,
         meta,
         (32, 32),
-        lambda f: [_const(f, boxes), _const(f, scores), _const(f, labels.astype(np.int64))],
+        lambda f: [constant(f, boxes), constant(f, scores), constant(f, labels.astype(np.int64))],
         np.zeros((32, 32, 3), np.uint8),
     )
     # frame 64x128 (h, w) -> scale max(32/128, 32/64) = 0.5 -> 64x32 image, 16 columns cut each side
@@ -224,7 +213,7 @@ def test_boxes_scores_labels_wrong_outputs_refused(tmp_path: Path) -> None:
         tmp_path,
         meta,
         (8, 8),
-        lambda f: [_const(f, np.zeros((1, 5, 4), np.float32))],
+        lambda f: [constant(f, np.zeros((1, 5, 4), np.float32))],
         np.zeros((8, 8, 3), np.uint8),
     )
     with pytest.raises(ModelError, match=r"three outputs .* found \[1, 5, 4\]"):
@@ -260,6 +249,36 @@ def test_segmentation_logits_to_regions(tmp_path: Path) -> None:
     ]
     for det in found:
         assert det.score == pytest.approx(winner, rel=1e-4)
+
+
+def test_outlines_only_when_asked_and_following_the_region(tmp_path: Path) -> None:
+    """Built with outlines=True, a region carries its outer outline in frame pixels (an L-shape
+    keeps its corners, a ring only its outside, a single pixel has none); the default decoder,
+    the one cameras use, carries none and finds the same regions."""
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[..., 0] = 10
+    image[2:8, 2:4, 1] = 20  # the L: a 6x2 column ...
+    image[6:8, 2:10, 1] = 20  # ... and a 2x8 foot
+    image[10:15, 9:14, 1] = 20  # a 5x5 ring ...
+    image[12, 11, 1] = 0  # ... with a one-pixel hole
+    image[1, 13, 1] = 20  # a lone pixel
+    meta = _meta(OutputLayout.SEG_LOGITS, ["ok", "scratch", "dent"], (16, 16), ok_labels=("ok",))
+    meta, shapes, outs = _run(tmp_path, meta, (16, 16), lambda f: [ops.transpose(f, [0, 3, 1, 2]).output(0)], image)
+    plain = build_postprocessor(meta, shapes)(outs, (32, 32))  # stretch: x2 both ways
+    outlined = build_postprocessor(meta, shapes, outlines=True)(outs, (32, 32))
+    assert [(d.box, d.area) for d in plain] == [(d.box, d.area) for d in outlined]
+    assert all(d.outline is None for d in plain)
+    by_box = {d.box: d.outline for d in outlined}
+    ell = by_box[(4, 4, 20, 16)]
+    assert ell is not None
+    corners = sorted(zip(ell[0::2], ell[1::2], strict=True))
+    # the centres of the boundary pixels as OpenCV traces them (8-connected: the inner corner is cut
+    # diagonally), x2 + 1: columns 2..9 -> 5..19, rows 2..7 -> 5..15
+    assert corners == sorted([(5, 5), (5, 15), (19, 15), (19, 13), (9, 13), (7, 11), (7, 5)])
+    ring = by_box[(18, 20, 28, 30)]
+    assert ring is not None
+    assert sorted(zip(ring[0::2], ring[1::2], strict=True)) == [(19, 21), (19, 29), (27, 21), (27, 29)]
+    assert by_box[(26, 2, 28, 4)] is None  # one pixel: its box is all there is
 
 
 def test_segmentation_class_map_letterbox_ignores_padding(tmp_path: Path) -> None:
@@ -400,9 +419,12 @@ def test_regions_come_back_through_the_converters_preprocessing(tmp_path: Path, 
     pre = Preprocessing(
         input_width=64, input_height=64, color="BGR", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), resize=resize
     )
-    param = ops.parameter([1, 3, 64, 64], ov.Type.f32, name="x")
-    net = ov.Model([ops.add(param, ops.constant(np.zeros((1,), np.float32))).output(0)], [param], "identity")
-    model = embed(net, pre)  # the network's input itself is the per-class score map
+    identity = tiny_model(
+        lambda x: [ops.add(x, ops.constant(np.zeros((1,), np.float32)))],
+        input_shape=(1, 3, 64, 64),
+        input_type=ov.Type.f32,
+    )
+    model = embed(identity, pre)  # the network's input itself is the per-class score map
     meta = IRMeta(
         task="segmentation",
         output_layout=OutputLayout.SEG_LOGITS,
@@ -428,11 +450,8 @@ def test_regions_come_back_through_the_converters_preprocessing(tmp_path: Path, 
 
 def test_dynamic_map_size_is_read_per_frame(tmp_path: Path) -> None:
     """An IR whose seg output is [1, C, ?, ?] is accepted (output_shapes gives -1) and decoded at each frame's size."""
-    param = ops.parameter(ov.PartialShape([1, -1, -1, 3]), ov.Type.u8, name="frame")
-    model = ov.Model([ops.transpose(ops.convert(param, "f32"), [0, 3, 1, 2]).output(0)], [param], "dyn")
     meta = _meta(OutputLayout.SEG_LOGITS, ["ok", "scratch", "dent"], (16, 16), ok_labels=("ok",))
-    write_rt_info(model, meta)
-    ov.save_model(model, tmp_path / "model.xml")
+    tiny_ir(tmp_path / "model.xml", lambda f: [ops.transpose(f, [0, 3, 1, 2])], meta=meta)
     compiled = CORE.compile_model(tmp_path / "model.xml", "CPU")
     assert output_shapes(compiled) == [(1, 3, -1, -1)]
     decode = build_postprocessor(meta, output_shapes(compiled))

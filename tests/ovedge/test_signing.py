@@ -17,38 +17,32 @@ from ovedge.signing import (
     verify_manifest,
     verify_version,
 )
-from ovedge.store import MANIFEST, ModelStore, digest_file
+from ovedge.store import ModelStore, VersionDraft, digest_file, write_manifest
+from tests.factories import add_version
 
 
-def _version(store_root: Path, version: int = 1) -> Manifest:
-    """Write a small but complete version folder (files + manifest) into a store."""
-    store = ModelStore(store_root)
-    with store.staging("widget") as staged:
-        (staged / "model.xml").write_text("<net/>", encoding="utf-8")
-        (staged / "model.bin").write_bytes(bytes(range(256)) * 4)
-        meta = IRMeta(
-            task="classification",
-            output_layout="logits",
-            labels=("ok", "ng"),
-            preprocessing=Preprocessing(input_width=8, input_height=8),
-        )
-        manifest = Manifest(
-            name="widget",
-            version=version,
-            created_utc="2026-11-25T20:00:00Z",
-            precision="fp32",
-            meta=meta,
-            files={n: digest_file(staged / n) for n in ("model.xml", "model.bin")},
-        )
-        (staged / MANIFEST).write_text(manifest.model_dump_json(), encoding="utf-8")
-        store.publish("widget", staged, version)
-    return manifest
+def _widget(staged: Path) -> VersionDraft:
+    """A small but complete version: model files and a classification manifest draft."""
+    (staged / "model.xml").write_text("<net/>", encoding="utf-8")
+    (staged / "model.bin").write_bytes(bytes(range(256)) * 4)
+    meta = IRMeta(
+        task="classification",
+        output_layout="logits",
+        labels=("ok", "ng"),
+        preprocessing=Preprocessing(input_width=8, input_height=8),
+    )
+    return VersionDraft(meta=meta, created_utc="2026-11-25T20:00:00Z")
+
+
+def _version(store_root: Path) -> Manifest:
+    """Write the next version of "widget" into a store with the store's own writer."""
+    return add_version(ModelStore(store_root), "widget", _widget).manifest
 
 
 def _sign_in_place(store_root: Path, key: Path, version: int = 1) -> Manifest:
     resolved = ModelStore(store_root).resolve("widget", version)
     signed = resolved.manifest.model_copy(update={"signature": sign_manifest(resolved.manifest, key)})
-    (resolved.path / MANIFEST).write_text(signed.model_dump_json(), encoding="utf-8")
+    write_manifest(resolved.path, signed)
     return signed
 
 
@@ -113,7 +107,7 @@ def test_files_changed_after_signing_with_manifest_rehashed(tmp_path: Path, keys
     folder = tmp_path / "store" / "widget" / "1"
     (folder / "model.bin").write_bytes(b"\x00" * 1024)
     forged = signed.model_copy(update={"files": {**signed.files, "model.bin": digest_file(folder / "model.bin")}})
-    (folder / MANIFEST).write_text(forged.model_dump_json(), encoding="utf-8")
+    write_manifest(folder, forged)
     with pytest.raises(ModelError, match=r"^model widget v1: signature does not match: files changed after signing"):
         verify_version(ModelStore(tmp_path / "store").resolve("widget"), [public])
 
@@ -133,7 +127,8 @@ def test_files_changed_after_signing_manifest_untouched(tmp_path: Path, keys: tu
 def test_signature_moved_to_another_version_fails(tmp_path: Path, keys: tuple[Path, Path]) -> None:
     """A signature copied onto version 2 (same files) does not verify: the version is signed too."""
     private, public = keys
-    v1 = _version(tmp_path / "store", 1)
+    v1 = _version(tmp_path / "store")
+    assert v1.version == 1
     sig = sign_manifest(v1, private)
     v2 = v1.model_copy(update={"version": 2, "signature": sig})
     with pytest.raises(ModelError, match="signature does not match"):
