@@ -52,6 +52,7 @@ ROW_OVERHEAD = 100  # bytes counted per row on top of its payload (keys, index e
 SEQ_RESERVE = 10_000  # numbers reserved ahead in <state>/seq (only used after a corrupt spool)
 RETRY_STORAGE = 1.0  # seconds between attempts to write to a spool that failed
 PRUNE_CHUNK = 500
+QUOTA_RESUME = 0.9  # after the quota was full, storing resumes below this share of it (no flapping)
 WAL_CHECKPOINT_PAGES = 256  # SQLite's default is 1000 pages (4 MiB of WAL before the first checkpoint)
 WAL_LIMIT_BYTES = 2 * 1024 * 1024  # the WAL file is truncated back to this after a checkpoint
 
@@ -192,6 +193,7 @@ class Spool:
         self._undelivered_bytes = 0
         self._delivered_bytes = 0
         self.high_water = 0
+        self._quota_full = False
         self.set_aside: list[Path] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -429,7 +431,8 @@ class Spool:
     def _make_room(self, db: sqlite3.Connection, size: int) -> None:
         """The quota policy: evidence first, then delivered rows; undelivered results never."""
         quota = self._cfg.quota_bytes
-        excess = self._undelivered_bytes + self._delivered_bytes + size - quota
+        limit = int(quota * QUOTA_RESUME) if self._quota_full else quota
+        excess = self._undelivered_bytes + self._delivered_bytes + size - limit
         if excess <= 0:
             return
         excess -= self.evict_evidence(excess)
@@ -444,6 +447,7 @@ class Spool:
             if not rows:
                 break
             excess -= self._delete_delivered(db, "AND seq <= ?", (upto,))
+        self._quota_full = excess > 0
         if excess > 0:
             reason = f"spool quota of {quota // 1024} KiB is full of undelivered results ([spool] quota_bytes)"
             self._unavailable(reason)
