@@ -76,6 +76,8 @@ class LiveView:
         if not connected:
             reasons.append("not connected to the MQTT broker")
         reasons += [f"camera {c.id}: {c.error}" for c in cameras if c.state == "reconnecting"]
+        if pub is not None and pub.health[0] == "degraded":
+            reasons.append(f"results cannot be stored: {pub.health[1]}")
         model = engine.model.loaded if engine is not None else None
         return Readiness(
             ready=not reasons,

@@ -359,6 +359,11 @@ class Publisher:
             return sorted(self._pending.values())
 
     @property
+    def health(self) -> tuple[str, str | None]:
+        """``("online", None)`` or ``("degraded", reason)``: whether results are being stored."""
+        return self._health
+
+    @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
