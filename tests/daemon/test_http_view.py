@@ -101,3 +101,19 @@ def test_http_decider_is_built_only_when_the_api_is_on(demo_store: Path, write_c
     assert active.adhoc is not None
     assert active.adhoc.default_threshold == on.rules.min_score
     assert HttpConfig().enabled is False
+
+
+def test_readiness_says_when_results_cannot_be_stored(write_config: Callable[..., Path]) -> None:
+    """A publisher whose health is degraded (the spool cannot store) makes /readyz not ready, with
+    the reason; its status document says degraded too."""
+    from daemon.publisher import Publisher
+
+    cfg = load_config(write_config(http={"enabled": True}))
+    pub = Publisher(cfg, dict, health=("degraded", "disk full under /var/lib/ovedge"))  # never connected
+    view = LiveView(cfg, workers=[], hub=FrameHub(), tallies={}, engine=lambda: None, publisher=lambda: pub,
+                    status=dict)
+    ready = view.readiness()
+    assert ready.ready is False
+    assert "results cannot be stored: disk full under /var/lib/ovedge" in ready.reasons
+    doc = view.status()
+    assert (doc["state"], doc["reason"]) == ("degraded", "disk full under /var/lib/ovedge")
