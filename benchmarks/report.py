@@ -144,7 +144,53 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {t['target']} | {t['model']} | {t['precision']} | {t['measured']}{unit} | {t['goal']} | "
             f"{verdict} by {by} ({t['detail']}) |"
         )
+    lines += thread_table(result["rows"])
     notes = meta.get("notes", [])
     if notes:
         lines += ["", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
+
+
+THREAD_COLUMNS = ("native (OpenVINO)", "camera", "dispatch", "decide", "paho network thread", "mqtt-acks")
+
+# The "before" of issue 8's hot-path work, shown under this run's rows for comparison: demo FP32,
+# main at d2807e6, benchmarks/thread_cpu.py (3000 frames), mean of 3 rounds measured alternately
+# with the new code on a shared machine (2026-11-30 07:36 UTC, 1-min load 7-10); in the same
+# rounds the new code measured 1.316 / 0.169 / 0.094 / 0.219 / 0.139 / 0.003 (benchmarks/README.md).
+BEFORE_LABEL = "demo, before (main d2807e6; README A/B)"
+BEFORE = {"native (OpenVINO)": 1.332, "camera": 0.162, "dispatch": 0.133, "decide": 0.269,
+          "paho network thread": 0.171, "mqtt-acks": 0.018, "start-up + other": 0.026,
+          "broker": 0.075, "subscriber": 0.200}
+
+
+def _thread_groups(per: dict[str, float]) -> dict[str, float]:
+    out = dict.fromkeys((*THREAD_COLUMNS, "start-up + other"), 0.0)
+    for name, ms in per.items():
+        key = "camera" if name.startswith("camera-") else name
+        out[key if key in THREAD_COLUMNS else "start-up + other"] += ms
+    return out
+
+
+def thread_table(rows: list[dict[str, Any]]) -> list[str]:
+    """CPU ms per frame of each daemon thread in the e2e throughput rows (plus broker, subscriber)."""
+    found = [r for r in rows if r["runner"] == "daemon e2e" and r["hint"] == "throughput"
+             and r.get("thread_cpu_ms_per_frame")]
+    if not found:
+        return []
+    head = ["model", "precision", "FPS", *THREAD_COLUMNS, "start-up + other", "broker", "subscriber"]
+    lines = [
+        "",
+        "Daemon e2e (throughput hint), CPU ms per frame by thread (runners.ThreadCPU; the median round's):",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|---|" + "---:|" * (len(head) - 2),
+    ]
+    for r in found:
+        groups = _thread_groups(r["thread_cpu_ms_per_frame"])
+        cells = [r["model"], r["precision"], _fmt(r["fps"]), *(f"{v:.3f}" for v in groups.values()),
+                 _fmt(r.get("broker_cpu_ms_per_frame"), 3), _fmt(r.get("listener_cpu_ms_per_frame"), 3)]
+        lines.append("| " + " | ".join(cells) + " |")
+    if any(r["model"] == "demo" for r in found):
+        cells = [BEFORE_LABEL, "fp32", "-", *(f"{BEFORE[c]:.3f}" for c in head[3:])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines

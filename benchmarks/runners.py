@@ -69,6 +69,70 @@ class Others:
         return round(max(0.0, self.busy - self.ours) / (self.wall * cores), 3) if self.wall > 0 else 0.0
 
 
+class ThreadCPU:
+    """CPU seconds of each thread of this process while the block ran, from ``/proc/self/task``.
+
+    A sampler thread reads every thread's user + system time every ``interval`` s (a thread that
+    ends keeps its last sample; at the end of a run the pipeline is idle, so little is lost).
+    Python threads are named from ``threading.enumerate()``; the others (OpenVINO's TBB workers,
+    which also run its request callbacks) are summed as ``native (OpenVINO)``; paho's network
+    thread is ``paho network thread``.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self._interval = interval
+        self._names: dict[int, str] = {}
+        self._last: dict[int, float] = {}
+        self._start: dict[int, float] = {}
+        self._done = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, name="bench-thread-cpu", daemon=True)
+
+    @classmethod
+    def _read(cls) -> dict[int, float]:
+        out = {}
+        for entry in Path("/proc/self/task").iterdir():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[int(entry.name)] = (int(fields[11]) + int(fields[12])) / cls.TICK  # utime, stime
+        return out
+
+    def _snapshot(self) -> None:
+        for t in threading.enumerate():
+            if t.native_id is not None:
+                self._names[t.native_id] = t.name
+        self._last.update(self._read())
+
+    def _sample(self) -> None:
+        while not self._done.wait(self._interval):
+            self._snapshot()
+
+    def __enter__(self) -> ThreadCPU:
+        self._start = self._read()
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._sampler.join()
+        self._snapshot()
+
+    def per_frame_ms(self, frames: int) -> dict[str, float]:
+        """ms of CPU per frame by thread name (biggest first), the sampler itself left out."""
+        per: dict[str, float] = {}
+        for tid, cpu in self._last.items():
+            name = self._names.get(tid, "native (OpenVINO)")
+            if name.startswith("paho-mqtt-client"):
+                name = "paho network thread"
+            elif name == "bench-thread-cpu":
+                continue
+            per[name] = per.get(name, 0.0) + cpu - self._start.get(tid, 0.0)
+        return {k: round(v * 1000.0 / frames, 3) for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v > 0}
+
+
 def load() -> float:
     """1-minute load average (the machine is shared: every row records it)."""
     return round(os.getloadavg()[0], 2)
@@ -301,7 +365,7 @@ def daemon_e2e(
             if listener.stdout.readline().strip() != "ready":
                 raise RuntimeError("the MQTT listener did not subscribe")
             self0 = cpu_seconds(resource.RUSAGE_SELF)
-            with Others() as others:
+            with Others() as others, ThreadCPU() as threads:
                 Daemon(cfg, until_sources_end=True).run(threading.Event())  # returns when the video has ended
                 daemon_cpu = cpu_seconds(resource.RUSAGE_SELF) - self0
             child0 = cpu_seconds(resource.RUSAGE_CHILDREN)
@@ -335,6 +399,7 @@ def daemon_e2e(
         "cpu_ms_per_frame": round(daemon_cpu * 1000.0 / len(msgs), 3),
         "broker_cpu_ms_per_frame": round(broker_cpu * 1000.0 / len(msgs), 3),
         "listener_cpu_ms_per_frame": round(listener_cpu * 1000.0 / len(msgs), 3),
+        "thread_cpu_ms_per_frame": threads.per_frame_ms(len(msgs)),
         "camera_fps": fps,
         "verdicts": sorted(verdicts),
         "load_before": before,

@@ -42,18 +42,18 @@ sys.path.insert(0, str(ROOT))
 from daemon.config import SpoolConfig, load_config  # noqa: E402
 from daemon.delivery import Delivery  # noqa: E402
 from daemon.publisher import Alarms, Publisher  # noqa: E402
-from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict  # noqa: E402
+from daemon.result import DefectData, Result, Verdict  # noqa: E402
 from daemon.spool import RowState, Spool  # noqa: E402
 from tools.mosquitto import Mosquitto  # noqa: E402
 
 
-def drafts(n: int) -> list[ResultDraft]:
-    return [ResultDraft(
-        station="bench", camera="cam0", time="2026-01-01T00:00:00.000000Z",
-        frame=FrameOut(index=i, ref=f"synthetic:3:{i}", captured="2026-01-01T00:00:00.000000Z", width=224, height=224),
-        model=ModelOut(name="resnet18", version=1, device="CPU"), verdict=Verdict.NG if i % 2 else Verdict.OK,
-        defects=(DefectOut(label="scratch", score=0.93, box=None),) if i % 2 else (),
-        timings=TimingsOut(inference_ms=25.0, capture_to_result_ms=40.0),
+def drafts(n: int) -> list[Result]:
+    return [Result(
+        seq=0, station="bench", camera="cam0", time=1_767_225_600.0, frame_index=i, frame_ref=f"synthetic:3:{i}",
+        captured=1_767_225_600.0, width=224, height=224, model_name="resnet18", model_version=1, device="CPU",
+        verdict=Verdict.NG if i % 2 else Verdict.OK,
+        defects=(DefectData(label="scratch", score=0.93, box=None),) if i % 2 else (),
+        inference_ms=25.0, capture_to_result_ms=40.0,
     ) for i in range(n)]
 
 

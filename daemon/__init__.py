@@ -8,8 +8,8 @@ The package's face; each name lives in one small module:
 * serving: :class:`Daemon` (``daemon.app``), :class:`Engine`, :class:`ActiveModel`,
   :class:`LoadedModel`, :class:`InferenceDone` (``daemon.engine``), :class:`Decider`
   (``daemon.decision``), :class:`ModelSwapper` (``daemon.swap``), :class:`Publisher` and
-  :func:`probe_broker` (``daemon.publisher``), :class:`ResultRecord` and :class:`Verdict`
-  (``daemon.result``);
+  :func:`probe_broker` (``daemon.publisher``), :class:`ResultRecord` (the payload's schema),
+  :class:`Result` (what the daemon builds per frame) and :class:`Verdict` (``daemon.result``);
 * the HTTP API: :func:`create_app`, :class:`HttpServer` (``daemon.http``); CVAT auto-annotation:
   :class:`CvatDetector` (``daemon.cvat``, also what ``ovedge-nuclio``'s function runs);
 * the command line: :func:`main` (``daemon.cli``).
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from daemon.http import HttpServer, create_app
     from daemon.preflight import ModelLoader, run_preflight, self_test
     from daemon.publisher import Publisher, probe_broker
-    from daemon.result import ResultRecord, Verdict
+    from daemon.result import Result, ResultRecord, Verdict
     from daemon.swap import ModelSwapper, SwapOutcome
 
 _HOMES = {
@@ -52,6 +52,7 @@ _HOMES = {
     "ModelLoader": "daemon.preflight",
     "ModelSwapper": "daemon.swap",
     "Publisher": "daemon.publisher",
+    "Result": "daemon.result",
     "ResultRecord": "daemon.result",
     "SwapOutcome": "daemon.swap",
     "Verdict": "daemon.result",
@@ -78,6 +79,7 @@ __all__ = [
     "ModelLoader",
     "ModelSwapper",
     "Publisher",
+    "Result",
     "ResultRecord",
     "SwapOutcome",
     "Verdict",

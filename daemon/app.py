@@ -5,8 +5,9 @@ Threads (all named):
 * ``camera-<id>``  one per camera (:mod:`daemon.capture`): source -> the camera's slot
 * ``dispatch``     slots -> :meth:`Engine.submit` (round-robin, blocks on free requests)
 * OpenVINO's own callback threads: copy outputs out of the request, hand off (:mod:`daemon.engine`)
-* ``decide``       post-process, rules -> verdict -> draft; a batch of drafts -> :meth:`Delivery.submit`
-* ``spool-writer`` numbers and stores the queued drafts in one transaction per batch (:mod:`daemon.delivery`)
+* ``decide``       every finished request at once (:meth:`Engine.take_batch`): post-process, rules ->
+                   verdict, :class:`Result` each (seq 0); the batch -> :meth:`Delivery.submit` in one call
+* ``spool-writer`` numbers and stores the queued results in one transaction per batch (:mod:`daemon.delivery`)
 * paho's network thread, ``mqtt-send`` (spool -> broker) and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
 * ``http``         the HTTP API when ``[http] enabled`` (:mod:`daemon.http`): uvicorn's event loop;
@@ -37,7 +38,7 @@ from daemon.http_view import LiveView
 from daemon.metrics import CameraTally
 from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Alarms, Publisher
-from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict, utc_iso
+from daemon.result import DefectData, Result, Verdict, utc_iso
 from daemon.slots import FrameHub
 from daemon.spool import Spool
 from daemon.swap import ModelSwapper, install_sighup
@@ -54,7 +55,7 @@ class Daemon:
         self.cfg = cfg
         self.until_sources_end = until_sources_end
         self.started = time.time()
-        self.verdicts: Counter[str] = Counter()
+        self.verdicts: Counter[Verdict] = Counter()
         self._stop_capture = threading.Event()
         self._capture_done = threading.Event()
         self._stop_decide = threading.Event()
@@ -203,29 +204,22 @@ class Daemon:
                 pass
 
     def _decide_loop(self, engine: Engine, delivery: Delivery) -> None:
-        batch_max = self.cfg.spool.batch_max
+        """Judge every finished request waiting, then hand the batch to the spool in one call."""
+        verdicts = self.verdicts
         while True:
-            item = engine.take(timeout=0.1)
-            if item is None:
+            items = engine.take_batch(timeout=0.1)
+            if not items:
                 if self._stop_decide.is_set():
                     return
                 continue
-            items = [item]  # and whatever else is finished already: one batch, one transaction
-            while len(items) < batch_max and (more := engine.take(timeout=0)) is not None:
-                items.append(more)
-            drafts = []
-            for done in items:
-                try:
-                    draft = self.judge(done)
-                except Exception:
-                    log.exception("bug while judging frame %d of %s", done.frame.index, done.context)
-                    continue
-                drafts.append(draft)
-                self.verdicts[draft.verdict.value] += 1
-                self._tallies[draft.camera].note(
-                    done.frame.image, draft, draft.verdict.value, done.latency_ms if done.outputs is not None else None
+            results = [self.judge(item) for item in items]
+            tallies = self._tallies
+            for item, result in zip(items, results, strict=True):
+                verdicts[result.verdict] += 1
+                tallies[result.camera].note(
+                    item.frame.image, result, result.verdict, item.latency_ms if item.outputs is not None else None
                 )
-            delivery.submit(drafts)
+            delivery.submit(results)  # one call per batch: numbered and stored in one transaction
 
     def _http_view(self) -> LiveView:
         return LiveView(
@@ -233,26 +227,35 @@ class Daemon:
             engine=lambda: self._engine, publisher=lambda: self._publisher, status=self.status,
         )
 
-    def judge(self, item: InferenceDone) -> ResultDraft:
-        """The result of one finished inference (numbered later by the spool), judged by the rules of
-        the model it ran on.
+    def judge(self, item: InferenceDone) -> Result:
+        """The result of one finished inference, judged by the rules of the model it ran on; its
+        ``seq`` is 0 until the spool numbers it.
 
-        Never raises for a bad frame: failed inference or outputs that cannot be post-processed
-        give verdict ``ERROR`` with the reason (logged, rate-limited).
+        Never raises: failed inference or outputs that cannot be post-processed give verdict
+        ``ERROR`` with the reason (logged, rate-limited); a bug while judging gives an ``ERROR``
+        saying so (with its traceback in the log), so every frame still has its one result.
         """
+        try:
+            return self._judge(item)
+        except Exception:
+            log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
+            return self._judge(item._replace(outputs=None, error="internal error while judging (see the log)"))
+
+    def _judge(self, item: InferenceDone) -> Result:
         camera_id: str = item.context
         frame = item.frame
+        model = item.model
         verdict = Verdict.ERROR
-        defects: list[DefectOut] = []
+        defects: tuple[DefectData, ...] = ()
         error = item.error
+        h, w = frame.image.shape[:2]
         if item.outputs is not None:
             try:
-                detections = item.model.loaded.postprocess(item.outputs, frame.image.shape[:2])
-                verdict, counted = item.model.deciders[camera_id].decide(detections)
-                defects = [
-                    DefectOut(label=d.label, score=min(1.0, max(0.0, float(d.score))), box=d.box, area=d.area)
-                    for d in counted
-                ]
+                detections = model.loaded.postprocess(item.outputs, (h, w))
+                verdict, counted = model.deciders[camera_id].decide(detections)
+                defects = tuple(
+                    DefectData(d.label, min(1.0, max(0.0, float(d.score))), d.box, d.area) for d in counted
+                )
             except (OvedgeError, ValueError, IndexError) as exc:
                 error = f"post-processing failed: {exc}"
         if error is not None:
@@ -260,22 +263,23 @@ class Daemon:
             if self._errors_logged <= 10 or self._errors_logged % 1000 == 0:
                 log.error("camera %s frame %d: ERROR verdict: %s (%d so far)",
                           camera_id, frame.index, error, self._errors_logged)
-        now = time.time()
-        h, w = frame.image.shape[:2]
-        return ResultDraft(
+        return Result(
+            seq=0,  # numbered by the spool
             station=self.cfg.station.name,
             camera=camera_id,
-            time=utc_iso(now),
-            frame=FrameOut(index=frame.index, ref=frame.source_ref, captured=utc_iso(frame.timestamp),
-                           width=w, height=h),
-            model=ModelOut(name=item.model.name, version=item.model.version.version,
-                           device=item.model.loaded.device.device),
+            time=time.time(),
+            frame_index=frame.index,
+            frame_ref=frame.source_ref,
+            captured=frame.timestamp,
+            width=w,
+            height=h,
+            model_name=model.name,
+            model_version=model.version.version,
+            device=model.loaded.device.device,
             verdict=verdict,
-            defects=tuple(defects),
-            timings=TimingsOut(
-                inference_ms=round(item.latency_ms, 3),
-                capture_to_result_ms=round((time.monotonic() - frame.monotonic) * 1000.0, 3),
-            ),
+            defects=defects,
+            inference_ms=round(item.latency_ms, 3),
+            capture_to_result_ms=round((time.monotonic() - frame.monotonic) * 1000.0, 3),
             error=error,
         )
 
@@ -288,7 +292,7 @@ class Daemon:
             "%sresults OK %d, NG %d, ERROR %d (not stored %d); frames dropped (free-run) %d; camera failures %d; "
             "MQTT delivered %d, no subscriber %d, rejected %d, awaiting PUBACK %d; spool depth %d (high-water %d)",
             "final: " if final else "",
-            self.verdicts["OK"], self.verdicts["NG"], self.verdicts["ERROR"],
+            self.verdicts[Verdict.OK], self.verdicts[Verdict.NG], self.verdicts[Verdict.ERROR],
             self._delivery.unstored if self._delivery else 0, dropped,
             sum(w.failures for w in self._workers),
             counters.delivered if counters else 0, counters.no_subscribers if counters else 0,

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Self
 
 from daemon.publisher import Alarms, Publisher
-from daemon.result import Numbered, Unnumbered
+from daemon.result import Publishable, Unnumbered
 from daemon.spool import Spool, SpoolStorageError
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class Delivery:
                 log.exception("bug while storing %d results; they become ERROR results", len(batch))
                 self._unstored(batch, "internal error while storing (see the log)")
 
-    def store(self, drafts: Sequence[Unnumbered]) -> list[Numbered]:
+    def store(self, drafts: Sequence[Unnumbered]) -> list[Publishable]:
         """Store a batch now (the writer thread; tests): the records subscribers will receive."""
         try:
             records = self._spool.commit(drafts)
@@ -105,7 +105,7 @@ class Delivery:
         self._publisher.wake(len(records))
         return records
 
-    def _unstored(self, drafts: Sequence[Unnumbered], reason: str) -> list[Numbered]:
+    def _unstored(self, drafts: Sequence[Unnumbered], reason: str) -> list[Publishable]:
         errors = [d.as_error(reason) for d in drafts]
         seqs = self._spool.number_unstored(len(errors))
         records = [d.numbered(s) for d, s in zip(errors, seqs, strict=True)]

@@ -125,4 +125,7 @@ class LiveView:
     def latest(self, camera: str) -> Latest | None:
         tally = self._tallies.get(camera)
         latest = tally.latest if tally is not None else None
-        return Latest(*latest) if latest is not None else None
+        if latest is None:
+            return None
+        image, result = latest
+        return Latest(image, result.record())  # the validated model, built on request only

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -23,6 +23,9 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from daemon.result import Result
 
 __all__ = [
     "LATENCY_BUCKETS_MS",
@@ -88,9 +91,9 @@ class CameraTally:
         self.inferred = 0
         self.verdicts = {"OK": 0, "NG": 0, "ERROR": 0}
         self.latency = LatencyHistogram()
-        self.latest: tuple[Any, Any] | None = None  # (image, ResultRecord)
+        self.latest: tuple[Any, Result] | None = None  # (image, its result)
 
-    def note(self, image: Any, record: Any, verdict: str, latency_ms: float | None) -> None:
+    def note(self, image: Any, record: Result, verdict: str, latency_ms: float | None) -> None:
         self.inferred += 1
         self.verdicts[verdict] += 1
         if latency_ms is not None:

@@ -11,8 +11,11 @@ authorised raises an alarm) keep it for another attempt after ``spool.retry_inte
 reconnect or a restart. At-least-once: subscribers drop duplicates on ``(station, seq)``.
 
 paho's network thread only hands off: ``on_publish``, ``on_connect`` and ``on_disconnect`` put
-small tuples into a queue that our ``mqtt-acks`` thread reads; it records PUBACK outcomes in the
-spool, one transaction per batch of acknowledgements, before the window frees their slots.
+small tuples into a queue that our ``mqtt-acks`` thread drains; it records PUBACK outcomes in the
+spool, one transaction per batch of acknowledgements, before the window frees their slots. Under
+load it drains in batches (it pauses 20 ms after a batch of several), so a busy pipeline does not
+cost a thread wake-up per PUBACK. PUBACK 0x10 is logged once, then counted and summarised at most
+once per ``no_subscriber_log_every`` seconds.
 
 :meth:`Publisher.publish_result` publishes a record directly (no spool): the path for ``ERROR``
 results while the spool cannot store anything, tracked in memory and counted at shutdown.
@@ -28,7 +31,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -39,7 +42,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from daemon.config import DaemonConfig
-from daemon.result import STATUS_SCHEMA, Numbered, utc_iso
+from daemon.result import STATUS_SCHEMA, Publishable, utc_iso
 from daemon.spool import Row, RowState, Spool
 from ovedge.errors import PublishError
 
@@ -52,6 +55,7 @@ STATUS_EVERY = 10.0  # seconds between refreshes of the retained status (spool d
 PRUNE_EVERY = 10.0  # seconds between retention passes over delivered rows
 SEND_CHUNK = 256  # most rows read from the spool at once
 RATE_WINDOW = 10.0  # seconds over which the delivery rate is measured
+ACK_POLL = 0.02  # s the mqtt-acks thread pauses after a batch of several events (load: let them gather)
 DIRECT_HOLD = 1000  # most unspooled results held in memory for the broker; more are counted as lost
 NO_SUBSCRIBER_LOG_EVERY = 60.0
 """Seconds between two summaries of PUBACK 0x10 (no matching subscribers)."""
@@ -157,6 +161,7 @@ class Publisher:
         self._stop = threading.Event()
         self._stop_send = threading.Event()
         self._wake = threading.Event()
+        self._ack_wake = threading.Event()  # cuts the mqtt-acks pause short (connect, disconnect, stop)
         self._rewind = True  # start the next send pass from the oldest undelivered row
         self._send_after = 0.0  # monotonic time before which stored rows are held (replay_delay)
         self._idle = threading.Event()  # the sender found nothing to send and nothing is in flight
@@ -298,6 +303,7 @@ class Publisher:
         finally:
             self._client.loop_stop()
             self._stop.set()
+            self._ack_wake.set()
             self._acks.join(timeout=5)
 
     # -- publishing -----------------------------------------------------------------------------
@@ -310,8 +316,13 @@ class Publisher:
         self._idle.clear()
         self._wake.set()
 
-    def publish_result(self, record: Numbered) -> None:
-        """Publish a record that is not in the spool (tracked in memory until its PUBACK)."""
+    def publish_results(self, records: Sequence[Publishable]) -> None:
+        """:meth:`publish_result` for a batch (results that are not in the spool)."""
+        for record in records:
+            self.publish_result(record)
+
+    def publish_result(self, record: Publishable) -> None:
+        """Publish a result that is not in the spool (tracked in memory until its PUBACK)."""
         topic = self._result_topics[record.camera]
         props = self._result_properties(record.camera, record.model_name, record.model_version)
         with self._lock:
@@ -372,12 +383,14 @@ class Publisher:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
             self._events.put(("connect", 0, int(reason.value), str(reason)))
+            self._ack_wake.set()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
             self._events.put(("disconnect", 0, int(reason.value), str(reason)))
+            self._ack_wake.set()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
@@ -461,6 +474,11 @@ class Publisher:
                     batch.append(self._events.get_nowait())
             try:
                 self._handle_batch(batch)
+                if len(batch) > 1 and not self._stop.is_set():
+                    # Several were waiting: the pipeline is busy; let the next ones gather (one
+                    # wake-up per batch, not per result). CONNACK, disconnect and stop cut it short.
+                    self._ack_wake.wait(ACK_POLL)
+                    self._ack_wake.clear()
                 self._summarise_no_subscribers()
                 now = time.monotonic()
                 if now >= next_status and self._connected.is_set():

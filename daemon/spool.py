@@ -43,7 +43,7 @@ from types import TracebackType
 from typing import NoReturn, Self
 
 from daemon.config import SpoolConfig
-from daemon.result import Numbered, Unnumbered
+from daemon.result import Publishable, Unnumbered
 from ovedge.errors import OvedgeError, StateError
 
 log = logging.getLogger(__name__)
@@ -356,7 +356,7 @@ class Spool:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def commit(self, drafts: Sequence[Unnumbered]) -> list[Numbered]:
+    def commit(self, drafts: Sequence[Unnumbered]) -> list[Publishable]:
         """Number and store a batch in one transaction; returns the numbered records.
 
         Raises :class:`SpoolStorageError` (nothing stored, no number used) when the batch cannot
@@ -370,7 +370,7 @@ class Spool:
             except _FreshSpoolError:
                 return self._insert(self._writable(), drafts)  # once more, on the fresh file
 
-    def _insert(self, db: sqlite3.Connection, drafts: Sequence[Unnumbered]) -> list[Numbered]:
+    def _insert(self, db: sqlite3.Connection, drafts: Sequence[Unnumbered]) -> list[Publishable]:
         first = self._next
         records = [d.numbered(first + i) for i, d in enumerate(drafts)]
         now = self._clock()

@@ -163,3 +163,79 @@ def test_failed_inference_becomes_an_error_result_never_ok(demo_store: Path, tmp
     assert record.verdict is Verdict.ERROR
     assert record.error is not None
     assert record.error.startswith("post-processing failed")
+
+
+def test_take_batch_returns_every_finished_frame_once_and_frees_their_credits(demo_store: Path) -> None:
+    """Frames finished while nobody took them come out together, oldest first, each once with its own
+    outputs; ``limit`` caps a batch; the batch's credits come back, so as many frames start again
+    without waiting; an empty engine gives ``[]`` after the timeout."""
+    version = ModelStore(demo_store).resolve("demo")
+    model = LoadedModel.load(ov.Core(), version, ModelConfig(), cache_dir=None)
+    engine = Engine(ActiveModel(model, {}, golden_diff=0.0), extra_capacity=2)  # only the engine
+    capacity = model.num_requests + 2
+    frames = [_frame(i, (64 + 8 * i, 64, 3)) for i in range(capacity)]  # mixed sizes: batches need not share one
+    assert all(engine.submit(f, f"cam{f.index}", timeout=5) for f in frames)
+    assert not engine.submit(_frame(99), "cam99", timeout=0)  # every credit is taken
+    engine.drain()
+    first = engine.take_batch(timeout=5, limit=2)
+    rest = engine.take_batch(timeout=5)
+    assert len(first) == 2
+    got = first + rest
+    assert sorted(item.frame.index for item in got) == list(range(capacity))
+    for item in got:
+        assert item.context == f"cam{item.frame.index}"
+        assert item.error is None
+        assert item.outputs is not None
+        assert item.outputs[0].shape == (1, 4)
+    solo = ov.Core().compile_model(version.xml, "CPU")
+    for item in got:  # each result holds its own frame's outputs, not a neighbour's
+        assert item.outputs is not None
+        np.testing.assert_allclose(item.outputs[0], solo(item.frame.image[np.newaxis])[0], atol=1e-4)
+    assert all(engine.submit(_frame(i), "again", timeout=0) for i in range(capacity))  # credits came back
+    engine.drain()
+    assert len(engine.take_batch(timeout=5)) == capacity
+    assert engine.take_batch(timeout=0.05) == []
+
+
+def test_a_failed_frame_in_a_batch_is_an_error_for_that_frame_only(demo_store: Path) -> None:
+    """A frame the IR cannot take, submitted between good ones, comes out of the same batch as the
+    only failed item; its neighbours infer normally."""
+    version = ModelStore(demo_store).resolve("demo")
+    model = LoadedModel.load(ov.Core(), version, ModelConfig(), cache_dir=None)
+    engine = Engine(ActiveModel(model, {}, golden_diff=0.0))
+    for i in range(3):
+        shape = (32, 32) if i == 1 else (64, 64, 3)
+        assert engine.submit(_frame(i, shape), "cam", timeout=5)
+    engine.drain()
+    batch = engine.take_batch(timeout=5)
+    while len(batch) < 3:
+        more = engine.take_batch(timeout=5)
+        assert more, "a frame never came out"
+        batch += more
+    by_index = {item.frame.index: item for item in batch}
+    assert sorted(by_index) == [0, 1, 2]
+    assert by_index[1].outputs is None
+    assert by_index[1].error
+    assert by_index[0].error is None
+    assert by_index[2].error is None
+
+
+def test_a_bug_while_judging_still_gives_the_frame_one_error_result(demo_store: Path, tmp_path: Path) -> None:
+    """Outputs that make the post-processor fail in an unexpected way (a TypeError, i.e. a bug) do not
+    lose the frame: it gets one ERROR result saying an internal error happened."""
+    from daemon.app import Daemon
+    from daemon.config import load_config
+    from daemon.engine import InferenceDone
+    from daemon.preflight import ModelLoader
+    from daemon.result import Verdict
+    from tests.configs import write_config
+
+    cfg = load_config(write_config(tmp_path, model={"store": demo_store, "cache": False}))
+    active = ModelLoader(cfg, ov.Core()).load("latest")
+    daemon = Daemon(cfg)
+    broken = InferenceDone(_frame(5), "cam0", active, [object()], 1.0)  # type: ignore[list-item]
+    result = daemon.judge(broken)
+    assert result.verdict is Verdict.ERROR
+    assert result.frame_index == 5
+    assert result.error is not None
+    assert "internal error" in result.error

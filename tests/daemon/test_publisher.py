@@ -140,6 +140,21 @@ def test_bad_credentials_are_refused_with_the_reason(tmp_path: Path) -> None:
             Publisher(_cfg(tmp_path, b.port), dict).__enter__()
 
 
+def test_a_batch_of_results_is_published_in_one_call_each_once(broker: Mosquitto, tmp_path: Path) -> None:
+    """``publish_results`` (the decide thread's one call per batch) delivers every result of the batch
+    once, in order, and counts each PUBACK."""
+    cfg = _cfg(tmp_path, broker.port)
+    with Subscriber(broker.port, ["ovedge/s1/cam0/result"]) as sub, Publisher(cfg, dict) as pub:
+        pub.publish_results([_record(seq) for seq in range(1, 31)])
+        pub.publish_results([])
+        assert _wait(lambda: pub.counters.delivered == 30)
+        assert _wait(lambda: sub.messages.qsize() >= 30)
+        assert pub.counters.published == 30
+        assert pub.outstanding() == 0
+    got = [json.loads(p)["seq"] for _, p, _ in sub.drain()]
+    assert got == list(range(1, 31))
+
+
 def _no_subscriber_lines(caplog: pytest.LogCaptureFixture) -> tuple[list[str], list[str]]:
     """(WARNING lines, summary INFO lines) the publisher logged about PUBACK 0x10."""
     ours = [r for r in caplog.records if r.name == "daemon.publisher" and "PUBACK 0x10" in r.getMessage()]

@@ -8,16 +8,15 @@ from pathlib import Path
 import pytest
 
 from daemon.config import SpoolConfig
-from daemon.result import FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict
+from daemon.result import Result, Verdict
 from daemon.spool import ROW_OVERHEAD, RowState, Spool, SpoolStorageError
 
 
-def _draft(i: int, camera: str = "cam0") -> ResultDraft:
-    return ResultDraft(
-        station="s1", camera=camera, time="2026-01-01T00:00:00.000000Z",
-        frame=FrameOut(index=i, ref=f"synthetic:1:{i}", captured="2026-01-01T00:00:00.000000Z", width=8, height=8),
-        model=ModelOut(name="demo", version=3, device="CPU"), verdict=Verdict.NG if i % 2 else Verdict.OK,
-        defects=(), timings=TimingsOut(inference_ms=1.0, capture_to_result_ms=2.0),
+def _draft(i: int, camera: str = "cam0") -> Result:
+    return Result(
+        seq=0, station="s1", camera=camera, time=1_767_225_600.0, frame_index=i, frame_ref=f"synthetic:1:{i}",
+        captured=1_767_225_600.0, width=8, height=8, model_name="demo", model_version=3, device="CPU",
+        verdict=Verdict.NG if i % 2 else Verdict.OK, defects=(), inference_ms=1.0, capture_to_result_ms=2.0,
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from daemon.config import DaemonConfig, load_config
 from daemon.publisher import Publisher
-from daemon.result import FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict
+from daemon.result import Result, Verdict
 from daemon.spool import RowState, Spool
 from tools.mosquitto import Mosquitto
 from tools.subscriber import Subscriber
@@ -39,12 +39,11 @@ drain_timeout = 5
     return load_config(path)
 
 
-def _drafts(n: int) -> list[ResultDraft]:
-    return [ResultDraft(
-        station="s1", camera="cam0", time="2026-01-01T00:00:00.000000Z",
-        frame=FrameOut(index=i, ref=None, captured="2026-01-01T00:00:00.000000Z", width=8, height=8),
-        model=ModelOut(name="demo", version=2, device="CPU"), verdict=Verdict.OK, defects=(),
-        timings=TimingsOut(inference_ms=1.0, capture_to_result_ms=2.0),
+def _drafts(n: int) -> list[Result]:
+    return [Result(
+        seq=0, station="s1", camera="cam0", time=1_767_225_600.0, frame_index=i, frame_ref=None,
+        captured=1_767_225_600.0, width=8, height=8, model_name="demo", model_version=2, device="CPU",
+        verdict=Verdict.OK, defects=(), inference_ms=1.0, capture_to_result_ms=2.0,
     ) for i in range(n)]
 
 
