@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_IR := ir_models/demo/.converted-stamp
 DEMO_CKPT := models/demo/defectnet.pt
 
-.PHONY: install demo demo-model test lint typecheck bench bench-quick bench-convert clean
+.PHONY: install demo demo-model test lint typecheck bench bench-quick bench-convert bench-http clean
 
 # The venv: the project with the converter extra (torch CPU build pinned by constraints.txt).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "cannot create $(VENV): on Debian, apt-get install -y python3-venv"; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[convert,dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[convert,dev,bench]"
 	touch $@
 
 install: $(STAMP)
@@ -51,6 +51,10 @@ bench-quick: $(STAMP)
 
 bench-convert: $(STAMP)
 	$(BIN)/python benchmarks/convert_bench.py
+
+# POST /infer vs the seed's Flask + gunicorn /run (needs Debian apache2-utils for ab); ~10 min.
+bench-http: $(STAMP)
+	$(BIN)/python benchmarks/http_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .demo .bench .pytest_cache .mypy_cache .ruff_cache

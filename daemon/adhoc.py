@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
@@ -96,7 +97,7 @@ def decode_image(data: bytes, *, max_pixels: int, what: str = "the upload") -> B
             rgb = img.convert("RGB")
         except Exception as exc:  # any decoder failure on client data is the client's problem
             raise BadImageError("corrupt", what, _short(exc)) from exc
-    return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
+    return np.asarray(cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR), dtype=np.uint8)  # fresh, C-contiguous
 
 
 def _short(exc: BaseException) -> str:

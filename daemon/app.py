@@ -67,7 +67,7 @@ class Daemon:
         self._spool: Spool | None = None
         self._delivery: Delivery | None = None
         self._errors_logged = 0
-        self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
+        self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the spool writer only
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -117,7 +117,8 @@ class Daemon:
                 Publisher(cfg, self.status, spool=spool, alarms=alarms,
                           health=("online", None) if spool.problem is None else ("degraded", spool.problem)))
             self._delivery = delivery = stack.enter_context(
-                Delivery(spool, publisher, alarms, batch_max=cfg.spool.batch_max, batch_ms=cfg.spool.batch_ms))
+                Delivery(spool, publisher, alarms, batch_max=cfg.spool.batch_max, batch_ms=cfg.spool.batch_ms,
+                         on_result=self._note))
             if cfg.http.enabled:
                 stack.enter_context(HttpServer(create_app(self._http_view(), cfg.http, token=token), cfg.http))
             decide = threading.Thread(target=self._decide_loop, args=(engine, delivery), name="decide", daemon=True)
@@ -213,13 +214,16 @@ class Daemon:
                     return
                 continue
             results = [self.judge(item) for item in items]
-            tallies = self._tallies
-            for item, result in zip(items, results, strict=True):
+            for result in results:
                 verdicts[result.verdict] += 1
-                tallies[result.camera].note(
-                    item.frame.image, result, result.verdict, item.latency_ms if item.outputs is not None else None
-                )
-            delivery.submit(results)  # one call per batch: numbered and stored in one transaction
+            # One call per batch: numbered and stored in one transaction; the cameras' tallies are
+            # noted by the spool writer with the numbered result (what subscribers receive).
+            delivery.submit(results, [(i.frame.image, i.latency_ms if i.outputs is not None else None) for i in items])
+
+    def _note(self, record: Result, note: tuple[Any, float | None]) -> None:
+        """A stored (or unstorable ERROR) result, numbered, into its camera's tally (spool-writer thread)."""
+        image, latency_ms = note
+        self._tallies[record.camera].note(image, record, record.verdict, latency_ms)
 
     def _http_view(self) -> LiveView:
         return LiveView(

@@ -22,9 +22,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from daemon.publisher import Alarms, Publisher
 from daemon.result import Publishable, Unnumbered
@@ -40,13 +40,14 @@ class Delivery:
     """Context manager: starts the ``spool-writer`` thread; on exit stores everything queued."""
 
     def __init__(self, spool: Spool, publisher: Publisher, alarms: Alarms, *, batch_max: int = 64,
-                 batch_ms: float = 0.0) -> None:
+                 batch_ms: float = 0.0, on_result: Callable[[Any, Any], None] | None = None) -> None:
         self._spool = spool
         self._publisher = publisher
         self._alarms = alarms
         self._batch_max = batch_max
         self._batch_s = batch_ms / 1000.0
-        self._queue: queue.Queue[Sequence[Unnumbered]] = queue.Queue(maxsize=MAX_QUEUED)
+        self._on_result = on_result  # (numbered result, its note) after storing, on the writer thread
+        self._queue: queue.Queue[tuple[Sequence[Unnumbered], Sequence[Any]]] = queue.Queue(maxsize=MAX_QUEUED)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._writer = threading.Thread(target=self._run, name="spool-writer", daemon=True)
@@ -64,10 +65,13 @@ class Delivery:
         self._stop.set()
         self._writer.join()
 
-    def submit(self, drafts: Sequence[Unnumbered]) -> None:
-        """Queue a batch for storing (returns at once unless :data:`MAX_QUEUED` batches wait)."""
+    def submit(self, drafts: Sequence[Unnumbered], notes: Sequence[Any] = ()) -> None:
+        """Queue a batch for storing (returns at once unless :data:`MAX_QUEUED` batches wait).
+
+        ``notes`` (one per draft, optional) go back to ``on_result`` with the numbered result.
+        """
         if drafts:
-            self._queue.put(drafts)
+            self._queue.put((drafts, notes))
 
     # -- spool-writer ---------------------------------------------------------------------------
 
@@ -79,18 +83,26 @@ class Delivery:
                 if self._stop.is_set():
                     return  # nothing queued any more, and the decide thread has stopped
                 continue
-            batch = list(first)
+            batch, notes = list(first[0]), list(first[1]) or [None] * len(first[0])
             deadline = time.monotonic() + self._batch_s
             while len(batch) < self._batch_max:
                 try:
-                    batch.extend(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                    more, more_notes = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
+                batch.extend(more)
+                notes.extend(more_notes or [None] * len(more))
             try:
-                self.store(batch)
+                records = self.store(batch)
             except Exception:
                 log.exception("bug while storing %d results; they become ERROR results", len(batch))
-                self._unstored(batch, "internal error while storing (see the log)")
+                records = self._unstored(batch, "internal error while storing (see the log)")
+            if self._on_result is not None:
+                try:
+                    for record, note in zip(records, notes, strict=True):
+                        self._on_result(record, note)
+                except Exception:  # bookkeeping only: never stop storing because of it
+                    log.exception("bug while noting %d stored results", len(records))
 
     def store(self, drafts: Sequence[Unnumbered]) -> list[Publishable]:
         """Store a batch now (the writer thread; tests): the records subscribers will receive."""

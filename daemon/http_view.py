@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from daemon.adhoc import AdhocModel
 from daemon.http.view import CameraState, Latest, Readiness
 from daemon.metrics import CameraStats, CameraTally, MetricsSnapshot, ModelInfo, MqttStats
+from daemon.result import ResultRecord
 
 if TYPE_CHECKING:
     from daemon.capture import CameraWorker
@@ -129,3 +130,8 @@ class LiveView:
             return None
         image, result = latest
         return Latest(image, result.record())  # the validated model, built on request only
+
+    def recent_not_ok(self) -> Sequence[ResultRecord]:
+        results = [r for t in self._tallies.values() for r in t.recent_not_ok]
+        results.sort(key=lambda r: r.seq, reverse=True)  # seq: station-wide, increasing
+        return [r.record() for r in results]  # validated models, built on request only

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LATENCY_BUCKETS_MS",
+    "RECENT_NOT_OK",
     "CameraStats",
     "CameraTally",
     "HistogramSnapshot",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 # Inference latency buckets, in milliseconds (exported in seconds, as Prometheus expects).
+RECENT_NOT_OK = 20  # results that were not OK kept per camera for the live page (GET /live)
 LATENCY_BUCKETS_MS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 
@@ -82,16 +84,19 @@ class CameraTally:
 
     One writer (the decide thread), plain attribute writes, no lock. ``latest`` keeps a reference
     to the frame and its record; nothing is copied or encoded here (``GET .../latest.jpg`` draws
-    and encodes on request).
+    and encodes on request). ``recent_not_ok`` holds the records (not the frames) of the last
+    :data:`RECENT_NOT_OK` results that were NG or ERROR, oldest first: a new tuple replaces the old
+    one, so a reader in another thread always sees a whole one.
     """
 
-    __slots__ = ("inferred", "latency", "latest", "verdicts")
+    __slots__ = ("inferred", "latency", "latest", "recent_not_ok", "verdicts")
 
     def __init__(self) -> None:
         self.inferred = 0
         self.verdicts = {"OK": 0, "NG": 0, "ERROR": 0}
         self.latency = LatencyHistogram()
         self.latest: tuple[Any, Result] | None = None  # (image, its result)
+        self.recent_not_ok: tuple[Result, ...] = ()  # the last NG/ERROR results, oldest first
 
     def note(self, image: Any, record: Result, verdict: str, latency_ms: float | None) -> None:
         self.inferred += 1
@@ -99,6 +104,8 @@ class CameraTally:
         if latency_ms is not None:
             self.latency.observe(latency_ms)
         self.latest = (image, record)
+        if verdict != "OK":
+            self.recent_not_ok = (*self.recent_not_ok[1 - RECENT_NOT_OK:], record)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The FastAPI application: routes only; the daemon is reached through :class:`DaemonView`.
 
-``GET /`` is deliberately left free (the live page will take it). Every error leaves as JSON
+``GET /`` and ``GET /live`` are the live page (:mod:`daemon.http.live`). Every error leaves as JSON
 ``{"detail": "..."}``: user errors with their message and a 4xx, saturation as 503 with
 ``Retry-After``, a bug as 500 with no text of the exception (it goes to the log).
 """
@@ -24,6 +24,7 @@ from daemon.adhoc import AdhocModel, BadImageError, RequestCache, adhoc_record, 
 from daemon.config.http import HttpConfig
 from daemon.cvat import CvatRequest, CvatRequestError, cvat_shapes, decode_base64_image
 from daemon.http.draw import annotated_jpeg
+from daemon.http.live import LIVE_PAGE_PATH, live_routes
 from daemon.http.middleware import BearerTokenMiddleware, BodyLimitMiddleware, TimeoutMiddleware
 from daemon.http.runner import AdhocRunner, SaturatedError
 from daemon.http.view import DaemonView, Readiness
@@ -36,6 +37,7 @@ __all__ = ["LIVENESS_PATH", "create_app"]
 log = logging.getLogger(__name__)
 
 LIVENESS_PATH = "/healthz"
+OPEN_PATHS = frozenset({LIVENESS_PATH, LIVE_PAGE_PATH})  # no token: liveness, and the page (it holds no data)
 _IMAGE_STATUS = {"empty": 400, "not_image": 415, "corrupt": 400, "too_many_pixels": 413}
 _RAW_TYPES = ("image/", "application/octet-stream")
 
@@ -82,7 +84,7 @@ class MissingFileError(OvedgeError):
 
 
 def create_app(view: DaemonView, cfg: HttpConfig, *, token: str | None = None) -> FastAPI:
-    """The HTTP API over ``view``; ``token`` (when given) is required everywhere but ``/healthz``."""
+    """The HTTP API over ``view``; ``token`` (when given) is required everywhere but ``/healthz`` and ``/``."""
     app = FastAPI(
         title="ovedge",
         summary="OpenVINO defect-inspection daemon: health, metrics, status, ad-hoc inspection, CVAT",
@@ -109,11 +111,12 @@ def create_app(view: DaemonView, cfg: HttpConfig, *, token: str | None = None) -
     _health_routes(api, view, registry, cfg)
     _inspection_routes(api, view, runner, http_counter, cfg)
     app.include_router(api)
+    app.include_router(live_routes(view))
     # Outermost first: token, then the clock, then the body (an unauthenticated upload is never read).
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
     app.add_middleware(TimeoutMiddleware, seconds=cfg.request_timeout)
     if token:
-        app.add_middleware(BearerTokenMiddleware, token=token, open_paths=frozenset({LIVENESS_PATH}))
+        app.add_middleware(BearerTokenMiddleware, token=token, open_paths=OPEN_PATHS)
         _document_bearer(app)
     return app
 
@@ -246,7 +249,7 @@ def _install_error_handlers(app: FastAPI, counter: Counter, retry_after: int) ->
 
 
 def _document_bearer(app: FastAPI) -> None:
-    """Say in the OpenAPI document that every operation but liveness needs the bearer token."""
+    """Say in the OpenAPI document that every operation but liveness and the page needs the bearer token."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -254,7 +257,7 @@ def _document_bearer(app: FastAPI) -> None:
             schema = build()
             schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
             for path, operations in schema.get("paths", {}).items():
-                if path != LIVENESS_PATH:
+                if path not in OPEN_PATHS:
                     for op in operations.values():
                         op["security"] = [{"bearer": []}]
             app.openapi_schema = schema

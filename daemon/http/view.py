@@ -68,3 +68,7 @@ class DaemonView(Protocol):
     def latest(self, camera: str) -> Latest | None:
         """The camera's last judged frame, None before its first one."""
         ...
+
+    def recent_not_ok(self) -> Sequence[ResultRecord]:
+        """The last results that were NG or ERROR, every camera's, newest first (the live page)."""
+        ...

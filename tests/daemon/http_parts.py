@@ -24,6 +24,7 @@ from daemon.decision import Decider
 from daemon.engine import LoadedModel
 from daemon.http.view import CameraState, Latest, Readiness
 from daemon.metrics import CameraStats, LatencyHistogram, MetricsSnapshot, ModelInfo, MqttStats
+from daemon.result import ResultRecord
 from ovedge.store import ModelStore
 
 CAMERAS = ("cam0", "cam1")
@@ -52,6 +53,7 @@ class DemoView:
     latest_frames: dict[str, Latest] = field(default_factory=dict)
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     verdicts: Counter[str] = field(default_factory=Counter)
+    not_ok: list[ResultRecord] = field(default_factory=list)  # newest first
 
     def camera_ids(self) -> Sequence[str]:
         return CAMERAS
@@ -93,6 +95,9 @@ class DemoView:
 
     def latest(self, camera: str) -> Latest | None:
         return self.latest_frames.get(camera)
+
+    def recent_not_ok(self) -> Sequence[ResultRecord]:
+        return self.not_ok
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -69,16 +69,12 @@ def test_liveness_readiness_and_status(client: TestClient, view: DemoView) -> No
     assert not_ready.json()["reasons"] == ["the model is not loaded yet"]
 
 
-def test_root_path_is_left_free(client: TestClient) -> None:
-    """GET / is not taken by the API (the live page will serve it)."""
-    assert client.get("/").status_code == 404
-
-
 def test_openapi_document_lists_every_route(client: TestClient) -> None:
     """The OpenAPI document is served and describes each endpoint, /infer with both body kinds."""
     doc = client.get("/openapi.json").json()
     assert set(doc["paths"]) == {
         "/healthz", "/readyz", "/metrics", "/status", "/cameras/{camera}/latest.jpg", "/infer", "/run", "/cvat",
+        "/", "/live",
     }
     body = doc["paths"]["/infer"]["post"]["requestBody"]["content"]
     assert set(body) == {"multipart/form-data", "image/*"}

@@ -103,6 +103,32 @@ def test_http_decider_is_built_only_when_the_api_is_on(demo_store: Path, write_c
     assert HttpConfig().enabled is False
 
 
+def test_recent_not_ok_merges_the_cameras_newest_first(tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    """LiveView.recent_not_ok merges every camera's kept NG/ERROR records, newest (highest station
+    seq) first; OK results are not among them."""
+    from daemon.result import Result, Verdict
+
+    cfg = load_config(write_config(cameras=[
+        {"id": c, "source": {"type": "synthetic", "fps": 1, "width": 32, "height": 32}} for c in ("a", "b")
+    ]))
+    tallies = {c.id: CameraTally() for c in cfg.cameras}
+    view = LiveView(cfg, workers=[], hub=FrameHub(), tallies=tallies, engine=lambda: None, publisher=lambda: None,
+                    status=dict)
+    for seq, (camera, verdict) in enumerate(
+        [("a", Verdict.NG), ("b", Verdict.OK), ("b", Verdict.ERROR), ("a", Verdict.OK), ("b", Verdict.NG)], start=1
+    ):
+        record = Result(
+            seq=seq, station="s", camera=camera, time=1764460800.0, frame_index=seq, frame_ref=None,
+            captured=1764460800.0, width=32, height=32, model_name="demo", model_version=1, device="CPU",
+            verdict=verdict, defects=(), inference_ms=1.0, capture_to_result_ms=1.0,
+            error="x" if verdict is Verdict.ERROR else None,
+        )
+        tallies[camera].note(None, record, verdict.value, 1.0)
+    assert [(r.seq, r.camera, r.verdict) for r in view.recent_not_ok()] == [
+        (5, "b", Verdict.NG), (3, "b", Verdict.ERROR), (1, "a", Verdict.NG),
+    ]
+
+
 def test_readiness_says_when_results_cannot_be_stored(write_config: Callable[..., Path]) -> None:
     """A publisher whose health is degraded (the spool cannot store) makes /readyz not ready, with
     the reason; its status document says degraded too."""
