@@ -6,8 +6,9 @@ Threads (all named):
 * ``dispatch``     slots -> :meth:`Engine.submit` (round-robin, blocks on free requests)
 * OpenVINO's own callback threads: copy outputs out of the request, hand off (:mod:`daemon.engine`)
 * ``decide``       every finished request at once (:meth:`Engine.take_batch`): post-process, rules ->
-                   verdict, sequence number, :class:`Result` each; the batch -> publisher in one call
-* paho's network thread and ``mqtt-acks`` (:mod:`daemon.publisher`)
+                   verdict, :class:`Result` each (seq 0); the batch -> :meth:`Delivery.submit` in one call
+* ``spool-writer`` numbers and stores the queued results in one transaction per batch (:mod:`daemon.delivery`)
+* paho's network thread, ``mqtt-send`` (spool -> broker) and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
 * ``trigger-folder`` when a camera has a ``trigger_folder``: each file there is a :meth:`Daemon.trigger`
 
@@ -21,7 +22,8 @@ seconds on ``<prefix>/<station>/stats`` with every camera's counters.
   ad-hoc inferences run in its worker threads on the engine's compiled model (own infer requests)
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
-every result is published, then we wait for PUBACKs, then say ``offline``.
+every result is stored, then we wait (bounded) for PUBACKs, then say ``stopped``; what is not
+acknowledged stays in the spool for the next start.
 """
 
 from __future__ import annotations
@@ -42,15 +44,16 @@ from camera.frame import Frame
 from daemon.capture import CameraWorker
 from daemon.config import CameraMode, DaemonConfig
 from daemon.crops import CropGroup, CropPart, camera_of, cut, detections
+from daemon.delivery import Delivery
 from daemon.engine import Engine, InferenceDone
 from daemon.http import HttpServer, create_app, resolve_token
 from daemon.http_view import LiveView
 from daemon.metrics import CameraTally
 from daemon.preflight import ModelLoader, run_preflight
-from daemon.publisher import Publisher
+from daemon.publisher import Alarms, Publisher
 from daemon.result import DefectData, Result, Verdict, utc_iso
-from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
+from daemon.spool import Spool
 from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import Notifier
 from daemon.triggers import CameraNotTriggeredError, Trigger, TriggerFolder, UnknownCameraError, trigger_of
@@ -84,6 +87,8 @@ class Daemon:
         self._engine: Engine | None = None
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
+        self._spool: Spool | None = None
+        self._delivery: Delivery | None = None
         self._errors_logged = 0
         self._by_id: dict[str, CameraWorker] = {}
         self.ready = threading.Event()  # set once every component runs (READY=1): triggers are taken
@@ -92,7 +97,7 @@ class Daemon:
         # each costs a few hundred bytes for the moments until the decide thread takes it.
         self._answers: queue.SimpleQueue[Frame] = queue.SimpleQueue()
         self._crops = {c.id: c.crops for c in cfg.cameras if c.crops}
-        self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the decide thread only
+        self._tallies = {c.id: CameraTally() for c in cfg.cameras}  # written by the spool writer only
         # Monotonic counters for the watchdog (daemon/watchdog.py), each written by one thread.
         self._submitted = 0  # dispatch: frames started on the engine
         self._judged = 0  # decide: finished inferences taken from the engine
@@ -213,7 +218,6 @@ class Daemon:
         with self.notifier.extending(f"starting: model {m.name} (version {m.version}) on {m.device}: "
                                      "verifying, compiling, self-testing"):
             active = run_preflight(cfg, loader, broker=False, report=log.info)
-        sequence = SequenceCounter(cfg.state_dir())
         token = resolve_token(cfg.http) if cfg.http.enabled else None
         self._engine = engine = Engine(active)
         self._workers = workers = []
@@ -221,15 +225,20 @@ class Daemon:
             changed = functools.partial(self._camera_changed, c.id)
             workers.append(CameraWorker(c, self._hub, self._stop_capture, answer=self._answer, on_change=changed))
         self._by_id = {w.cfg.id: w for w in workers}
+        alarms = Alarms()
         with contextlib.ExitStack() as stack:
+            self._spool = spool = stack.enter_context(Spool(cfg.state_dir(), cfg.spool, on_alarm=alarms.raise_))
             self._publisher = publisher = stack.enter_context(
-                Publisher(cfg, self.status, on_connected=self._publish_camera_statuses)
+                Publisher(cfg, self.status, spool=spool, alarms=alarms,
+                          health=("online", None) if spool.problem is None else ("degraded", spool.problem),
+                          on_connected=self._publish_camera_statuses)
             )
+            self._delivery = delivery = stack.enter_context(
+                Delivery(spool, publisher, alarms, batch_max=cfg.spool.batch_max, batch_ms=cfg.spool.batch_ms,
+                         on_result=self._note))
             if cfg.http.enabled:
                 stack.enter_context(HttpServer(create_app(self._http_view(), cfg.http, token=token), cfg.http))
-            decide = threading.Thread(
-                target=self._decide_loop, args=(engine, publisher, sequence), name="decide", daemon=True
-            )
+            decide = threading.Thread(target=self._decide_loop, args=(engine, delivery), name="decide", daemon=True)
             dispatch = threading.Thread(target=self._dispatch_loop, args=(engine,), name="dispatch", daemon=True)
             decide.start()
             stack.callback(self._stop_deciding, decide, engine)
@@ -259,7 +268,21 @@ class Daemon:
             self.notifier.stopping("stopping: draining the pipeline")
             log.info("stopping: draining the pipeline")
         self._log_stats(final=True)
-        return 0
+        return self._final_word(publisher)
+
+    def _final_word(self, publisher: Publisher) -> int:
+        """The last log line says what waits in the spool; exit 0 only when nothing was lost."""
+        lost = publisher.lost()
+        if lost:
+            log.error("%d results could be neither stored nor delivered: exit code 1", lost)
+        waiting, oldest, last = publisher.waiting_at_exit
+        if waiting:
+            log.warning("stopped: %d results wait in the spool (oldest seq %s, last seq %d); they go out after "
+                        "the next start", waiting, oldest, last)
+        else:
+            log.info("stopped: every stored result was acknowledged by the broker, nothing waits in the spool "
+                     "(last seq %d)", last)
+        return 1 if lost else 0
 
     def _supervise(self, stop: threading.Event, workers: list[CameraWorker], progress: Progress) -> None:
         """The main thread until stop: stats, ``STATUS=``, ``WATCHDOG=1`` while the pipeline moves, and
@@ -383,8 +406,8 @@ class Daemon:
                     pass
                 self._submitted += 1
 
-    def _decide_loop(self, engine: Engine, publisher: Publisher, sequence: SequenceCounter) -> None:
-        """Judge every finished request waiting, then hand the batch to the publisher in one call."""
+    def _decide_loop(self, engine: Engine, delivery: Delivery) -> None:
+        """Judge every finished request waiting, then hand the batch to the spool in one call."""
         verdicts = self.verdicts
         while True:
             ready: list[InferenceDone] = []
@@ -408,15 +431,18 @@ class Daemon:
                     ready.append(item)
             if not ready:
                 continue
-            results = [self.judge(item, sequence) for item in ready]
-            tallies = self._tallies
-            for item, result in zip(ready, results, strict=True):
+            results = [self.judge(item) for item in ready]
+            for result in results:
                 verdicts[result.verdict] += 1
-                tallies[result.camera].note(
-                    item.frame.image, result, result.verdict, item.latency_ms if item.outputs is not None else None
-                )
-            publisher.publish_results(results)  # the one call per batch (the spool's seam)
+            # One call per batch: numbered and stored in one transaction; the cameras' tallies are
+            # noted by the spool writer with the numbered result (what subscribers receive).
+            delivery.submit(results, [(i.frame.image, i.latency_ms if i.outputs is not None else None) for i in ready])
             self._handed += len(results)
+
+    def _note(self, record: Result, note: tuple[Any, float | None]) -> None:
+        """A stored (or unstorable ERROR) result, numbered, into its camera's tally (spool-writer thread)."""
+        image, latency_ms = note
+        self._tallies[record.camera].note(image, record, record.verdict, latency_ms)
 
     def _http_view(self) -> LiveView:
         return LiveView(
@@ -424,21 +450,21 @@ class Daemon:
             engine=lambda: self._engine, publisher=lambda: self._publisher, status=self.status,
         )
 
-    def judge(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
-        """The result of one finished inference, judged by the rules of the model it ran on.
+    def judge(self, item: InferenceDone) -> Result:
+        """The result of one finished inference, judged by the rules of the model it ran on; its
+        ``seq`` is 0 until the spool numbers it.
 
         Never raises: failed inference or outputs that cannot be post-processed give verdict
         ``ERROR`` with the reason (logged, rate-limited); a bug while judging gives an ``ERROR``
         saying so (with its traceback in the log), so every frame still has its one result.
         """
         try:
-            return self._judge(item, sequence)
+            return self._judge(item)
         except Exception:
             log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
-            return self._judge(item._replace(outputs=None, error="internal error while judging (see the log)"),
-                               sequence)
+            return self._judge(item._replace(outputs=None, error="internal error while judging (see the log)"))
 
-    def _judge(self, item: InferenceDone, sequence: SequenceCounter) -> Result:
+    def _judge(self, item: InferenceDone) -> Result:
         camera_id = camera_of(item.context)
         frame = item.frame
         model = item.model
@@ -461,7 +487,7 @@ class Daemon:
                 log.error("camera %s frame %d: ERROR verdict: %s (%d so far)",
                           camera_id, frame.index, error, self._errors_logged)
         return Result(
-            seq=sequence.next(),
+            seq=0,  # numbered by the spool
             station=self.cfg.station.name,
             camera=camera_id,
             time=time.time(),
@@ -487,12 +513,15 @@ class Daemon:
         pub = self._publisher
         dropped = sum(self._hub.dropped().values())
         counters = pub.counters if pub else None
+        spool = self._spool
         log.info(
-            "%sresults OK %d, NG %d, ERROR %d; frames dropped (free-run) %d; camera failures %d; MQTT delivered %d, "
-            "no subscriber %d, rejected %d, awaiting PUBACK %d",
+            "%sresults OK %d, NG %d, ERROR %d (not stored %d); frames dropped (free-run) %d; camera failures %d; "
+            "MQTT delivered %d, no subscriber %d, rejected %d, awaiting PUBACK %d; spool depth %d (high-water %d)",
             "final: " if final else "",
-            self.verdicts[Verdict.OK], self.verdicts[Verdict.NG], self.verdicts[Verdict.ERROR], dropped,
+            self.verdicts[Verdict.OK], self.verdicts[Verdict.NG], self.verdicts[Verdict.ERROR],
+            self._delivery.unstored if self._delivery else 0, dropped,
             sum(w.failures for w in self._workers),
             counters.delivered if counters else 0, counters.no_subscribers if counters else 0,
             counters.rejected if counters else 0, pub.outstanding() if pub else 0,
+            spool.depth if spool else 0, spool.high_water if spool else 0,
         )

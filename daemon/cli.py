@@ -107,11 +107,13 @@ def _run(cfg: object, *, until_sources_end: bool) -> int:
 
 def _check(cfg: object, *, syntax_only: bool, broker: bool, path: Path) -> int:
     from daemon.config import DaemonConfig
+    from daemon.spool import check_state_dir
 
     assert isinstance(cfg, DaemonConfig)
     print(f"config {path}: valid ({len(cfg.cameras)} camera(s))")
     if syntax_only:
         return 0
+    print(f"state: {check_state_dir(cfg.state_dir(), cfg.spool)}")
     import openvino as ov
 
     from daemon.preflight import ModelLoader, run_preflight

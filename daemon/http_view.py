@@ -57,7 +57,7 @@ class LiveView:
     def status(self) -> dict[str, Any]:
         pub = self._publisher()
         if pub is not None:
-            return pub.status_document("online")
+            return pub.status_document()
         return {"state": "starting", "station": self.station, **self._status()}
 
     def readiness(self) -> Readiness:
@@ -77,6 +77,8 @@ class LiveView:
         if not connected:
             reasons.append("not connected to the MQTT broker")
         reasons += [f"camera {c.id}: {c.error}" for c in cameras if c.state == "reconnecting"]
+        if pub is not None and pub.health[0] == "degraded":
+            reasons.append(f"results cannot be stored: {pub.health[1]}")
         model = engine.model.loaded if engine is not None else None
         return Readiness(
             ready=not reasons,

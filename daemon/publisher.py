@@ -1,18 +1,24 @@
-"""MQTT v5 publisher: results at QoS 1, a retained status with a Last Will, PUBACKs checked.
+"""MQTT v5 publisher: results from the spool at QoS 1, a retained status with a Last Will, alarms.
 
-Results arrive in batches from the decide thread (:meth:`Publisher.publish_results`: one call and
-one lock round trip per batch). paho's network thread only hands off: ``on_publish`` and
-``on_connect`` put small tuples into a queue that our ``mqtt-acks`` thread drains, so no callback
-blocks or raises; under load it drains in batches (it pauses 20 ms after a batch of several), so a
-busy pipeline does not cost a thread wake-up per PUBACK. A PUBACK whose reason code is a failure
-(0x87 not authorised, 0x10 no matching subscribers, ...) is not a delivery: it is counted and
-logged with the result's sequence number, except 0x10: with nobody subscribed (normal while a
-line is commissioned) every result would log a line, so the first one is logged as a WARNING and
-the rest are counted and summarised at most once per ``no_subscriber_log_every`` seconds, only
-when the count moved.
+Results go out from the durable spool (:mod:`daemon.spool`): the ``mqtt-send`` thread reads
+undelivered rows in sequence order and publishes them with at most ``mqtt.max_inflight``
+unacknowledged at once, starting ``spool.replay_delay`` seconds after each (re)connect. Pacing:
+every row stored while connected brings one send credit (live results are never held back), and
+``spool.replay_rate`` credits per second come on top, so a backlog goes out at the production
+rate plus at most ``replay_rate`` per second. A row is marked delivered only when its
+PUBACK carries a success code; ``0x10`` (no matching subscribers) and failures (``0x87`` not
+authorised raises an alarm) keep it for another attempt after ``spool.retry_interval``, a
+reconnect or a restart. At-least-once: subscribers drop duplicates on ``(station, seq)``.
 
-The durable spool will sit in front of this class; until then a result that is still
-unacknowledged at shutdown is reported by count and sequence range, never dropped silently.
+paho's network thread only hands off: ``on_publish``, ``on_connect`` and ``on_disconnect`` put
+small tuples into a queue that our ``mqtt-acks`` thread drains; it records PUBACK outcomes in the
+spool, one transaction per batch of acknowledgements, before the window frees their slots. Under
+load it drains in batches (it pauses 20 ms after a batch of several), so a busy pipeline does not
+cost a thread wake-up per PUBACK. PUBACK 0x10 is logged once, then counted and summarised at most
+once per ``no_subscriber_log_every`` seconds.
+
+:meth:`Publisher.publish_result` publishes a record directly (no spool): the path for ``ERROR``
+results while the spool cannot store anything, tracked in memory and counted at shutdown.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import queue
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -36,62 +43,137 @@ from paho.mqtt.properties import Properties
 
 from daemon.config import DaemonConfig
 from daemon.result import STATUS_SCHEMA, Publishable, utc_iso
+from daemon.spool import Row, RowState, Spool
 from ovedge.errors import PublishError
 
 log = logging.getLogger(__name__)
 
 NO_MATCHING_SUBSCRIBERS = 0x10
+ALARM_SCHEMA = "ovedge.alarm/1"
+CONTENT_TYPE = "application/json"
+STATUS_EVERY = 10.0  # seconds between refreshes of the retained status (spool depth, rate)
+PRUNE_EVERY = 10.0  # seconds between retention passes over delivered rows
+SEND_CHUNK = 256  # most rows read from the spool at once
+RATE_WINDOW = 10.0  # seconds over which the delivery rate is measured
 ACK_POLL = 0.02  # s the mqtt-acks thread pauses after a batch of several events (load: let them gather)
+DIRECT_HOLD = 1000  # most unspooled results held in memory for the broker; more are counted as lost
 NO_SUBSCRIBER_LOG_EVERY = 60.0
 """Seconds between two summaries of PUBACK 0x10 (no matching subscribers)."""
 
 
 @dataclass
 class PublishCounters:
-    published: int = 0  # handed to the client
+    published: int = 0  # handed to the client (spool rows and direct results)
     delivered: int = 0  # PUBACK with a success code
     rejected: int = 0  # PUBACK with a failure code (not delivered)
     no_subscribers: int = 0  # PUBACK 0x10: accepted by nobody
+    lost: int = 0  # unspooled results that could not even be held for the broker (DIRECT_HOLD)
     reconnects: int = 0  # successful connections after the first
 
 
-class Publisher:
-    """Context manager: connects on enter; on exit says offline, waits for PUBACKs, disconnects."""
+class Alarms:
+    """Active alarms by kind (thread-safe); each change goes to the listener (the publisher)."""
 
-    def __init__(
-        self,
-        cfg: DaemonConfig,
-        status: Callable[[], dict[str, Any]],
-        *,
-        flush_timeout: float = 10.0,
-        no_subscriber_log_every: float = NO_SUBSCRIBER_LOG_EVERY,
-        on_connected: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[str, str] = {}
+        self.listener: Callable[[str, bool, str], None] | None = None
+
+    def raise_(self, kind: str, reason: str) -> bool:
+        """Raise (or update) an alarm; True when that changed anything. The caller logs."""
+        with self._lock:
+            if self._active.get(kind) == reason:
+                return False
+            self._active[kind] = reason
+        if self.listener is not None:
+            self.listener(kind, True, reason)
+        return True
+
+    def clear(self, kind: str) -> bool:
+        with self._lock:
+            reason = self._active.pop(kind, None)
+        if reason is None:
+            return False
+        if self.listener is not None:
+            self.listener(kind, False, reason)
+        return True
+
+    def active(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._active)
+
+    def attach(self, listener: Callable[[str, bool, str], None]) -> None:
+        """Send changes to ``listener`` from now on, starting with the alarms already raised."""
+        self.listener = listener
+        for kind, reason in self.active().items():
+            listener(kind, True, reason)
+
+
+class _RateMeter:
+    """Deliveries per second over the last :data:`RATE_WINDOW` seconds."""
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, n: int) -> None:
+        self._samples.append((time.monotonic(), n))
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        while self._samples and self._samples[0][0] < now - RATE_WINDOW:
+            self._samples.popleft()
+        return sum(n for _, n in self._samples) / RATE_WINDOW
+
+
+class Publisher:
+    """Context manager: connects on enter; on exit drains (bounded), says ``stopped``, disconnects."""
+
+    def __init__(self, cfg: DaemonConfig, status: Callable[[], dict[str, Any]], *, spool: Spool | None = None,
+                 alarms: Alarms | None = None, health: tuple[str, str | None] = ("online", None),
+                 flush_timeout: float | None = None,
+                 no_subscriber_log_every: float = NO_SUBSCRIBER_LOG_EVERY,
+                 on_connected: Callable[[], None] | None = None) -> None:
+        self._no_sub_every = no_subscriber_log_every
+        self._no_sub_logged = 0  # counters.no_subscribers at the last line logged about it
+        self._no_sub_next = 0.0  # monotonic time of the next summary
+        self._ever_connected = False
         self._cfg = cfg
         self._mqtt = cfg.mqtt
         self._status = status
         self._after_connect = on_connected or (lambda: None)  # after each (re)connect's status
-        self._flush_timeout = flush_timeout
+        self._spool = spool
+        self._flush_timeout = cfg.spool.drain_timeout if flush_timeout is None else flush_timeout
         self._prefix = prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
         self.status_topic = f"{prefix}/status"
+        self.alarm_topic = f"{prefix}/alarm"
         self._result_topics = {cam.id: f"{prefix}/{cam.id}/result" for cam in cfg.cameras}
         self.counters = PublishCounters()
-        self._no_sub_every = no_subscriber_log_every
-        self._no_sub_logged = 0  # counters.no_subscribers at the last line logged about it
-        self._no_sub_next = 0.0  # monotonic time of the next summary
-        self._events: queue.SimpleQueue[tuple[str, int, Any]] = queue.SimpleQueue()  # kind, mid, ReasonCode
+        self.alarms = alarms if alarms is not None else Alarms()
+        self._health = health  # ("online" | "degraded", reason): what the retained status says
+        self._events: queue.SimpleQueue[tuple[str, int, int, str]] = queue.SimpleQueue()
         self._lock = threading.Lock()  # held around publish() so a PUBACK cannot beat its mid
-        self._pending: dict[int, int] = {}  # mid -> seq
+        self._pending: dict[int, int] = {}  # mid -> seq of results published directly
+        self._inflight: dict[int, tuple[int, str]] = {}  # mid -> (seq, camera) of spool rows
+        self._props: dict[tuple[str, str, int], Properties] = {}
+        self._live_credits = 0  # rows stored while connected, not yet matched by a send (pacing)
+        self._rate = _RateMeter()
         self._connected = threading.Event()
         self._answered = threading.Event()  # first CONNACK, success or not
         self._connect_error: str | None = None
-        self._ever_connected = False
         self._stop = threading.Event()
-        self._wake = threading.Event()  # CONNACK, disconnect or stop: handle at once, not at the next poll
+        self._stop_send = threading.Event()
+        self._wake = threading.Event()
+        self._ack_wake = threading.Event()  # cuts the mqtt-acks pause short (connect, disconnect, stop)
+        self._rewind = True  # start the next send pass from the oldest undelivered row
+        self._send_after = 0.0  # monotonic time before which stored rows are held (replay_delay)
+        self._idle = threading.Event()  # the sender found nothing to send and nothing is in flight
         self._closing = False  # we asked for the disconnect: not an outage
+        self.waiting_at_exit: tuple[int, int | None, int] = (0, None, 0)  # rows left, oldest seq, last seq
         self._acks = threading.Thread(target=self._ack_loop, name="mqtt-acks", daemon=True)
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
         self.beats = 0  # turns of the mqtt-acks loop: the watchdog's sign that this publisher lives
         self._client = self._make_client()
+        self.alarms.attach(self._publish_alarm)  # queued by paho until the first connect
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -103,10 +185,14 @@ class Publisher:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         client.reconnect_delay_set(min_delay=1, max_delay=5)
-        client.max_inflight_messages_set(c.max_inflight)
-        client.max_queued_messages_set(0)  # unbounded in memory until the spool lands: never drop
+        client.max_inflight_messages_set(c.max_inflight + 10)  # our window + status and alarms
+        client.max_queued_messages_set(0)  # bounded by our window: the spool holds the rest
         configure_security(client, self._cfg)
-        client.will_set(self.status_topic, self._status_payload("offline", "connection lost"), qos=1, retain=True)
+        # The Will is published by the broker whenever the connection dies: it carries no time
+        # (the broker cannot put in the moment of death, and the connect time would be stale).
+        will = {"schema": STATUS_SCHEMA, "state": "offline", "station": self._cfg.station.name,
+                "reason": "connection lost"}
+        client.will_set(self.status_topic, json.dumps(will).encode(), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -115,8 +201,11 @@ class Publisher:
     def _status_payload(self, state: str, reason: str | None = None) -> bytes:
         return json.dumps(self.status_document(state, reason)).encode()
 
-    def status_document(self, state: str = "online", reason: str | None = None) -> dict[str, Any]:
-        """The retained status message's body, as it would be published now (also ``GET /status``)."""
+    def status_document(self, state: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        """The retained status message's body as it would be published now (also ``GET /status``);
+        ``state`` None = the current health (``online`` or ``degraded`` with its reason)."""
+        if state is None:
+            state, reason = self._health
         body: dict[str, Any] = {
             "schema": STATUS_SCHEMA,
             "state": state,
@@ -125,9 +214,27 @@ class Publisher:
         }
         if reason:
             body["reason"] = reason
-        if state == "online":
+        if state in ("online", "degraded"):
             body.update(self._status())
+        if self._spool is not None:
+            body["spool"] = self._spool.stats().as_dict()
+        body["delivery"] = {"rate_per_s": round(self._rate.rate(), 2), "delivered": self.counters.delivered,
+                            "no_subscriber": self.counters.no_subscribers, "rejected": self.counters.rejected}
+        body["alarms"] = [{"alarm": k, "reason": v} for k, v in sorted(self.alarms.active().items())]
         return body
+
+    def _result_properties(self, camera: str, model: str, version: int) -> Properties:
+        key = (camera, model, version)
+        props = self._props.get(key)
+        if props is None:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho untyped
+            props.ContentType = CONTENT_TYPE
+            if self._cfg.spool.message_expiry:
+                props.MessageExpiryInterval = self._cfg.spool.message_expiry
+            props.UserProperty = [("station", self._cfg.station.name), ("camera", camera), ("model", model),
+                                  ("model_version", str(version))]
+            self._props[key] = props
+        return props
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -144,7 +251,6 @@ class Publisher:
                 self._client.connect_async(c.host, c.port, keepalive=c.keepalive, clean_start=False, properties=props)
         except (OSError, socket.gaierror) as exc:
             self._stop.set()
-            self._wake.set()
             raise PublishError(
                 f"{where} is unreachable ({exc.strerror or exc}); start the broker or fix [mqtt] host/port "
                 "in the config (set mqtt.require_at_start = false to start without it)"
@@ -154,65 +260,92 @@ class Publisher:
             self._shutdown_client()
             reason = self._connect_error or f"no CONNACK within {c.connect_timeout:g} s"
             raise PublishError(f"{where} refused the connection: {reason}; check [mqtt] credentials and TLS")
+        if self._spool is not None:
+            self._sender.start()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        info = self._client.publish(
-            self.status_topic, self._status_payload("offline", "shutdown"), qos=1, retain=True
-        )
         deadline = time.monotonic() + self._flush_timeout
-        while time.monotonic() < deadline and (self.outstanding() or not info.is_published()):
-            if not self._connected.is_set() and time.monotonic() > deadline - self._flush_timeout / 2:
-                break
+        self._idle.clear()
+        self._rewind = True  # one more attempt for every undelivered row, within the bound
+        self._wake.set()
+        while time.monotonic() < deadline and not self._settled():
+            time.sleep(0.02)
+        self._stop_send.set()
+        if self._sender.is_alive():
+            self._sender.join(timeout=5)
+        info = self._client.publish(self.status_topic, self._status_payload("stopped", "shutdown"), qos=1,
+                                    retain=True)
+        end = time.monotonic() + min(2.0, max(0.0, deadline - time.monotonic()) + 0.5)
+        while self._connected.is_set() and not info.is_published() and time.monotonic() < end:
             time.sleep(0.02)
         left = self.outstanding_seqs()
-        if left:
-            log.error(
-                "%d results not acknowledged by the broker at shutdown (seq %d..%d)", len(left), min(left), max(left)
-            )
+        if left or self.counters.lost:
+            log.error("%d results that could not be stored were not acknowledged by the broker (%s): they are lost",
+                      len(left) + self.counters.lost,
+                      f"seq {min(left)}..{max(left)}" if left else "dropped while the broker was away")
         self._shutdown_client()
+        self._summarise_no_subscribers(final=True)
+        if self._spool is not None:
+            stats = self._spool.stats()
+            self.waiting_at_exit = (stats.depth, stats.oldest_seq, stats.next_seq - 1)
+
+    def _settled(self) -> bool:
+        with self._lock:
+            if self._pending or self._inflight:
+                return False
+        return self._spool is None or self._idle.is_set() or not self._sender.is_alive()
 
     def _shutdown_client(self) -> None:
         self._closing = True
+        self._stop_send.set()
         try:
             self._client.disconnect()
         finally:
             self._client.loop_stop()
             self._stop.set()
-            self._wake.set()
-            self._acks.join(timeout=2)
-            self._summarise_no_subscribers(final=True)
+            self._ack_wake.set()
+            self._acks.join(timeout=5)
 
     # -- publishing -----------------------------------------------------------------------------
 
-    def publish_result(self, record: Publishable) -> None:
-        self.publish_results([record])
+    def wake(self, stored: int = 0) -> None:
+        """``stored`` new rows are in the spool (the spool writer, after a commit): one send credit each."""
+        if stored and self._connected.is_set():
+            with self._lock:
+                self._live_credits += stored
+        self._idle.clear()
+        self._wake.set()
 
     def publish_results(self, records: Sequence[Publishable]) -> None:
-        """Queue a batch of results for the broker (the decide thread's one call per batch).
+        """:meth:`publish_result` for a batch (results that are not in the spool)."""
+        for record in records:
+            self.publish_result(record)
 
-        Serialised before the lock; one lock round trip for the whole batch.
-        """
-        qos = self._mqtt.qos
-        topics = self._result_topics
-        payloads = [(topics[r.camera], r.to_json(), r.seq) for r in records]
-        failed: list[tuple[int, int]] = []
-        publish = self._client.publish
+    def publish_result(self, record: Publishable) -> None:
+        """Publish a result that is not in the spool (tracked in memory until its PUBACK)."""
+        topic = self._result_topics[record.camera]
+        props = self._result_properties(record.camera, record.model_name, record.model_version)
         with self._lock:
-            for topic, payload, seq in payloads:
-                info = publish(topic, payload, qos=qos)
-                if qos > 0:
-                    self._pending[info.mid] = seq
-                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                    failed.append((seq, info.rc))
-            self.counters.published += len(payloads)
-        for seq, rc in failed:
-            log.error("result seq %d could not be queued for MQTT: %s", seq, mqtt.error_string(rc))
+            if len(self._pending) >= DIRECT_HOLD:
+                self.counters.lost += 1  # bounded memory while the broker is away: counted, reported at exit
+                return
+            info = self._client.publish(topic, record.to_json(), qos=self._mqtt.qos, properties=props)
+            if self._mqtt.qos > 0 and info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                self._pending[info.mid] = record.seq
+            self.counters.published += 1
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.error("result seq %d could not be queued for MQTT: %s", record.seq, mqtt.error_string(info.rc))
 
     def publish_status(self) -> None:
-        self._client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
+        """The retained status, now; not while disconnected (paho would resend a stale one later:
+        the connect handler publishes a fresh one)."""
+        if not self._connected.is_set():
+            return
+        state, reason = self._health
+        self._client.publish(self.status_topic, self._status_payload(state, reason), qos=1, retain=True)
 
     def publish_camera_status(self, camera_id: str, body: dict[str, Any]) -> None:
         """``<prefix>/<station>/<camera>/status``, retained, QoS 1 (any thread)."""
@@ -222,13 +355,35 @@ class Publisher:
         """``<prefix>/<station>/stats``, QoS 0, not retained: a periodic snapshot (any thread)."""
         self._client.publish(f"{self._prefix}/stats", json.dumps(body).encode(), qos=0, retain=False)
 
+    def set_health(self, state: str, reason: str | None) -> None:
+        """``online`` or ``degraded`` (with the reason): republishes the retained status."""
+        self._health = (state, reason)
+        self.publish_status()
+
+    def _publish_alarm(self, kind: str, active: bool, reason: str) -> None:
+        body = {"schema": ALARM_SCHEMA, "station": self._cfg.station.name, "alarm": kind, "active": active,
+                "reason": reason, "time": utc_iso(time.time())}
+        self._client.publish(self.alarm_topic, json.dumps(body).encode(), qos=1)
+        self.publish_status()
+
     def outstanding(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + len(self._inflight)
+
+    def lost(self) -> int:
+        """Unspooled results neither acknowledged nor held any more (meaningful after exit)."""
+        with self._lock:
+            return len(self._pending) + self.counters.lost
 
     def outstanding_seqs(self) -> list[int]:
+        """Sequence numbers of directly published (unspooled) results still awaiting their PUBACK."""
         with self._lock:
             return sorted(self._pending.values())
+
+    @property
+    def health(self) -> tuple[str, str | None]:
+        """``("online", None)`` or ``("degraded", reason)``: whether results are being stored."""
+        return self._health
 
     @property
     def connected(self) -> bool:
@@ -238,69 +393,207 @@ class Publisher:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
-            self._events.put(("connect", 0, reason))
-            self._wake.set()
+            self._events.put(("connect", 0, int(reason.value), str(reason)))
+            self._ack_wake.set()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
-            self._events.put(("disconnect", 0, reason))
-            self._wake.set()
+            self._events.put(("disconnect", 0, int(reason.value), str(reason)))
+            self._ack_wake.set()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         with contextlib.suppress(Exception):  # a paho callback must never raise
-            self._events.put(("puback", mid, reason))  # read in our thread
+            self._events.put(("puback", mid, int(reason.value), str(reason)))
 
-    # -- our thread -----------------------------------------------------------------------------
+    # -- mqtt-send: spool -> broker -------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        try:
+            self._send()
+        except Exception:
+            log.exception("bug in the MQTT sender; stored results wait for the next start")
+
+    def _send(self) -> None:
+        assert self._spool is not None
+        spool, cfg = self._spool, self._cfg.spool
+        window = self._mqtt.max_inflight
+        burst = max(1.0, min(float(window), cfg.replay_rate * 0.1))
+        cursor = 0
+        tokens, last = burst, time.monotonic()
+        next_retry = last + cfg.retry_interval
+        while not self._stop_send.is_set():
+            self._wake.wait(0.05)
+            self._wake.clear()
+            now = time.monotonic()
+            with self._lock:
+                live, self._live_credits = self._live_credits, 0
+            if not self._connected.is_set():
+                tokens, last = 0.0, now  # rows stored while away are backlog: no credit for them
+                continue
+            tokens, last = min(burst, tokens + (now - last) * cfg.replay_rate) + live, now
+            if now < self._send_after:
+                tokens = min(tokens, burst)
+                continue
+            if self._rewind or now >= next_retry:
+                cursor, self._rewind, next_retry = 0, False, now + cfg.retry_interval
+            with self._lock:
+                room = window - len(self._inflight) - len(self._pending)
+                skip = {seq for seq, _ in self._inflight.values()}
+            n = min(room, int(tokens), SEND_CHUNK)
+            if n <= 0:
+                continue
+            rows = spool.pending(cursor, n, skip)
+            if not rows:
+                if not skip and not self._rewind:
+                    self._idle.set()
+                continue
+            self._idle.clear()
+            for row in rows:
+                if not self._publish_row(row):
+                    break
+                cursor = row.seq
+                tokens -= 1
+            tokens = min(tokens, burst + SEND_CHUNK)  # unused live credit does not pile up
+            if len(rows) == n:
+                self._wake.set()  # more may be waiting: go on as soon as window and rate allow
+
+    def _publish_row(self, row: Row) -> bool:
+        topic = self._result_topics.get(row.camera)
+        if topic is None:  # a camera removed from the config since the row was stored
+            prefix = f"{self._cfg.station.topic_prefix}/{self._cfg.station.name}"
+            topic = f"{prefix}/{row.camera}/result"
+        props = self._result_properties(row.camera, row.model, row.version)
+        with self._lock:
+            info = self._client.publish(topic, row.payload, qos=self._mqtt.qos, properties=props)
+            ok = info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+            if ok:
+                self._inflight[info.mid] = (row.seq, row.camera)
+                self.counters.published += 1
+        return ok and info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    # -- mqtt-acks: our thread ------------------------------------------------------------------
 
     def _ack_loop(self) -> None:
-        # Acknowledgements are bookkeeping (counters, logs, what is outstanding). A lone event is
-        # handled when it comes (a slow camera costs one wake-up per result, as before); when
-        # several were waiting, the pipeline is busy, so the thread then pauses ACK_POLL s to let
-        # the next ones gather: under load it wakes per batch, not per result. CONNACK,
-        # disconnect and stop cut the pause short. paho's thread has stopped before _stop is set.
-        while True:
+        next_status = next_prune = time.monotonic() + STATUS_EVERY
+        while not self._stop.is_set() or not self._events.empty():
             self.beats += 1
-            self._summarise_no_subscribers()
-            try:
-                first = self._events.get(timeout=0.1)
-            except queue.Empty:
-                if self._stop.is_set():
-                    return
-                continue
-            batch = [first]
-            while True:
-                try:
+            batch: list[tuple[str, int, int, str]] = []
+            with contextlib.suppress(queue.Empty):
+                batch.append(self._events.get(timeout=0.1))
+                while len(batch) < 1000:
                     batch.append(self._events.get_nowait())
-                except queue.Empty:
-                    break
-            for kind, mid, reason in batch:
-                try:
-                    self._handle(kind, mid, int(reason.value), str(reason))
-                except Exception:
-                    log.exception("bug while handling MQTT %s", kind)
-            if len(batch) > 1 and not self._stop.is_set():
-                self._wake.wait(ACK_POLL)
-                self._wake.clear()
+            try:
+                self._handle_batch(batch)
+                if len(batch) > 1 and not self._stop.is_set():
+                    # Several were waiting: the pipeline is busy; let the next ones gather (one
+                    # wake-up per batch, not per result). CONNACK, disconnect and stop cut it short.
+                    self._ack_wake.wait(ACK_POLL)
+                    self._ack_wake.clear()
+                self._summarise_no_subscribers()
+                now = time.monotonic()
+                if now >= next_status and self._connected.is_set():
+                    next_status = now + STATUS_EVERY
+                    self.publish_status()
+                if now >= next_prune and self._spool is not None:
+                    next_prune = now + PRUNE_EVERY
+                    self._spool.prune()
+            except Exception:
+                log.exception("bug while handling MQTT events")
 
-    def _on_connected(self) -> None:
-        log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
-        if self._ever_connected:
-            self.counters.reconnects += 1
-        self._ever_connected = True
-        self._connect_error = None
-        self._connected.set()
-        try:
-            self.publish_status()  # queued before start-up goes on: the first status is retained
-            self._after_connect()  # the cameras' retained statuses
-        finally:
-            self._answered.set()
+    def _handle_batch(self, batch: list[tuple[str, int, int, str]]) -> None:
+        outcomes: list[tuple[int, RowState]] = []
+        done: list[int] = []
+        for kind, mid, code, text in batch:
+            if kind == "puback":
+                with self._lock:
+                    spooled = self._inflight.get(mid)
+                if spooled is not None:
+                    outcomes.append((spooled[0], self._outcome(spooled, code, text)))
+                    done.append(mid)
+                else:
+                    self._direct_puback(mid, code, text)
+            else:
+                self._handle(kind, code, text)
+        if not outcomes:
+            return
+        if self._spool is not None:
+            self._spool.mark(outcomes)  # recorded before the window slots are freed
+        with self._lock:
+            for mid in done:
+                self._inflight.pop(mid, None)
+        self._wake.set()
 
-    def _handle(self, kind: str, mid: int, code: int, text: str) -> None:
+    def _outcome(self, spooled: tuple[int, str], code: int, text: str) -> RowState:
+        seq, camera = spooled
+        if code == NO_MATCHING_SUBSCRIBERS:
+            self._no_subscriber(seq, f"kept in the spool and sent again every {self._cfg.spool.retry_interval:g} s")
+            return RowState.NO_SUBSCRIBER
+        if code >= 0x80:
+            self.counters.rejected += 1
+            reason = (f"broker refused results of camera {camera} ({text}, 0x{code:02x}, seq {seq}): they stay "
+                      "in the spool; check the broker's ACL for this client")
+            if f"rejected:{camera}" not in self.alarms.active() and self.alarms.raise_(f"rejected:{camera}", reason):
+                log.error("alarm: %s", reason)
+            return RowState.REJECTED
+        self.counters.delivered += 1
+        self._rate.add(1)
+        if self.alarms.clear(f"rejected:{camera}"):
+            log.warning("the broker accepts results of camera %s again", camera)
+        return RowState.DELIVERED
+
+    def _direct_puback(self, mid: int, code: int, text: str) -> None:
+        with self._lock:
+            seq = self._pending.pop(mid, None)
+        if seq is None:
+            return  # status and alarm messages are not tracked
+        if code == NO_MATCHING_SUBSCRIBERS:
+            self._no_subscriber(seq, "it was not stored: it is gone")
+        elif code >= 0x80:
+            self.counters.rejected += 1
+            log.error("result seq %d rejected by the broker: %s (0x%02x)", seq, text, code)
+        else:
+            self.counters.delivered += 1
+            self._rate.add(1)
+
+    def _no_subscriber(self, seq: int, fate: str) -> None:
+        """Count a PUBACK 0x10; the first is a WARNING, the rest go into periodic summaries."""
+        self.counters.no_subscribers += 1
+        if self.counters.no_subscribers == 1:
+            self._no_sub_logged = 1
+            self._no_sub_next = time.monotonic() + self._no_sub_every
+            log.warning("result seq %d: the broker has no subscriber for it (PUBACK 0x10; %s); further ones are "
+                        "counted and summarised every %g s", seq, fate, self._no_sub_every)
+
+    def _summarise_no_subscribers(self, *, final: bool = False) -> None:
+        """One INFO line for the PUBACK 0x10 since the last line, when due (or ``final``) and any came."""
+        total = self.counters.no_subscribers
+        if total == self._no_sub_logged or (not final and time.monotonic() < self._no_sub_next):
+            return
+        log.info("%d more results had no subscriber (PUBACK 0x10) since the last line; %d since start",
+                 total - self._no_sub_logged, total)
+        self._no_sub_logged = total
+        self._no_sub_next = time.monotonic() + self._no_sub_every
+
+    def _handle(self, kind: str, code: int, text: str) -> None:
         if kind == "connect":
             if code < 0x80:
-                self._on_connected()
+                log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
+                if self._ever_connected:
+                    self.counters.reconnects += 1
+                self._ever_connected = True
+                self._connect_error = None
+                backlog = self._spool is not None and self._spool.depth > 0
+                # Only a backlog waits for subscribers to reconnect; with none, live results go at once.
+                self._send_after = time.monotonic() + (self._cfg.spool.replay_delay if backlog else 0.0)
+                self._rewind = True
+                self._connected.set()
+                try:
+                    self.publish_status()  # before start-up goes on: the retained status is there first
+                    self._after_connect()  # the cameras' retained statuses
+                finally:
+                    self._answered.set()
             else:
                 self._connect_error = text
                 self._answered.set()
@@ -309,40 +602,6 @@ class Publisher:
             if self._connected.is_set() and not self._closing:
                 log.warning("MQTT connection lost (%s); reconnecting", text)
             self._connected.clear()
-        elif kind == "puback":
-            with self._lock:
-                seq = self._pending.pop(mid, None)
-            if seq is None:
-                return  # status messages are not tracked
-            if code == NO_MATCHING_SUBSCRIBERS:
-                self.counters.no_subscribers += 1
-                if self.counters.no_subscribers == 1:
-                    self._no_sub_logged = 1
-                    self._no_sub_next = time.monotonic() + self._no_sub_every
-                    log.warning(
-                        "result seq %d: the broker has no subscriber for it (PUBACK 0x10); further ones are "
-                        "counted and summarised every %g s",
-                        seq,
-                        self._no_sub_every,
-                    )
-            elif code >= 0x80:
-                self.counters.rejected += 1
-                log.error("result seq %d rejected by the broker: %s (0x%02x)", seq, text, code)
-            else:
-                self.counters.delivered += 1
-
-    def _summarise_no_subscribers(self, *, final: bool = False) -> None:
-        """One INFO line for the PUBACK 0x10 since the last line, when due (or ``final``) and any came."""
-        total = self.counters.no_subscribers
-        if total == self._no_sub_logged or (not final and time.monotonic() < self._no_sub_next):
-            return
-        log.info(
-            "%d more results had no subscriber (PUBACK 0x10) since the last line; %d since start",
-            total - self._no_sub_logged,
-            total,
-        )
-        self._no_sub_logged = total
-        self._no_sub_next = time.monotonic() + self._no_sub_every
 
 
 def probe_broker(cfg: DaemonConfig) -> None:

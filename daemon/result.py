@@ -70,8 +70,8 @@ class ResultRecord(_Frozen):
     schema_: Literal["ovedge.result/1"] = Field("ovedge.result/1", alias="schema", description="payload schema tag")
     seq: int = Field(
         ge=0,
-        description="per-station sequence number, increasing; may skip after a restart. 0 = an ad-hoc "
-        "inspection (HTTP POST /infer): not a line result, never published or spooled",
+        description="per-station sequence number: increasing across restarts, never reused (docs/MQTT.md). "
+        "0 = an ad-hoc inspection (HTTP POST /infer): not a line result, never published or spooled",
     )
     station: str
     camera: str
@@ -90,9 +90,17 @@ class ResultRecord(_Frozen):
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
 
+    @property
+    def model_name(self) -> str:
+        return self.model.name
+
+    @property
+    def model_version(self) -> int:
+        return self.model.version
+
 
 class Publishable(Protocol):
-    """What the publisher needs of a result: its camera, its sequence number, its JSON."""
+    """What the spool stores and the publisher sends: a numbered result, its camera and model, its JSON."""
 
     @property
     def camera(self) -> str: ...
@@ -100,7 +108,24 @@ class Publishable(Protocol):
     @property
     def seq(self) -> int: ...
 
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def model_version(self) -> int: ...
+
     def to_json(self) -> bytes: ...
+
+
+class Unnumbered(Protocol):
+    """What the decide thread hands to the spool: a judged frame that the spool numbers as it stores it."""
+
+    @property
+    def camera(self) -> str: ...
+
+    def numbered(self, seq: int) -> Publishable: ...
+
+    def as_error(self, reason: str) -> Unnumbered: ...
 
 
 class DefectData(NamedTuple):
@@ -162,6 +187,14 @@ class Result(NamedTuple):
             f'"trigger_to_result_ms":{_optnum(self.trigger_to_result_ms)}}},'
             f'"error":{_opt(self.error)},"part_id":{_opt(self.part_id)},"trigger_id":{_opt(self.trigger_id)}}}'
         ).encode()
+
+    def numbered(self, seq: int) -> Result:
+        """This result with its sequence number (given by the spool in the transaction that stores it)."""
+        return self._replace(seq=seq)
+
+    def as_error(self, reason: str) -> Result:
+        """The same inspection as an ``ERROR`` result: used when its verdict cannot be stored."""
+        return self._replace(verdict=Verdict.ERROR, defects=(), error=reason)
 
     def record(self) -> ResultRecord:
         """The validated pydantic model of this result (for tests and tools, not the hot path)."""

@@ -136,7 +136,7 @@ class DeviceUnavailableError(ModelError):
 
 
 class StateError(OvedgeError):
-    """The daemon's state folder (sequence numbers) cannot be read or written at run time."""
+    """The daemon's state folder (the result spool) cannot be read or written at run time."""
 
     def __init__(self, path: Path, problem: str, fix: str) -> None:
         self.path = path

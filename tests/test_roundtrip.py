@@ -78,7 +78,7 @@ def test_checkpoint_to_mqtt_round_trip(demo_store: Path, broker, tmp_path: Path,
             assert r.defects and all(d.label != "ok" for d in r.defects)
     assert agree / FRAMES >= 0.9, f"verdicts match the injected defects for only {agree}/{FRAMES} frames"
     assert statuses and statuses[0]["state"] == "online"
-    assert statuses[-1]["state"] == "offline" and statuses[-1]["reason"] == "shutdown", statuses[-1]
+    assert statuses[-1]["state"] == "stopped" and statuses[-1]["reason"] == "shutdown", statuses[-1]
     assert "Traceback" not in err
 
 

@@ -63,9 +63,18 @@ def main() -> int:
     stats = {"n": 0, "agree": 0, "judged": 0, "first": 0.0, "last": 0.0}
     prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
 
+    last_state: list[str] = []
+
     def show(topic: str, payload: bytes, retained: bool) -> None:
         msg = json.loads(payload)
+        if topic.endswith("/alarm"):
+            print(f"alarm   {msg.get('alarm')} {'raised' if msg.get('active') else 'cleared'}: {msg.get('reason')}",
+                  flush=True)
+            return
         if topic.endswith("/status"):
+            if last_state and last_state[-1] == msg.get("state"):
+                return  # the periodic refresh (spool depth, rate): only changes are shown
+            last_state.append(str(msg.get("state")))
             print(f"status  {msg.get('state')}{' (retained)' if retained else ''}"
                   f"{'  reason: ' + msg['reason'] if 'reason' in msg else ''}", flush=True)
             return
@@ -103,7 +112,7 @@ def main() -> int:
                 print("demo: stopping the daemon (SIGTERM)", flush=True)
                 daemon.send_signal(signal.SIGTERM)
             code = daemon.wait()
-            time.sleep(0.3)  # the final offline status
+            time.sleep(0.3)  # the final stopped status
     span = stats["last"] - stats["first"]
     fps = (stats["n"] - 1) / span if stats["n"] > 1 and span > 0 else 0.0
     agree = f", verdict = injected truth for {100 * stats['agree'] / stats['judged']:.1f}%" if stats["judged"] else ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -79,8 +80,30 @@ class Mosquitto:
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on {self.port} within 10 s")
 
+    def freeze(self) -> None:
+        """SIGSTOP: the broker keeps its sockets open but answers nothing (a hung broker)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, so no persistence save beyond the last autosave."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        """Start again on the same port with the same folder (the persistence file, if any)."""
+        self.stop()
+        self.start()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen broker cannot act on SIGTERM
             self.proc.terminate()
             try:
                 self.proc.wait(5)

@@ -19,6 +19,7 @@ class Subscriber:
     def __init__(self, port: int, topics: list[str], *, host: str = "127.0.0.1", client_id: str = "",
                  session_expiry: int = 0, on_message: Callable[[str, bytes, bool], None] | None = None) -> None:
         self.messages: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
+        self.properties: queue.Queue[tuple[str, Any]] = queue.Queue()  # (topic, MQTT v5 properties)
         self._topics = topics
         self._subscribed = threading.Event()
         self._callback = on_message
@@ -40,6 +41,7 @@ class Subscriber:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         item = (msg.topic, bytes(msg.payload), bool(msg.retain))
         self.messages.put(item)
+        self.properties.put((msg.topic, msg.properties))
         if self._callback is not None:
             with contextlib.suppress(Exception):  # never raise into paho
                 self._callback(*item)

@@ -2,7 +2,8 @@
 
 One module per section (:mod:`~daemon.config.station`, :mod:`~daemon.config.model`,
 :mod:`~daemon.config.rules`, :mod:`~daemon.config.cameras`, :mod:`~daemon.config.mqtt`,
-:mod:`~daemon.config.state`, :mod:`~daemon.config.logs`, :mod:`~daemon.config.http`; the root object in
+:mod:`~daemon.config.state`, :mod:`~daemon.config.spool`, :mod:`~daemon.config.logs`,
+:mod:`~daemon.config.http`; the root object in
 :mod:`~daemon.config.root`). Every key is declared there with its description: that is the
 configuration's documentation (``config.toml`` at the repository root shows the defaults).
 Camera sources are declared in :mod:`camera.config`.
@@ -33,6 +34,7 @@ from daemon.config.model import InferencePrecision, ModelConfig, PerformanceHint
 from daemon.config.mqtt import MqttConfig, TlsConfig
 from daemon.config.root import DaemonConfig
 from daemon.config.rules import Rules
+from daemon.config.spool import SpoolConfig
 from daemon.config.state import StateConfig
 from daemon.config.station import StationConfig
 
@@ -54,6 +56,7 @@ __all__ = [
     "OverrideError",
     "PerformanceHint",
     "Rules",
+    "SpoolConfig",
     "StateConfig",
     "StationConfig",
     "TlsConfig",

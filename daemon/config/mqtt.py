@@ -38,7 +38,9 @@ class MqttConfig(Section):
     require_at_start: bool = Field(
         True, description="refuse to start when the broker does not answer within connect_timeout"
     )
-    max_inflight: int = Field(100, ge=1, le=65535, description="unacknowledged QoS>0 messages at once")
+    max_inflight: int = Field(
+        100, ge=1, le=65535, description="unacknowledged results at once: the window the spool is sent through"
+    )
     stats_interval: float = Field(
         10.0, ge=0.0, description="seconds between <prefix>/<station>/stats messages (per-camera counters); 0 = none"
     )

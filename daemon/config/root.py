@@ -13,6 +13,7 @@ from daemon.config.logs import LoggingConfig
 from daemon.config.model import ModelConfig
 from daemon.config.mqtt import MqttConfig
 from daemon.config.rules import Rules
+from daemon.config.spool import SpoolConfig
 from daemon.config.state import StateConfig
 from daemon.config.station import StationConfig
 
@@ -32,6 +33,7 @@ class DaemonConfig(Section):
     cameras: tuple[CameraConfig, ...] = Field(description="at least one [[cameras]] table")
     mqtt: MqttConfig = Field(default_factory=dict, validate_default=True)
     state: StateConfig = Field(default_factory=dict, validate_default=True)
+    spool: SpoolConfig = Field(default_factory=dict, validate_default=True)
     logging: LoggingConfig = Field(default_factory=dict, validate_default=True)
     http: HttpConfig = Field(default_factory=dict, validate_default=True)
 

@@ -1,4 +1,4 @@
-"""``[state]``: where the daemon keeps what must survive a restart (sequence numbers)."""
+"""``[state]``: where the daemon keeps what must survive a restart (the result spool)."""
 
 from __future__ import annotations
 
@@ -17,5 +17,5 @@ class StateConfig(Section):
     dir: ConfigPath = Field(
         default_factory=default_state_dir,
         validate_default=True,
-        description="state folder (sequence numbers); unset = $STATE_DIRECTORY or ~/.local/state/ovedge",
+        description="state folder (the result spool, spool.db); unset = $STATE_DIRECTORY or ~/.local/state/ovedge",
     )

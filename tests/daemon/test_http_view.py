@@ -127,3 +127,19 @@ def test_recent_not_ok_merges_the_cameras_newest_first(tmp_path: Path, write_con
     assert [(r.seq, r.camera, r.verdict) for r in view.recent_not_ok()] == [
         (5, "b", Verdict.NG), (3, "b", Verdict.ERROR), (1, "a", Verdict.NG),
     ]
+
+
+def test_readiness_says_when_results_cannot_be_stored(write_config: Callable[..., Path]) -> None:
+    """A publisher whose health is degraded (the spool cannot store) makes /readyz not ready, with
+    the reason; its status document says degraded too."""
+    from daemon.publisher import Publisher
+
+    cfg = load_config(write_config(http={"enabled": True}))
+    pub = Publisher(cfg, dict, health=("degraded", "disk full under /var/lib/ovedge"))  # never connected
+    view = LiveView(cfg, workers=[], hub=FrameHub(), tallies={}, engine=lambda: None, publisher=lambda: pub,
+                    status=dict)
+    ready = view.readiness()
+    assert ready.ready is False
+    assert "results cannot be stored: disk full under /var/lib/ovedge" in ready.reasons
+    doc = view.status()
+    assert (doc["state"], doc["reason"]) == ("degraded", "disk full under /var/lib/ovedge")

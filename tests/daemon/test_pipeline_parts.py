@@ -1,4 +1,4 @@
-"""The daemon's pipeline parts with real objects: slots, sequence numbers, the engine, imports."""
+"""The daemon's pipeline parts with real objects: slots, the engine, imports."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import pytest
 from camera.frame import Frame
 from daemon.config import ModelConfig
 from daemon.engine import ActiveModel, Engine, LoadedModel
-from daemon.sequence import SequenceCounter
 from daemon.slots import FrameHub
 from ovedge.errors import ConfigError, StateError
 from ovedge.store import ModelStore
@@ -78,30 +77,23 @@ def test_round_robin_across_cameras() -> None:
     assert second[0] != first[0]
 
 
-def test_sequence_numbers_never_repeat_across_restarts(tmp_path: Path) -> None:
-    """A restarted counter continues above everything the previous run could have handed out."""
-    first = SequenceCounter(tmp_path, block=10)
-    used = [first.next() for _ in range(15)]
-    second = SequenceCounter(tmp_path, block=10)
-    later = [second.next() for _ in range(5)]
-    assert used == list(range(1, 16))
-    assert min(later) > max(used)
-    assert later == sorted(later)
-
-
 def test_unusable_or_corrupt_state_is_a_state_error(tmp_path: Path) -> None:
-    """A state folder that cannot be made, or a corrupt high-water mark, is a StateError naming the path
-    and the fix (a fault of the machine at run time, not of the config file)."""
+    """A state folder that cannot hold the spool, or a corrupt high-water mark, is a StateError naming the
+    path and the fix (a fault of the machine at run time, not of the config file)."""
+    from daemon.config import SpoolConfig
+    from daemon.spool import Spool, check_state_dir
+
     blocker = tmp_path / "file"
     blocker.write_text("x", encoding="ascii")
     with pytest.raises(StateError) as err:
-        SequenceCounter(blocker / "state")
+        check_state_dir(blocker / "state", SpoolConfig())
     assert not isinstance(err.value, ConfigError)
-    assert (err.value.path, err.value.fix) == (blocker / "state", "set [state] dir to a writable folder")
+    assert err.value.path == blocker / "state" and "[state] dir" in err.value.fix
     (tmp_path / "seq").write_text("twelve", encoding="ascii")
-    with pytest.raises(StateError) as err:
-        SequenceCounter(tmp_path)
-    assert str(err.value) == f"{tmp_path / 'seq'}: corrupt ('twelve'); delete it to restart numbering"
+    with pytest.raises(StateError) as err, Spool(tmp_path, SpoolConfig()):
+        pass
+    assert not isinstance(err.value, ConfigError)
+    assert err.value.path == tmp_path / "seq"
 
 
 def test_engine_turns_a_bad_frame_into_an_error_not_a_silent_drop(demo_store: Path, tmp_path: Path) -> None:
@@ -161,14 +153,13 @@ def test_failed_inference_becomes_an_error_result_never_ok(demo_store: Path, tmp
     cfg = load_config(write_config(tmp_path, model={"store": demo_store, "cache": False}))
     active = ModelLoader(cfg, ov.Core()).load("latest")  # carries the rules the result is judged by
     daemon = Daemon(cfg)
-    seq = SequenceCounter(tmp_path / "state")
     failed = InferenceDone(_frame(3), "cam0", active, None, 0.0, "device lost")
-    record = daemon.judge(failed, seq)
+    record = daemon.judge(failed)
     assert record.verdict is Verdict.ERROR
     assert record.error == "device lost"
     assert record.defects == ()
     garbled = InferenceDone(_frame(4), "cam0", active, [np.zeros((1, 7), np.float32)], 1.0)
-    record = daemon.judge(garbled, seq)
+    record = daemon.judge(garbled)
     assert record.verdict is Verdict.ERROR
     assert record.error is not None
     assert record.error.startswith("post-processing failed")
@@ -242,9 +233,8 @@ def test_a_bug_while_judging_still_gives_the_frame_one_error_result(demo_store: 
     cfg = load_config(write_config(tmp_path, model={"store": demo_store, "cache": False}))
     active = ModelLoader(cfg, ov.Core()).load("latest")
     daemon = Daemon(cfg)
-    seq = SequenceCounter(tmp_path / "state")
     broken = InferenceDone(_frame(5), "cam0", active, [object()], 1.0)  # type: ignore[list-item]
-    result = daemon.judge(broken, seq)
+    result = daemon.judge(broken)
     assert result.verdict is Verdict.ERROR
     assert result.frame_index == 5
     assert result.error is not None

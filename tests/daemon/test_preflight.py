@@ -24,6 +24,7 @@ def _config(tmp_path: Path, store: Path, port: int, *, name: str = "demo", sourc
         model={"store": store, "name": name, "cache": False},
         cameras=[{"id": "cam0", "source": source or {"type": "synthetic"}}],
         mqtt={"port": port, "connect_timeout": 5},
+        state={"dir": tmp_path / "state"},
     )
 
 
@@ -44,16 +45,17 @@ def test_no_broker_checks_everything_but_the_broker(demo_store: Path, tmp_path: 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"config {config}: valid (1 camera(s))"
-    assert lines[1].startswith(f"model: demo v1 at {demo_store / 'demo' / '1'} (verified: hashes)")
-    assert lines[2].startswith("device: CPU")
-    assert lines[3].startswith("self-test: demo v1 reproduces its golden sample within ")
-    assert lines[4] == "cameras: cam0 open"
+    assert lines[1].startswith("state: state folder ") and " writable, " in lines[1]
+    assert lines[2].startswith(f"model: demo v1 at {demo_store / 'demo' / '1'} (verified: hashes)")
+    assert lines[3].startswith("device: CPU")
+    assert lines[4].startswith("self-test: demo v1 reproduces its golden sample within ")
+    assert lines[5] == "cameras: cam0 open"
     assert lines[-1] == "all checks passed (broker not checked: --no-broker)"
     assert not any(line.startswith("mqtt:") for line in lines)
 
     with_broker = _check(config, cwd=repo_root)
     assert with_broker.returncode == 1
-    assert with_broker.stdout.splitlines()[1:5] == lines[1:5]
+    assert with_broker.stdout.splitlines()[2:6] == lines[2:6]
     assert with_broker.stderr.strip().splitlines() == [
         f"ovedged: error: MQTT broker 127.0.0.1:{port} is unreachable (Connection refused); "
         "start the broker or fix [mqtt] host/port"
@@ -116,7 +118,7 @@ def test_a_camera_that_does_not_open_fails_after_the_model(demo_store: Path, tmp
     config = _config(tmp_path, demo_store, free_port(), source={"type": "folder", "path": missing})
     done = _check(config, "--no-broker", cwd=repo_root)
     assert done.returncode == 1
-    assert done.stdout.splitlines()[3].startswith("self-test: demo v1")
+    assert done.stdout.splitlines()[4].startswith("self-test: demo v1")
     errors = done.stderr.strip().splitlines()
     assert len(errors) == 1
     assert errors[0].startswith("ovedged: error: camera 'cam0': ")

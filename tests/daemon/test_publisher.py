@@ -53,8 +53,8 @@ def test_results_are_delivered_and_acknowledged(broker: Mosquitto, tmp_path: Pat
     assert [m["seq"] for m in got] == list(range(1, 21))
 
 
-def test_status_online_retained_then_offline_on_clean_stop(broker: Mosquitto, tmp_path: Path) -> None:
-    """The retained status says online while running and offline/shutdown after a clean stop."""
+def test_status_online_retained_then_stopped_on_clean_stop(broker: Mosquitto, tmp_path: Path) -> None:
+    """The retained status says online while running and stopped/shutdown after a clean stop."""
     cfg = _cfg(tmp_path, broker.port)
     with Publisher(cfg, lambda: {"model": {"name": "m"}}), Subscriber(broker.port, ["ovedge/s1/status"]) as late:
         assert _wait(lambda: not late.messages.empty())
@@ -65,12 +65,12 @@ def test_status_online_retained_then_offline_on_clean_stop(broker: Mosquitto, tm
     with Subscriber(broker.port, ["ovedge/s1/status"]) as after:
         assert _wait(lambda: not after.messages.empty())
         body = json.loads(after.messages.get()[1])
-        assert body["state"] == "offline"
+        assert body["state"] == "stopped"
         assert body["reason"] == "shutdown"
 
 
 def test_last_will_says_offline_when_the_connection_dies(broker: Mosquitto, tmp_path: Path) -> None:
-    """When the daemon's connection drops without a DISCONNECT, the broker publishes offline (Will)."""
+    """When the daemon's connection drops without a DISCONNECT, the broker publishes offline (Will), no time."""
     cfg = _cfg(tmp_path, broker.port)
     pub = Publisher(cfg, dict).__enter__()
     with Subscriber(broker.port, ["ovedge/s1/status"]) as sub:
@@ -82,6 +82,7 @@ def test_last_will_says_offline_when_the_connection_dies(broker: Mosquitto, tmp_
         body = json.loads(sub.messages.get()[1])
     assert body["state"] == "offline"
     assert body["reason"] == "connection lost"
+    assert "time" not in body, "the Will is published at the moment of death: a connect time would be stale"
 
 
 def test_puback_not_authorised_is_not_a_delivery(tmp_path: Path) -> None:
