@@ -72,6 +72,10 @@ class ResultRecord(_Frozen):
     defects: tuple[DefectOut, ...] = Field(description="the defects that count under the camera's rules")
     timings: TimingsOut
     error: str | None = Field(None, description="why the verdict is ERROR")
+    evidence: str | None = Field(
+        None, description="the evidence image (JPEG, defects drawn) for this result, relative to the state folder, "
+        "e.g. evidence/cam0/20260101T000000.000000Z-f42.jpg; null = none saved ([evidence] in the config)",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -92,18 +96,20 @@ class ResultDraft:
     defects: tuple[DefectOut, ...]
     timings: TimingsOut
     error: str | None = None
+    evidence: str | None = None
 
     def numbered(self, seq: int) -> ResultRecord:
         return ResultRecord(
             seq=seq, station=self.station, camera=self.camera, time=self.time, frame=self.frame,
             model=self.model, verdict=self.verdict, defects=self.defects, timings=self.timings, error=self.error,
+            evidence=self.evidence,
         )
 
     def as_error(self, reason: str) -> ResultDraft:
         """The same inspection as an ``ERROR`` result: used when its verdict cannot be stored."""
         return ResultDraft(
             station=self.station, camera=self.camera, time=self.time, frame=self.frame, model=self.model,
-            verdict=Verdict.ERROR, defects=(), timings=self.timings, error=reason,
+            verdict=Verdict.ERROR, defects=(), timings=self.timings, error=reason, evidence=self.evidence,
         )
 
 

@@ -163,7 +163,7 @@ class ModelSwapper(Generic[P]):
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._pending: list[tuple[int | Literal["latest"], str]] = []
+        self._pending: list[tuple[int | Literal["latest"], str, Callable[[SwapOutcome | None], None] | None]] = []
         self._rejected: dict[int, str] = {}
         self._thread = threading.Thread(target=self._run, name="model-swap", daemon=True)
         self.history: list[SwapOutcome] = []
@@ -183,10 +183,15 @@ class ModelSwapper(Generic[P]):
 
     # -- triggers --------------------------------------------------------------------------------
 
-    def request(self, version: int | Literal["latest"] = "latest", *, trigger: str = "request") -> None:
-        """Ask for ``version`` (retried even if rejected before); returns at once."""
+    def request(self, version: int | Literal["latest"] = "latest", *, trigger: str = "request",
+                done: Callable[[SwapOutcome | None], None] | None = None) -> None:
+        """Ask for ``version`` (retried even if rejected before); returns at once.
+
+        ``done`` is called from the ``model-swap`` thread with the outcome, or ``None`` when that
+        version is already running (nothing to do).
+        """
         with self._lock:
-            self._pending.append((version, trigger))
+            self._pending.append((version, trigger, done))
         self._wake.set()
 
     def poll_now(self) -> None:
@@ -221,25 +226,27 @@ class ModelSwapper(Generic[P]):
     def _step(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
-        for wanted, trigger in pending:
-            self._consider(wanted, trigger, explicit=True)
+        for wanted, trigger, done in pending:
+            outcome = self._consider(wanted, trigger, explicit=True)
+            if done is not None:
+                done(outcome)
         if self._watch and not pending:
             self._consider("latest", "poll", explicit=False)
 
-    def _consider(self, wanted: int | Literal["latest"], trigger: str, *, explicit: bool) -> None:
+    def _consider(self, wanted: int | Literal["latest"], trigger: str, *, explicit: bool) -> SwapOutcome | None:
         name = self.active.name
         if wanted == "latest":
             versions = self._store.versions(name)
             if not versions:
-                return
+                return None
             number = versions[-1]
         else:
             number = int(wanted)
         if number == self.active.version.version:
-            return
+            return None
         if not explicit and number in self._rejected:
-            return
-        self.swap_to(number, trigger=trigger)
+            return None
+        return self.swap_to(number, trigger=trigger)
 
     def swap_to(self, number: int, *, trigger: str = "request") -> SwapOutcome:
         """Verify, compile, self-test and switch to ``number`` now (in the caller's thread)."""

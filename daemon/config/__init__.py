@@ -2,7 +2,8 @@
 
 One module per section (:mod:`~daemon.config.station`, :mod:`~daemon.config.model`,
 :mod:`~daemon.config.rules`, :mod:`~daemon.config.cameras`, :mod:`~daemon.config.mqtt`,
-:mod:`~daemon.config.state`, :mod:`~daemon.config.spool`, :mod:`~daemon.config.logs`; the root object in
+:mod:`~daemon.config.state`, :mod:`~daemon.config.spool`, :mod:`~daemon.config.logs`,
+:mod:`~daemon.config.commands`, :mod:`~daemon.config.evidence`; the root object in
 :mod:`~daemon.config.root`). Every key is declared there with its description: that is the
 configuration's documentation (``config.toml`` at the repository root shows the defaults).
 Camera sources are declared in :mod:`camera.config`.
@@ -17,7 +18,9 @@ the broker answers is checked when the daemon starts (and by ``ovedged check-con
 """
 
 from daemon.config.cameras import CameraConfig, CameraMode
+from daemon.config.commands import VERBS, CommandsConfig, Verb
 from daemon.config.device import DeviceSpec, DeviceString, InvalidDeviceError, parse_device
+from daemon.config.evidence import EvidenceConfig
 from daemon.config.loader import (
     ConfigFileError,
     ConfigInvalidError,
@@ -36,13 +39,16 @@ from daemon.config.state import StateConfig
 from daemon.config.station import StationConfig
 
 __all__ = [
+    "VERBS",
     "CameraConfig",
     "CameraMode",
+    "CommandsConfig",
     "ConfigFileError",
     "ConfigInvalidError",
     "DaemonConfig",
     "DeviceSpec",
     "DeviceString",
+    "EvidenceConfig",
     "InferencePrecision",
     "InvalidDeviceError",
     "LoggingConfig",
@@ -55,6 +61,7 @@ __all__ = [
     "StateConfig",
     "StationConfig",
     "TlsConfig",
+    "Verb",
     "apply_override",
     "load_config",
     "parse_device",
