@@ -9,6 +9,8 @@ Threads (all named):
 * ``spool-writer`` numbers and stores the queued drafts in one transaction per batch (:mod:`daemon.delivery`)
 * paho's network thread, ``mqtt-send`` (spool -> broker) and ``mqtt-acks`` (:mod:`daemon.publisher`)
 * ``model-swap``   verify, compile and self-test a new model beside the running one (:mod:`daemon.swap`)
+* ``evidence-writer`` draws and writes NG evidence images (:mod:`daemon.evidence`), when ``[evidence]`` is on
+* ``mqtt-commands`` validates and runs MQTT v5 commands (:mod:`daemon.commands`), when ``[commands]`` is on
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
 every result is stored, then we wait (bounded) for PUBACKs, then say ``stopped``; what is not
@@ -22,28 +24,42 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import openvino as ov
 
 from daemon.capture import CameraWorker
-from daemon.config import DaemonConfig
+from daemon.commands import CommandContext, Commands
+from daemon.config import DaemonConfig, load_config
 from daemon.decision import Decider
 from daemon.delivery import Delivery
 from daemon.engine import Engine, InferenceDone, LoadedModel
+from daemon.evidence import EvidenceStore, EvidenceWriter
+from daemon.inspect import InspectRequests
 from daemon.publisher import Alarms, Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict, utc_iso
 from daemon.slots import FrameHub
 from daemon.spool import Spool
 from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import notify
-from ovedge.errors import CameraError, ModelError, OvedgeError
+from ovedge.errors import CameraError, ConfigError, ModelError, OvedgeError
 from ovedge.store import ModelStore, ModelVersion
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY = 10.0
+RELOADABLE = ("rules", "cameras[].rules", "logging.level")  # what a reload applies without a restart
+
+
+class ReloadRefusedError(ConfigError):
+    """A ``reload`` command that cannot be applied: the daemon keeps its running config."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"reload refused: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +112,16 @@ def check_cameras(cfg: DaemonConfig) -> None:
 
 
 class Daemon:
-    def __init__(self, cfg: DaemonConfig, *, until_sources_end: bool = False) -> None:
+    def __init__(self, cfg: DaemonConfig, *, until_sources_end: bool = False, config_path: Path | None = None,
+                 overrides: Sequence[str] = (), log_level_fixed: bool = False) -> None:
         self.cfg = cfg
         self.until_sources_end = until_sources_end
+        self._config_path = config_path  # for the reload command
+        self._overrides = tuple(overrides)
+        self._log_level_fixed = log_level_fixed  # --log-level given: a reload leaves the level alone
+        self._inspect = InspectRequests()
+        self._commands = Commands(cfg) if cfg.commands.enabled else None
+        self._evidence: EvidenceWriter | None = None
         self.started = time.time()
         self.verdicts: Counter[str] = Counter()
         self._stop_capture = threading.Event()
@@ -128,12 +151,17 @@ class Daemon:
                 "fell_back": m.device.fell_back,
                 "execution_devices": list(m.execution_devices),
             }
-        return {
+        body: dict[str, Any] = {
             "started": utc_iso(self.started),
             "model": model,
             "swap": self._swapper.status() if self._swapper is not None else {},
             "cameras": [c.id for c in self.cfg.cameras],
         }
+        if self._evidence is not None:
+            body["evidence"] = self._evidence.stats()
+        if self._commands is not None:
+            body["commands"] = {"handled": self._commands.handled, "dropped": self._commands.dropped}
+        return body
 
     # -- main -----------------------------------------------------------------------------------
 
@@ -159,9 +187,16 @@ class Daemon:
             self._spool = spool = stack.enter_context(Spool(cfg.state_dir(), cfg.spool, on_alarm=alarms.raise_))
             self._publisher = publisher = stack.enter_context(
                 Publisher(cfg, self.status, spool=spool, alarms=alarms,
-                          health=("online", None) if spool.problem is None else ("degraded", spool.problem)))
+                          health=("online", None) if spool.problem is None else ("degraded", spool.problem),
+                          commands=self._commands))
+            if cfg.evidence.enabled:
+                evidence = EvidenceStore(cfg.state_dir(), cfg.evidence)
+                spool.evidence = evidence  # the quota policy: evidence goes first
+                self._evidence = stack.enter_context(
+                    EvidenceWriter(cfg.evidence, evidence, space=spool, publish=publisher.publish_evidence))
             self._delivery = delivery = stack.enter_context(
-                Delivery(spool, publisher, alarms, batch_max=cfg.spool.batch_max, batch_ms=cfg.spool.batch_ms))
+                Delivery(spool, publisher, alarms, batch_max=cfg.spool.batch_max, batch_ms=cfg.spool.batch_ms,
+                         listener=self._inspect.stored))
             decide = threading.Thread(target=self._decide_loop, args=(engine, delivery), name="decide", daemon=True)
             dispatch = threading.Thread(target=self._dispatch_loop, args=(engine,), name="dispatch", daemon=True)
             decide.start()
@@ -175,7 +210,7 @@ class Daemon:
                 ModelSwapper(
                     engine=engine,
                     store=ModelStore(cfg.model.store),
-                    prepare=lambda v: load_model(cfg, core, v),
+                    prepare=lambda v: load_model(self.cfg, core, v),  # self.cfg: rules as last reloaded
                     activate=self._activate,
                     watch=cfg.model.version == "latest",
                     verify_hashes=cfg.model.verify_hashes,
@@ -183,6 +218,14 @@ class Daemon:
                 )
             )
             stack.callback(install_sighup(swapper))
+            if self._commands is not None:
+                store = ModelStore(cfg.model.store)
+                self._commands.bind(CommandContext(
+                    responder=publisher, spool=spool, swapper=swapper,
+                    model=lambda: (engine.model.name, engine.model.version.version),
+                    versions=store.versions, cameras=tuple(c.id for c in cfg.cameras),
+                    inspect=self._inspect, reload=self.reload_config))
+                stack.enter_context(self._commands)  # stops first: no command runs while we stop
             notify("READY=1")
             log.info("running: %d camera(s), results on %s/%s/<camera>/result",
                      len(workers), cfg.station.topic_prefix, cfg.station.name)
@@ -262,12 +305,60 @@ class Daemon:
             drafts = []
             for done in items:
                 try:
-                    drafts.append(self._judge(done))
+                    draft = self._inspect.claim(self._judge(done))  # a no-op unless an inspect request waits
+                    if self._evidence is not None:
+                        draft = self._evidence.offer(draft, done.frame.image)  # put_nowait, never waits
+                    drafts.append(draft)
                 except Exception:
                     log.exception("bug while judging frame %d of %s", done.frame.index, done.context)
             for draft in drafts:
                 self.verdicts[draft.verdict.value] += 1
             delivery.submit(drafts)
+
+    def reload_config(self) -> dict[str, Any]:
+        """The ``reload`` command: read the config file again and apply what can change while running.
+
+        Applied at once: ``[rules]`` and each camera's ``[cameras.rules]`` (deciders rebuilt for the
+        running model and checked against its labels; later swaps use them too) and
+        ``[logging] level`` (unless ``--log-level`` was given). Everything else (station, model,
+        cameras and their sources, mqtt, state, spool, commands, evidence) needs a restart: those
+        sections are named in the answer and **not** applied. An invalid file, or rules the running
+        model cannot use, raise :class:`ConfigError`: nothing changes.
+        """
+        if self._config_path is None:
+            raise ReloadRefusedError("the daemon was started without a config file")
+        new = load_config(self._config_path, self._overrides)
+        old = self.cfg
+        restart = [name for name in type(old).model_fields
+                   if name not in ("rules", "cameras", "logging") and getattr(new, name) != getattr(old, name)]
+        strip = {"rules"}
+        if [c.model_dump(exclude=strip) for c in new.cameras] != [c.model_dump(exclude=strip) for c in old.cameras]:
+            restart.append("cameras")
+        by_id = {c.id: c for c in new.cameras}
+        cameras = tuple(c.model_copy(update={"rules": by_id[c.id].rules}) if c.id in by_id else c
+                        for c in old.cameras)
+        applied_cfg = old.model_copy(update={"rules": new.rules, "cameras": cameras, "logging": new.logging})
+        applied: list[str] = []
+        if [applied_cfg.rules_for(c) for c in cameras] != [old.rules_for(c) for c in old.cameras]:
+            engine = self._engine
+            if engine is not None:
+                m = engine.model
+                try:
+                    deciders = {c.id: Decider.build(applied_cfg.rules_for(c), m.meta, camera=c.id) for c in cameras}
+                except OvedgeError as exc:
+                    raise ReloadRefusedError(f"the rules do not fit model {m.label}: {exc}") from exc
+                self._deciders[m.version.version] = deciders
+            applied.append("rules")
+        if new.logging != old.logging:
+            if self._log_level_fixed:
+                restart.append("logging (--log-level given on the command line)")
+            else:
+                logging.getLogger().setLevel(new.logging.level)
+                applied.append("logging")
+        self.cfg = applied_cfg
+        log.info("config reloaded from %s: applied %s; needs a restart: %s", self._config_path,
+                 ", ".join(applied) or "nothing (no change)", ", ".join(restart) or "nothing")
+        return {"applied": applied, "restart_needed": restart, "reloadable": list(RELOADABLE)}
 
     def _activate(self, prepared: Prepared) -> None:
         """Called by the swapper before the new model takes its first frame."""

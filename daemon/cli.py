@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _setup_logging(args.log_level or cfg.logging.level)
         if args.command == "check-config":
             return _check(cfg, syntax_only=args.syntax_only, path=args.config)
-        return _run(cfg, until_sources_end=args.until_sources_end)
+        return _run(cfg, until_sources_end=args.until_sources_end, path=args.config, overrides=args.overrides,
+                    log_level_fixed=args.log_level is not None)
     except OvedgeError as exc:
         for line in str(exc).splitlines():  # one line per problem (a config can have several)
             print(f"ovedged: error: {line}", file=sys.stderr)
@@ -66,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _run(cfg: object, *, until_sources_end: bool) -> int:
+def _run(cfg: object, *, until_sources_end: bool, path: Path, overrides: Sequence[str],
+         log_level_fixed: bool) -> int:
     from daemon.app import Daemon
     from daemon.config import DaemonConfig
 
@@ -81,7 +83,8 @@ def _run(cfg: object, *, until_sources_end: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
     try:
-        return Daemon(cfg, until_sources_end=until_sources_end).run(stop)
+        return Daemon(cfg, until_sources_end=until_sources_end, config_path=path, overrides=overrides,
+                      log_level_fixed=log_level_fixed).run(stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
