@@ -295,8 +295,8 @@ class Commands:
             outcome = ctx.reload()
         except ConfigError as exc:
             problems = str(exc).splitlines()
-            reply({"ok": False, "error": "the config was refused; the daemon keeps running on the old one",
-                   "problems": problems})
+            reply({"ok": False, "error": f"the config was refused, the daemon keeps running on the old one: "
+                                         f"{'; '.join(problems)}", "problems": problems})
             return
         reply({"ok": True, **outcome})
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -188,3 +191,18 @@ def test_documented_acl_refuses_other_topics_the_alarm_is_raised_and_rows_stay(t
         leaked = [t for t, _, _ in sub.drain() if t.startswith("ovedge/station2/") and t.endswith("/result")]
     assert pub.counters.delivered == 0
     assert leaked == []
+
+
+def test_ovedged_with_a_missing_ca_file_says_one_line_and_exits_2(demo_store: Path, tmp_path: Path) -> None:
+    """`ovedged run` with mqtt.tls.ca_file pointing nowhere prints exactly one line naming the file (no
+    traceback) and exits 2 (a config error)."""
+    missing = tmp_path / "missing-ca.pem"
+    config = write_config(tmp_path, model={"store": demo_store, "name": "demo", "cache": False},
+                          state={"dir": tmp_path / "state"}, mqtt={"port": 1, "tls": {"ca_file": missing}})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([str(Path(sys.executable).parent / "ovedged"), "run", "--config", str(config)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False)
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower() or "Traceback" in line]
+    assert done.returncode == 2, done.stderr
+    assert errors == [f"ovedged: error: mqtt.tls.ca_file {missing} does not exist; fix the path in [mqtt.tls] "
+                      "or the file"]
