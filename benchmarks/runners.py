@@ -144,13 +144,14 @@ def engine_loop(
     import openvino as ov
 
     from camera.frame import Frame
-    from daemon.engine import Engine, LoadedModel
+    from daemon.engine import ActiveModel, Engine, LoadedModel
+    from daemon.preflight import self_test
     from ovedge.store import ModelStore
 
     core = ov.Core()
     version_obj = ModelStore(store).resolve(name, version)
     model = LoadedModel.load(core, version_obj, _model_cfg(store, name, version, hint), cache_dir=None)
-    engine = Engine(model)
+    engine = Engine(ActiveModel(model, {}, golden_diff=self_test(model)))  # no cameras: no rules
     total = warmup + count
 
     def feed() -> None:

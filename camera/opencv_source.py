@@ -24,7 +24,7 @@ import numpy.typing as npt
 from camera._pacing import Pacer
 from camera.config import StreamSourceConfig, UsbSourceConfig, VideoFileSourceConfig
 from camera.frame import Frame, Image
-from ovedge.errors import CameraError
+from ovedge.errors import CameraError, openvino_message
 
 __all__ = ["CaptureSource", "StreamSource", "UsbSource", "VideoFileSource", "as_bgr", "scrub_url"]
 
@@ -203,7 +203,7 @@ class StreamSource(CaptureSource):
         try:
             cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
         except cv2.error as exc:
-            raise CameraError(f"{self.description} cannot be opened: {scrub_url(_first_line(exc))}") from exc
+            raise CameraError(f"{self.description} cannot be opened: {scrub_url(openvino_message(exc))}") from exc
         if not cap.isOpened():
             cap.release()
             raise CameraError(
@@ -251,7 +251,3 @@ class UsbSource(CaptureSource):
                 log.warning("%s: the camera refused property %s=%s", self.description, prop, value)
         return cap
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ovedge.errors import ModelError
+from ovedge.errors import ModelError, openvino_message
 from ovedge.irmeta import Manifest, read_model_info, read_rt_info
 from ovedge.store import MANIFEST, MODEL_XML, ModelStore
 
@@ -35,7 +35,7 @@ def describe(path: Path) -> str:
     try:
         model = ov.Core().read_model(str(xml))
     except RuntimeError as exc:
-        raise ModelError(f"{xml} cannot be read by OpenVINO: {str(exc).splitlines()[0]}") from exc
+        raise ModelError(f"{xml} cannot be read by OpenVINO: {openvino_message(exc)}") from exc
     lines = [f"IR        {xml}"]
     for kind, ports in (("input", model.inputs), ("output", model.outputs)):
         for i, port in enumerate(ports):

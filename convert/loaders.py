@@ -16,7 +16,7 @@ from typing import Any
 from convert.archs import build_arch
 from convert.formats import SourceFormat, sniff
 from convert.options import ConvertOptions
-from ovedge.errors import ConvertError
+from ovedge.errors import ConvertError, openvino_message
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _load_openvino(path: Path) -> Loaded:
     try:
         model = ov.Core().read_model(str(path))
     except RuntimeError as exc:
-        raise ConvertError(f"OpenVINO IR {path} cannot be read: {_first_line(exc)}") from exc
+        raise ConvertError(f"OpenVINO IR {path} cannot be read: {openvino_message(exc)}") from exc
     if len(model.inputs) != 1:
         raise ConvertError(f"OpenVINO IR {path} has {len(model.inputs)} inputs; ovedge expects one image input")
     port = model.inputs[0]
@@ -119,7 +119,7 @@ def _load_torchscript(path: Path) -> Loaded:
     try:
         module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as exc:
-        raise ConvertError(f"TorchScript file {path} cannot be loaded: {_first_line(exc)}") from exc
+        raise ConvertError(f"TorchScript file {path} cannot be loaded: {openvino_message(exc)}") from exc
     module.eval()
     return Loaded(format=SourceFormat.TORCHSCRIPT, path=path, module=module)
 
@@ -130,7 +130,7 @@ def _load_export(path: Path) -> Loaded:
     try:
         program = torch.export.load(str(path))
     except Exception as exc:
-        raise ConvertError(f"torch.export program {path} cannot be loaded: {_first_line(exc)}") from exc
+        raise ConvertError(f"torch.export program {path} cannot be loaded: {openvino_message(exc)}") from exc
     shape = None
     placeholders = [spec for spec in program.graph_signature.input_specs if spec.kind.name == "USER_INPUT"]
     if len(placeholders) != 1:
@@ -159,7 +159,7 @@ def _load_torch_save(path: Path, options: ConvertOptions) -> Loaded:
             ) from exc
         obj = _load_trusted(path)
     except Exception as exc:
-        raise ConvertError(f"checkpoint {path} cannot be read by torch.load: {_first_line(exc)}") from exc
+        raise ConvertError(f"checkpoint {path} cannot be read by torch.load: {openvino_message(exc)}") from exc
     if isinstance(obj, torch.nn.Module):
         obj.eval()
         return Loaded(format=SourceFormat.PICKLED_MODULE, path=path, module=obj)
@@ -262,7 +262,3 @@ def load_weights(module: Any, state: Mapping[str, Any], path: Path) -> None:
         )
     module.load_state_dict(state, strict=False)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

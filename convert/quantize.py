@@ -15,7 +15,7 @@ import numpy as np
 from convert.frames import image_files, read_image
 from convert.options import ConvertOptions
 from convert.progress import Progress
-from ovedge.errors import ConvertError
+from ovedge.errors import ConvertError, openvino_message
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def quantize(model: Any, options: ConvertOptions, core: Any, progress: Progress)
     except ConvertError:
         raise
     except Exception as exc:
-        raise ConvertError(f"INT8 quantization failed: {str(exc).strip().splitlines()[0]}") from exc
+        raise ConvertError(f"INT8 quantization failed: {openvino_message(exc)}") from exc
     figures["fake_quantize_ops"] = float(sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops()))
     if options.max_drop is not None:
         figures.update(check_drop(model, quantized, options, core, progress, max_drop=options.max_drop))

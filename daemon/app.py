@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +34,18 @@ import openvino as ov
 from daemon.capture import CameraWorker
 from daemon.commands import CommandContext, Commands
 from daemon.config import DaemonConfig, load_config
-from daemon.decision import Decider
 from daemon.delivery import Delivery
-from daemon.engine import Engine, InferenceDone, LoadedModel
+from daemon.engine import Engine, InferenceDone
 from daemon.evidence import EvidenceStore, EvidenceWriter
 from daemon.inspect import InspectRequests
+from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Alarms, Publisher
 from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict, utc_iso
 from daemon.slots import FrameHub
 from daemon.spool import Spool
 from daemon.swap import ModelSwapper, install_sighup
 from daemon.systemd import notify
-from ovedge.errors import CameraError, ConfigError, ModelError, OvedgeError
-from ovedge.store import ModelStore, ModelVersion
+from ovedge.errors import ConfigError, OvedgeError
 
 log = logging.getLogger(__name__)
 
@@ -62,55 +61,6 @@ class ReloadRefusedError(ConfigError):
         super().__init__(f"reload refused: {problem}")
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A model compiled on its device, with every camera's rules checked against its labels."""
-
-    model: LoadedModel
-    deciders: dict[str, Decider]
-
-
-def resolve_model(cfg: DaemonConfig) -> ModelVersion:
-    store = ModelStore(cfg.model.store)
-    version = store.resolve(cfg.model.name, cfg.model.version)
-    if cfg.model.verify_hashes:
-        version.verify_files()
-    if cfg.model.trusted_keys:
-        from ovedge.signing import verify_manifest
-
-        verify_manifest(version.manifest, list(cfg.model.trusted_keys))
-    return version
-
-
-def load_model(cfg: DaemonConfig, core: ov.Core, version: ModelVersion) -> Prepared:
-    cache_dir = None
-    if cfg.model.cache:
-        cache_dir = cfg.cache_dir()
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ModelError(f"model cache folder {cache_dir} cannot be created ({exc.strerror}); "
-                             "set model.cache_dir or model.cache = false") from exc
-    loaded = LoadedModel.load(core, version, cfg.model, cache_dir=cache_dir)
-    deciders = {
-        cam.id: Decider.build(cfg.rules_for(cam), loaded.meta, camera=cam.id)
-        for cam in cfg.cameras
-    }
-    return Prepared(loaded, deciders)
-
-
-def check_cameras(cfg: DaemonConfig) -> None:
-    """Open every camera once; the first that does not open fails start-up."""
-    from camera import open_source
-
-    for cam in cfg.cameras:
-        try:
-            with open_source(cam.source):
-                pass
-        except CameraError as exc:
-            raise CameraError(f"camera {cam.id!r}: {exc}") from exc
-
-
 class Daemon:
     def __init__(self, cfg: DaemonConfig, *, until_sources_end: bool = False, config_path: Path | None = None,
                  overrides: Sequence[str] = (), log_level_fixed: bool = False) -> None:
@@ -122,14 +72,15 @@ class Daemon:
         self._inspect = InspectRequests()
         self._commands = Commands(cfg) if cfg.commands.enabled else None
         self._evidence: EvidenceWriter | None = None
+        self._loader: ModelLoader | None = None
+        self._reload_lock = threading.Lock()
         self.started = time.time()
         self.verdicts: Counter[str] = Counter()
         self._stop_capture = threading.Event()
         self._capture_done = threading.Event()
         self._stop_decide = threading.Event()
         self._hub: FrameHub[str] = FrameHub()
-        self._deciders: dict[int, dict[str, Decider]] = {}  # by model version: each result is judged
-        self._swapper: ModelSwapper[Prepared] | None = None  # by the rules built for its own model
+        self._swapper: ModelSwapper | None = None
         self._engine: Engine | None = None
         self._workers: list[CameraWorker] = []
         self._publisher: Publisher | None = None
@@ -142,7 +93,7 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         model: dict[str, Any] = {}
         if self._engine is not None:
-            m = self._engine.model
+            m = self._engine.model.loaded
             model = {
                 "name": m.name,
                 "version": m.version.version,
@@ -167,18 +118,11 @@ class Daemon:
 
     def run(self, stop: threading.Event) -> int:
         cfg = self.cfg
-        version = resolve_model(cfg)
-        core = ov.Core()
-        prepared = load_model(cfg, core, version)
-        m = prepared.model
-        log.info(
-            "model %s on %s (execution devices %s, %d infer requests)%s",
-            m.label, m.device.device, ",".join(m.execution_devices), m.num_requests,
-            f"; fell back: {m.device.reason}" if m.device.fell_back else "",
-        )
-        check_cameras(cfg)
-        self._deciders[m.version.version] = prepared.deciders
-        self._engine = engine = Engine(m)
+        self._loader = loader = ModelLoader(cfg, ov.Core())
+        # The broker is the publisher's to check: it connects below, and refuses to start when
+        # mqtt.require_at_start and the broker does not answer.
+        active = run_preflight(cfg, loader, broker=False, report=log.info)
+        self._engine = engine = Engine(active)
         self._workers = workers = [
             CameraWorker(c, self._hub, self._stop_capture) for c in cfg.cameras
         ]
@@ -207,23 +151,14 @@ class Daemon:
                 w.start()
             stack.callback(self._stop_cameras, workers)
             self._swapper = swapper = stack.enter_context(
-                ModelSwapper(
-                    engine=engine,
-                    store=ModelStore(cfg.model.store),
-                    prepare=lambda v: load_model(self.cfg, core, v),  # self.cfg: rules as last reloaded
-                    activate=self._activate,
-                    watch=cfg.model.version == "latest",
-                    verify_hashes=cfg.model.verify_hashes,
-                    trusted_keys=list(cfg.model.trusted_keys),
-                )
+                ModelSwapper(engine=engine, loader=loader, watch=cfg.model.version == "latest")
             )
             stack.callback(install_sighup(swapper))
             if self._commands is not None:
-                store = ModelStore(cfg.model.store)
                 self._commands.bind(CommandContext(
                     responder=publisher, spool=spool, swapper=swapper,
                     model=lambda: (engine.model.name, engine.model.version.version),
-                    versions=store.versions, cameras=tuple(c.id for c in cfg.cameras),
+                    versions=loader.store.versions, cameras=tuple(c.id for c in cfg.cameras),
                     inspect=self._inspect, reload=self.reload_config))
                 stack.enter_context(self._commands)  # stops first: no command runs while we stop
             notify("READY=1")
@@ -305,7 +240,7 @@ class Daemon:
             drafts = []
             for done in items:
                 try:
-                    draft = self._inspect.claim(self._judge(done))  # a no-op unless an inspect request waits
+                    draft = self._inspect.claim(self.judge(done))  # a no-op unless an inspect request waits
                     if self._evidence is not None:
                         draft = self._evidence.offer(draft, done.frame.image)  # put_nowait, never waits
                     drafts.append(draft)
@@ -319,15 +254,20 @@ class Daemon:
         """The ``reload`` command: read the config file again and apply what can change while running.
 
         Applied at once: ``[rules]`` and each camera's ``[cameras.rules]`` (deciders rebuilt for the
-        running model and checked against its labels; later swaps use them too) and
-        ``[logging] level`` (unless ``--log-level`` was given). Everything else (station, model,
-        cameras and their sources, mqtt, state, spool, commands, evidence) needs a restart: those
-        sections are named in the answer and **not** applied. An invalid file, or rules the running
-        model cannot use, raise :class:`ConfigError`: nothing changes.
+        running model and checked against its labels, switched in between two frames like a model
+        swap; later swaps use them too) and ``[logging] level`` (unless ``--log-level`` was given).
+        Everything else (station, model, cameras and their sources, mqtt, state, spool, commands,
+        evidence) needs a restart: those sections are named in the answer and **not** applied. An
+        invalid file, or rules the running model cannot use, raise :class:`ConfigError`: nothing
+        changes.
         """
         if self._config_path is None:
             raise ReloadRefusedError("the daemon was started without a config file")
         new = load_config(self._config_path, self._overrides)
+        with self._reload_lock:
+            return self._apply(new)
+
+    def _apply(self, new: DaemonConfig) -> dict[str, Any]:
         old = self.cfg
         restart = [name for name in type(old).model_fields
                    if name not in ("rules", "cameras", "logging") and getattr(new, name) != getattr(old, name)]
@@ -340,14 +280,16 @@ class Daemon:
         applied_cfg = old.model_copy(update={"rules": new.rules, "cameras": cameras, "logging": new.logging})
         applied: list[str] = []
         if [applied_cfg.rules_for(c) for c in cameras] != [old.rules_for(c) for c in old.cameras]:
-            engine = self._engine
-            if engine is not None:
-                m = engine.model
+            engine, loader = self._engine, self._loader
+            if engine is not None and loader is not None:
+                loader.use_rules(applied_cfg)
+                active = engine.model
                 try:
-                    deciders = {c.id: Decider.build(applied_cfg.rules_for(c), m.meta, camera=c.id) for c in cameras}
+                    deciders = loader.rules(active.loaded)
                 except OvedgeError as exc:
-                    raise ReloadRefusedError(f"the rules do not fit model {m.label}: {exc}") from exc
-                self._deciders[m.version.version] = deciders
+                    loader.use_rules(old)
+                    raise ReloadRefusedError(f"the rules do not fit model {active.label}: {exc}") from exc
+                engine.swap(replace(active, deciders=deciders))  # between two frames, like a model swap
             applied.append("rules")
         if new.logging != old.logging:
             if self._log_level_fixed:
@@ -360,11 +302,13 @@ class Daemon:
                  ", ".join(applied) or "nothing (no change)", ", ".join(restart) or "nothing")
         return {"applied": applied, "restart_needed": restart, "reloadable": list(RELOADABLE)}
 
-    def _activate(self, prepared: Prepared) -> None:
-        """Called by the swapper before the new model takes its first frame."""
-        self._deciders[prepared.model.version.version] = prepared.deciders
+    def judge(self, item: InferenceDone) -> ResultDraft:
+        """The result of one finished inference (numbered later by the spool), judged by the rules of
+        the model it ran on.
 
-    def _judge(self, item: InferenceDone) -> ResultDraft:
+        Never raises for a bad frame: failed inference or outputs that cannot be post-processed
+        give verdict ``ERROR`` with the reason (logged, rate-limited).
+        """
         camera_id: str = item.context
         frame = item.frame
         verdict = Verdict.ERROR
@@ -372,8 +316,8 @@ class Daemon:
         error = item.error
         if item.outputs is not None:
             try:
-                detections = item.model.postprocess(item.outputs, frame.image.shape[:2])
-                verdict, counted = self._deciders[item.model.version.version][camera_id].decide(detections)
+                detections = item.model.loaded.postprocess(item.outputs, frame.image.shape[:2])
+                verdict, counted = item.model.deciders[camera_id].decide(detections)
                 defects = [
                     DefectOut(label=d.label, score=min(1.0, max(0.0, float(d.score))), box=d.box, area=d.area)
                     for d in counted
@@ -394,7 +338,7 @@ class Daemon:
             frame=FrameOut(index=frame.index, ref=frame.source_ref, captured=utc_iso(frame.timestamp),
                            width=w, height=h),
             model=ModelOut(name=item.model.name, version=item.model.version.version,
-                           device=item.model.device.device),
+                           device=item.model.loaded.device.device),
             verdict=verdict,
             defects=tuple(defects),
             timings=TimingsOut(

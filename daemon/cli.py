@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop (exit 0) once every camera source has ended, e.g. a folder or a file")
     check.add_argument("--syntax-only", action="store_true",
                        help="only validate the file; do not touch the model, cameras or broker")
+    check.add_argument("--no-broker", action="store_true",
+                       help="check the file, the model (verify, compile, self-test) and the cameras, not the broker")
     return parser
 
 
@@ -56,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
         _setup_logging(args.log_level or cfg.logging.level)
         if args.command == "check-config":
-            return _check(cfg, syntax_only=args.syntax_only, path=args.config)
+            return _check(cfg, syntax_only=args.syntax_only, broker=not args.no_broker, path=args.config)
         return _run(cfg, until_sources_end=args.until_sources_end, path=args.config, overrides=args.overrides,
                     log_level_fixed=args.log_level is not None)
     except OvedgeError as exc:
@@ -90,10 +92,8 @@ def _run(cfg: object, *, until_sources_end: bool, path: Path, overrides: Sequenc
             signal.signal(sig, handler)
 
 
-def _check(cfg: object, *, syntax_only: bool, path: Path) -> int:
-    from daemon.app import check_cameras, load_model, resolve_model
+def _check(cfg: object, *, syntax_only: bool, broker: bool, path: Path) -> int:
     from daemon.config import DaemonConfig
-    from daemon.publisher import probe_broker
     from daemon.spool import check_state_dir
 
     assert isinstance(cfg, DaemonConfig)
@@ -103,17 +103,10 @@ def _check(cfg: object, *, syntax_only: bool, path: Path) -> int:
     print(f"state: {check_state_dir(cfg.state_dir(), cfg.spool)}")
     import openvino as ov
 
-    version = resolve_model(cfg)
-    print(f"model: {version.name} v{version.version} at {version.path} (hashes verified: {cfg.model.verify_hashes})")
-    prepared = load_model(cfg, ov.Core(), version)
-    m = prepared.model
-    fell = f" (fell back: {m.device.reason})" if m.device.fell_back else ""
-    print(f"device: {m.device.device}{fell}; compiled, {m.num_requests} infer requests")
-    check_cameras(cfg)
-    print(f"cameras: {', '.join(c.id for c in cfg.cameras)} open")
-    probe_broker(cfg)
-    print(f"mqtt: broker {cfg.mqtt.host}:{cfg.mqtt.port} accepted a connection")
-    print("all checks passed")
+    from daemon.preflight import ModelLoader, run_preflight
+
+    run_preflight(cfg, ModelLoader(cfg, ov.Core()), broker=broker, report=print)
+    print("all checks passed" if broker else "all checks passed (broker not checked: --no-broker)")
     return 0
 
 

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Self
 
 from daemon.publisher import Alarms, Publisher
-from daemon.result import ResultDraft, ResultRecord
+from daemon.result import Numbered, Unnumbered
 from daemon.spool import Spool, SpoolStorageError
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,13 @@ class Delivery:
     """Context manager: starts the ``spool-writer`` thread; on exit stores everything queued."""
 
     def __init__(self, spool: Spool, publisher: Publisher, alarms: Alarms, *, batch_max: int = 64,
-                 batch_ms: float = 0.0, listener: Callable[[Sequence[ResultRecord]], None] | None = None) -> None:
+                 batch_ms: float = 0.0, listener: Callable[[Sequence[Numbered]], None] | None = None) -> None:
         self._spool = spool
         self._publisher = publisher
         self._alarms = alarms
         self._batch_max = batch_max
         self._batch_s = batch_ms / 1000.0
-        self._queue: queue.Queue[Sequence[ResultDraft]] = queue.Queue(maxsize=MAX_QUEUED)
+        self._queue: queue.Queue[Sequence[Unnumbered]] = queue.Queue(maxsize=MAX_QUEUED)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._writer = threading.Thread(target=self._run, name="spool-writer", daemon=True)
@@ -65,7 +65,7 @@ class Delivery:
         self._stop.set()
         self._writer.join()
 
-    def submit(self, drafts: Sequence[ResultDraft]) -> None:
+    def submit(self, drafts: Sequence[Unnumbered]) -> None:
         """Queue a batch for storing (returns at once unless :data:`MAX_QUEUED` batches wait)."""
         if drafts:
             self._queue.put(drafts)
@@ -93,7 +93,7 @@ class Delivery:
                 log.exception("bug while storing %d results; they become ERROR results", len(batch))
                 self._unstored(batch, "internal error while storing (see the log)")
 
-    def store(self, drafts: Sequence[ResultDraft]) -> list[ResultRecord]:
+    def store(self, drafts: Sequence[Unnumbered]) -> list[Numbered]:
         """Store a batch now (the writer thread; tests): the records subscribers will receive."""
         try:
             records = self._spool.commit(drafts)
@@ -108,7 +108,7 @@ class Delivery:
             self._listener(records)
         return records
 
-    def _unstored(self, drafts: Sequence[ResultDraft], reason: str) -> list[ResultRecord]:
+    def _unstored(self, drafts: Sequence[Unnumbered], reason: str) -> list[Numbered]:
         errors = [d.as_error(reason) for d in drafts]
         seqs = self._spool.number_unstored(len(errors))
         records = [d.numbered(s) for d, s in zip(errors, seqs, strict=True)]

@@ -1,7 +1,10 @@
 """The inference engine: one compiled IR, N requests in flight, callbacks that only hand off.
 
 :class:`LoadedModel` is everything decided at load time for one model version: the compiled
-model on its device, the IR metadata, the post-processor, the infer-request pool.
+model on its device, the IR metadata, the post-processor, the number of requests.
+:class:`ActiveModel` is what serves frames: a loaded model with every camera's rules built for it;
+the swapper replaces it as one piece, and every in-flight frame carries the one it was submitted
+to, so a result is always judged by the rules of the model that produced it.
 :class:`Engine` feeds raw frames (preprocessing is inside the IR) into the active model and hands
 each finished request to the decision thread through a bounded queue. Credits make the bound
 exact: a frame is submitted only with a free credit, a credit comes back only when the decision
@@ -13,7 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,10 @@ import openvino as ov
 
 from camera.frame import Frame
 from daemon.config import ModelConfig, PerformanceHint
-from daemon.devices import DeviceChoice, compile_properties, execution_devices, preflight
+from daemon.decision import Decider
+from daemon.devices import DeviceChoice, choose_device, compile_properties, execution_devices
 from daemon.postprocess import PostProcessor, build_postprocessor, output_shapes
-from ovedge.errors import ModelError
+from ovedge.errors import ModelError, openvino_message
 from ovedge.irmeta import IRMeta, read_rt_info
 from ovedge.store import ModelVersion
 
@@ -59,9 +63,9 @@ class LoadedModel:
         try:
             model = core.read_model(version.xml)
         except RuntimeError as exc:
-            raise ModelError(f"{source} cannot be read by OpenVINO: {_first_line(exc)}") from exc
+            raise ModelError(f"{source} cannot be read by OpenVINO: {openvino_message(exc)}") from exc
         meta = read_rt_info(model, source=source)
-        choice = preflight(core, cfg.device, cfg.fallback)
+        choice = choose_device(core, cfg.device, cfg.fallback)
         props = compile_properties(
             hint=cfg.hint,
             num_requests=cfg.num_requests or None,
@@ -75,7 +79,7 @@ class LoadedModel:
             compiled = core.compile_model(str(version.xml) if cache_dir else model, choice.device, props)
         except RuntimeError as exc:
             raise ModelError(
-                f"{version.name} v{version.version} failed to compile on {choice.device}: {_first_line(exc)}"
+                f"{version.name} v{version.version} failed to compile on {choice.device}: {openvino_message(exc)}"
             ) from exc
         post = build_postprocessor(meta, output_shapes(compiled))  # dynamic dimensions as -1
         try:
@@ -94,6 +98,27 @@ class LoadedModel:
 
 
 @dataclass(frozen=True, slots=True)
+class ActiveModel:
+    """A model version ready to serve: compiled, self-tested, with every camera's rules for its labels."""
+
+    loaded: LoadedModel
+    deciders: Mapping[str, Decider]  # by camera id
+    golden_diff: float  # largest output difference of the golden self-test
+
+    @property
+    def version(self) -> ModelVersion:
+        return self.loaded.version
+
+    @property
+    def name(self) -> str:
+        return self.loaded.version.name
+
+    @property
+    def label(self) -> str:
+        return self.loaded.label
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
     """What travels with a request: the frame and who asked, opaque to the engine."""
 
@@ -107,7 +132,7 @@ class InferenceDone:
 
     frame: Frame
     context: Any
-    model: LoadedModel
+    model: ActiveModel  # the model it ran on, with the rules to judge it by
     outputs: Sequence[npt.NDArray[Any]] | None  # None when inference failed
     latency_ms: float
     error: str | None = None
@@ -116,9 +141,9 @@ class InferenceDone:
 class Engine:
     """Feeds frames to the active model; results come out of :meth:`take` in completion order."""
 
-    def __init__(self, model: LoadedModel, *, extra_capacity: int = 2) -> None:
+    def __init__(self, model: ActiveModel, *, extra_capacity: int = 2) -> None:
         self._model = model
-        capacity = model.num_requests + extra_capacity
+        capacity = model.loaded.num_requests + extra_capacity
         self._extra_capacity = extra_capacity
         self._capacity = capacity
         self._credits = threading.Semaphore(capacity)
@@ -128,10 +153,10 @@ class Engine:
         self._submit_lock = threading.Lock()
 
     @property
-    def model(self) -> LoadedModel:
+    def model(self) -> ActiveModel:
         return self._model
 
-    def _make_queue(self, model: LoadedModel) -> RequestPool:
+    def _make_queue(self, model: ActiveModel) -> RequestPool:
         def on_done(request: ov.InferRequest, userdata: Submitted) -> None:
             # OpenVINO's thread: copy the outputs out of the request (it is reused) and hand off.
             try:
@@ -141,7 +166,7 @@ class Engine:
                 item = InferenceDone(userdata.frame, userdata.context, model, None, 0.0, f"reading outputs: {exc}")
             self._done.put_nowait(item)  # never full: guarded by credits
 
-        return RequestPool(model.compiled, model.num_requests, on_done)
+        return RequestPool(model.loaded.compiled, model.loaded.num_requests, on_done)
 
     def submit(self, frame: Frame, context: Any, *, timeout: float | None = None) -> bool:
         """Start inference on ``frame``; blocks while every credit is taken.
@@ -157,7 +182,7 @@ class Engine:
             try:
                 self._queue.start_async({0: frame.image[np.newaxis]}, Submitted(frame, context), share_inputs=True)
             except Exception as exc:  # noqa: BLE001 - becomes an ERROR result
-                self._done.put_nowait(InferenceDone(frame, context, model, None, 0.0, _first_line(exc)))
+                self._done.put_nowait(InferenceDone(frame, context, model, None, 0.0, openvino_message(exc)))
         return True
 
     def take(self, timeout: float | None = None) -> InferenceDone | None:
@@ -175,19 +200,19 @@ class Engine:
             for pool in [*self._retiring, self._queue]:
                 pool.wait_all()
 
-    def swap(self, model: LoadedModel) -> LoadedModel:
+    def swap(self, model: ActiveModel) -> ActiveModel:
         """Make ``model`` the active one between two frames; return the old one once it is idle.
 
         Frames submitted before the switch finish on the old model and their results carry it;
         every later frame goes to the new one: no frame is lost or inferred twice. ``model`` must
-        already be compiled and self-tested (see :mod:`daemon.swap`).
+        already be compiled and self-tested (see :mod:`daemon.preflight`).
         """
         pool = self._make_queue(model)  # outside the lock: submitting is not held up
         with self._submit_lock:
             old_model, old_pool = self._model, self._queue
             self._model, self._queue = model, pool
             self._retiring.append(old_pool)
-            grow = model.num_requests + self._extra_capacity - self._capacity
+            grow = model.loaded.num_requests + self._extra_capacity - self._capacity
             if grow > 0:  # the new model wants more requests in flight: more credits, equal room
                 with self._done.mutex:
                     self._done.maxsize += grow
@@ -261,11 +286,3 @@ class RequestPool:
             while len(self._idle) < len(self._requests):
                 self._cond.wait()
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line and not line.startswith(("Exception from", "Check '")):
-            return line
-    return text.splitlines()[0] if text else type(exc).__name__

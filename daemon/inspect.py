@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from daemon.result import ResultDraft, ResultRecord
+from daemon.result import Numbered, ResultDraft, ResultRecord
 
 __all__ = ["InspectRequests"]
 
@@ -65,13 +65,15 @@ class InspectRequests:
             return draft
         return replace(draft, frame=draft.frame.model_copy(update={"ref": w.part_id}))
 
-    def stored(self, records: Sequence[ResultRecord]) -> None:
+    def stored(self, records: Sequence[Numbered]) -> None:
         """After a batch is numbered (stored or not): answer the requests whose frame it holds."""
         if not self._claimed:
             return
         done: list[tuple[_Waiting, ResultRecord]] = []
         with self._lock:
             for r in records:
+                if not isinstance(r, ResultRecord):
+                    continue  # the daemon's records are ResultRecords; anything else carries no frame
                 w = self._claimed.pop((r.camera, r.frame.index), None)
                 if w is not None:
                     done.append((w, r))

@@ -39,7 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from daemon.config import DaemonConfig
-from daemon.result import STATUS_SCHEMA, ResultRecord, utc_iso
+from daemon.result import STATUS_SCHEMA, Numbered, utc_iso
 from daemon.security import configure_security
 from daemon.spool import Row, RowState, Spool
 from ovedge.errors import PublishError
@@ -306,10 +306,10 @@ class Publisher:
         self._idle.clear()
         self._wake.set()
 
-    def publish_result(self, record: ResultRecord) -> None:
+    def publish_result(self, record: Numbered) -> None:
         """Publish a record that is not in the spool (tracked in memory until its PUBACK)."""
         topic = self._result_topics[record.camera]
-        props = self._result_properties(record.camera, record.model.name, record.model.version)
+        props = self._result_properties(record.camera, record.model_name, record.model_version)
         with self._lock:
             if len(self._pending) >= DIRECT_HOLD:
                 self.counters.lost += 1  # bounded memory while the broker is away: counted, reported at exit
@@ -574,8 +574,8 @@ class Publisher:
                 self._send_after = time.monotonic() + self._cfg.spool.replay_delay
                 self._rewind = True
                 self._connected.set()
+                self.publish_status()  # before start-up goes on: the retained status is there first
                 self._answered.set()
-                self.publish_status()
             else:
                 self._connect_error = text
                 self._answered.set()

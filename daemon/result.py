@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,6 +81,43 @@ class ResultRecord(_Frozen):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
+
+    @property
+    def model_name(self) -> str:
+        return self.model.name
+
+    @property
+    def model_version(self) -> int:
+        return self.model.version
+
+
+class Numbered(Protocol):
+    """What the spool stores and the publisher sends: a result with its sequence number."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def camera(self) -> str: ...
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def model_version(self) -> int: ...
+
+    def to_json(self) -> bytes: ...
+
+
+class Unnumbered(Protocol):
+    """What the decide thread hands to the spool: a judged frame that the spool numbers."""
+
+    @property
+    def camera(self) -> str: ...
+
+    def numbered(self, seq: int) -> Numbered: ...
+
+    def as_error(self, reason: str) -> Unnumbered: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,8 +43,8 @@ from types import TracebackType
 from typing import NoReturn, Protocol, Self
 
 from daemon.config import SpoolConfig
-from daemon.result import ResultDraft, ResultRecord
-from ovedge.errors import ConfigError, OvedgeError
+from daemon.result import Numbered, Unnumbered
+from ovedge.errors import OvedgeError, StateError
 
 log = logging.getLogger(__name__)
 
@@ -99,23 +99,20 @@ class SpoolStorageError(OvedgeError):
         super().__init__(f"result spool unavailable: {reason}")
 
 
-class StateFolderError(ConfigError):
+class StateFolderError(StateError):
     """The state folder cannot hold the spool (``check-config``)."""
 
     def __init__(self, folder: Path, problem: str) -> None:
-        self.folder = folder
-        self.problem = problem
-        super().__init__(f"state folder {folder} {problem}; results cannot be spooled: free space, fix its "
-                         "permissions or set [state] dir")
+        super().__init__(folder, f"state folder {problem}, results cannot be spooled",
+                         "free space, fix its permissions or set [state] dir")
 
 
-class SequenceMarkError(ConfigError):
+class SequenceMarkError(StateError):
     """``<state>/seq`` does not hold a number."""
 
     def __init__(self, path: Path, text: str) -> None:
-        self.path = path
         self.text = text
-        super().__init__(f"{path} is corrupt ({text[:20]!r}); it holds the highest sequence number handed out: "
+        super().__init__(path, f"corrupt ({text[:20]!r}): it holds the highest sequence number handed out",
                          "put a number above every published seq in it")
 
 
@@ -367,7 +364,7 @@ class Spool:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def commit(self, drafts: Sequence[ResultDraft]) -> list[ResultRecord]:
+    def commit(self, drafts: Sequence[Unnumbered]) -> list[Numbered]:
         """Number and store a batch in one transaction; returns the numbered records.
 
         Raises :class:`SpoolStorageError` (nothing stored, no number used) when the batch cannot
@@ -381,11 +378,11 @@ class Spool:
             except _FreshSpoolError:
                 return self._insert(self._writable(), drafts)  # once more, on the fresh file
 
-    def _insert(self, db: sqlite3.Connection, drafts: Sequence[ResultDraft]) -> list[ResultRecord]:
+    def _insert(self, db: sqlite3.Connection, drafts: Sequence[Unnumbered]) -> list[Numbered]:
         first = self._next
         records = [d.numbered(first + i) for i, d in enumerate(drafts)]
         now = self._clock()
-        rows = [(r.seq, r.camera, r.model.name, r.model.version, now, r.to_json()) for r in records]
+        rows = [(r.seq, r.camera, r.model_name, r.model_version, now, r.to_json()) for r in records]
         size = sum(len(r[5]) for r in rows) + ROW_OVERHEAD * len(rows)
         try:
             self._make_room(db, size)
@@ -459,8 +456,7 @@ class Spool:
                 break
             excess -= self._delete_delivered(db, "AND seq <= ?", (upto,))
         if excess > 0:
-            reason = (f"spool quota of {quota // 1024} KiB is full with {self._depth} undelivered results "
-                      "([spool] quota_bytes)")
+            reason = f"spool quota of {quota // 1024} KiB is full of undelivered results ([spool] quota_bytes)"
             self._unavailable(reason)
             self._retry_at = 0.0  # in-memory check: try again with the next batch
             raise SpoolStorageError(reason)

@@ -7,6 +7,9 @@ Anything else that escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 
 class OvedgeError(Exception):
     """Root of every user-fixable error in ovedge."""
@@ -34,3 +37,78 @@ class ConvertError(OvedgeError):
 
 class PublishError(OvedgeError):
     """Results cannot be delivered: the broker is unreachable or refuses us."""
+
+
+class ModelNotFoundError(ModelError):
+    """The store has no version of the configured model; says how to make one without guessing."""
+
+    def __init__(self, name: str, store: Path, models: Sequence[str]) -> None:
+        self.name = name
+        self.store = store
+        self.models = tuple(models)
+        if name == "demo":
+            how = "build the demo model with `make demo` (from the repository root)"
+        else:
+            how = (
+                "convert it with ovedge-convert, giving the input size, mean/std and OK labels used in "
+                "training (docs/CONVERTER.md has the full recipe)"
+            )
+        found = ", ".join(self.models) or "none"
+        super().__init__(f"model {name!r} not found in the store {store} (models there: {found}); {how}")
+
+
+class DeviceUnavailableError(ModelError):
+    """Neither the configured device nor any fallback can run here (see :mod:`daemon.devices`)."""
+
+    def __init__(
+        self,
+        device: str,
+        available: Sequence[str],
+        *,
+        absent: Sequence[tuple[str, str | None]],
+        fallbacks: Sequence[str] = (),
+        advice: str = "",
+    ) -> None:
+        self.device = device
+        self.available = tuple(available)
+        self.absent = tuple(absent)  # (device, why its plugin cannot be used; None = simply not present)
+        self.fallbacks = tuple(fallbacks)
+        self.advice = advice
+        found = ", ".join(self.available) or "no devices"
+        why = "; ".join(f"{name}: {reason}" for name, reason in self.absent if reason)
+        parts = [f"device {device} is not available: OpenVINO found {found}"]
+        if why:
+            parts[0] += f" ({why})"
+        if self.fallbacks:
+            parts.append(f"fallback {', '.join(self.fallbacks)} not available either")
+        if advice:
+            parts.append(f"check {advice}")
+        if not self.fallbacks:
+            parts.append('or set model.fallback = ["CPU"] to run on the CPU meanwhile')
+        super().__init__("; ".join(parts))
+
+
+class StateError(OvedgeError):
+    """The daemon's state folder (the result spool) cannot be read or written at run time."""
+
+    def __init__(self, path: Path, problem: str, fix: str) -> None:
+        self.path = path
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{path}: {problem}; {fix}")
+
+
+_OPENVINO_NOISE = ("Exception from ", "Check '")
+
+
+def openvino_message(exc: BaseException) -> str:
+    """The one line of an OpenVINO (or OpenCV, torch) exception that says what went wrong.
+
+    OpenVINO wraps its message in source locations (``Exception from src/...cpp:77:``, ``Check
+    'x' failed at ...``); those lines are skipped. Falls back to the first line, then the type name.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    for line in lines:
+        if not line.startswith(_OPENVINO_NOISE):
+            return line
+    return lines[0] if lines else type(exc).__name__

@@ -28,6 +28,7 @@ from ovedge.irmeta import Manifest, Signature
 from ovedge.store import ModelVersion
 
 __all__ = [
+    "TrustedKeys",
     "generate_keypair",
     "key_id",
     "load_private_key",
@@ -102,33 +103,44 @@ def sign_manifest(manifest: Manifest, private_key_pem_path: Path) -> Signature:
     return Signature(key_id=key_id(key.public_key()), value=base64.b64encode(value).decode("ascii"))
 
 
-def verify_manifest(manifest: Manifest, trusted_public_key_paths: Sequence[Path]) -> None:
-    """Accept ``manifest`` only if one of the trusted keys signed exactly its payload.
+class TrustedKeys:
+    """The public keys of ``model.trusted_keys``, read once (at start-up) and known by key id."""
 
-    Raises :class:`ModelError`: unsigned, signed by an untrusted key, or signature mismatch.
-    """
-    label = f"model {manifest.name} v{manifest.version}"
-    trusted = {key_id(k): k for k in (load_public_key(p) for p in trusted_public_key_paths)}
-    sig = manifest.signature
-    if sig is None:
-        raise ModelError(
-            f"{label} is unsigned, and trusted_keys are configured: sign it with "
-            "`ovedge-convert --sign KEY` (or remove trusted_keys to accept unsigned models)"
-        )
-    key = trusted.get(sig.key_id)
-    if key is None:
-        ids = ", ".join(sorted(trusted)) or "none"
-        raise ModelError(
-            f"{label} is signed by an untrusted key {sig.key_id} (trusted: {ids}); "
-            "add its .pub file to trusted_keys if you trust it"
-        )
-    try:
-        key.verify(base64.b64decode(sig.value, validate=True), manifest.signed_payload())
-    except (InvalidSignature, binascii.Error) as exc:
-        raise ModelError(
-            f"{label}: signature does not match: files changed after signing "
-            f"(key {sig.key_id}); convert and sign the model again"
-        ) from exc
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = tuple(paths)
+        self.by_id: dict[str, Ed25519PublicKey] = {key_id(k): k for k in (load_public_key(p) for p in self.paths)}
+
+    def verify(self, manifest: Manifest) -> None:
+        """Accept ``manifest`` only if one of these keys signed exactly its payload.
+
+        Raises :class:`ModelError`: unsigned, signed by an untrusted key, or signature mismatch.
+        """
+        label = f"model {manifest.name} v{manifest.version}"
+        sig = manifest.signature
+        if sig is None:
+            raise ModelError(
+                f"{label} is unsigned, and trusted_keys are configured: sign it with "
+                "`ovedge-convert --sign KEY` (or remove trusted_keys to accept unsigned models)"
+            )
+        key = self.by_id.get(sig.key_id)
+        if key is None:
+            ids = ", ".join(sorted(self.by_id)) or "none"
+            raise ModelError(
+                f"{label} is signed by an untrusted key {sig.key_id} (trusted: {ids}); "
+                "add its .pub file to trusted_keys if you trust it"
+            )
+        try:
+            key.verify(base64.b64decode(sig.value, validate=True), manifest.signed_payload())
+        except (InvalidSignature, binascii.Error) as exc:
+            raise ModelError(
+                f"{label}: signature does not match: files changed after signing "
+                f"(key {sig.key_id}); convert and sign the model again"
+            ) from exc
+
+
+def verify_manifest(manifest: Manifest, trusted_public_key_paths: Sequence[Path]) -> None:
+    """Accept ``manifest`` only if one of the keys at these paths signed exactly its payload."""
+    TrustedKeys(trusted_public_key_paths).verify(manifest)
 
 
 def verify_version(version: ModelVersion, trusted_public_key_paths: Sequence[Path]) -> None:

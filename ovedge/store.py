@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovedge.errors import ModelError
+from ovedge.errors import ModelError, ModelNotFoundError
 from ovedge.irmeta import FileDigest, Manifest
 
 MODEL_XML = "model.xml"
@@ -104,11 +104,7 @@ class ModelStore:
         """Find ``name`` at ``version`` (an int or ``"latest"``) and read its manifest."""
         available = self.versions(name)
         if not available:
-            names = ", ".join(self.names()) or "none"
-            raise ModelError(
-                f"model {name!r} not found in the store {self.root} (models there: {names}); "
-                f"convert one with `ovedge-convert CHECKPOINT --name {name} --out {self.root}`"
-            )
+            raise ModelNotFoundError(name, self.root, self.names())
         if version == "latest":
             chosen = available[-1]
         else:

@@ -14,7 +14,8 @@ errors into one line per problem naming the key path. Decided at load, once: rel
 folders (:mod:`~daemon.config.dirs`), device strings (:mod:`~daemon.config.device`), enums.
 
 Validators do no I/O: whether the model exists, the device is present, the camera opens and
-the broker answers is checked when the daemon starts (and by ``ovedged check-config``).
+the broker answers is checked by :mod:`daemon.preflight` when the daemon starts (and by
+``ovedged check-config``).
 """
 
 from daemon.config.cameras import CameraConfig, CameraMode

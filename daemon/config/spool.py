@@ -36,7 +36,7 @@ class SpoolConfig(Section):
         "full", description="SQLite synchronous: full survives a power cut; normal only a crash of the daemon"
     )
     replay_rate: float = Field(
-        500.0, gt=0, description="results per second sent on top of the production rate while a backlog "
+        200.0, gt=0, description="results per second sent on top of the production rate while a backlog "
         "(after an outage or a restart) goes out: live results are never held back",
     )
     replay_delay: float = Field(

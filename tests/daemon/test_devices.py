@@ -1,4 +1,4 @@
-"""Device strings, preflight against the real OpenVINO core of this machine (CPU only), properties."""
+"""Device strings, the device choice (against a fake core, and what holds on any real core), properties."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from daemon.config import InferencePrecision, PerformanceHint
 from daemon.config.device import parse_device
-from daemon.devices import compile_properties, execution_devices, preflight
-from ovedge.errors import ConfigError, ModelError
+from daemon.devices import Skipped, choose_device, compile_properties, execution_devices
+from ovedge.errors import ConfigError, DeviceUnavailableError, ModelError
 
 CORE = ov.Core()
 
@@ -25,11 +25,6 @@ def model_xml(tmp_path_factory: pytest.TempPathFactory) -> Path:
     xml = tmp_path_factory.mktemp("devices") / "model.xml"
     ov.save_model(model, xml)
     return xml
-
-
-def test_this_machine_has_only_cpu() -> None:
-    """The facts the other tests rely on: OpenVINO sees CPU and nothing else here."""
-    assert CORE.available_devices == ["CPU"]
 
 
 @pytest.mark.parametrize(
@@ -80,95 +75,221 @@ def test_malformed_strings_are_config_errors(text: str, message: str) -> None:
         parse_device(text)
 
 
-def test_preflight_cpu(caplog: pytest.LogCaptureFixture) -> None:
-    """CPU is present: chosen as is, no fallback, no warning."""
-    with caplog.at_level(logging.WARNING):
-        choice = preflight(CORE, "cpu")
-    assert (choice.device, choice.fell_back, choice.reason, choice.available) == ("CPU", False, None, ("CPU",))
+class FakeCore:
+    """A stand-in for ``openvino.Core`` in the device-choice tests: a FAKE, because no Intel GPU or NPU
+    exists on the machines that run these tests, and whether the GPU plugin loads depends on the
+    OpenCL loader being installed. It answers the two questions :func:`choose_device` asks:
+    ``available_devices`` and ``get_versions`` (which loads a device's plugin)."""
+
+    def __init__(self, devices: list[str], broken_plugins: dict[str, str] | None = None) -> None:
+        self.available_devices = devices
+        self._broken = broken_plugins or {}
+        self.plugins_loaded: list[str] = []
+
+    def get_versions(self, device: str) -> dict[str, str]:
+        self.plugins_loaded.append(device)
+        if device in self._broken:
+            raise RuntimeError(self._broken[device])
+        return {device: "fake"}
+
+
+# The shape of the error OpenVINO raises when the GPU plugin's dependencies are missing (any text
+# ending in the dynamic loader's "cannot open shared object file" would do).
+NO_OPENCL = (
+    "Exception from src/inference/src/cpp/core.cpp:77:\n"
+    'Cannot load library "/opt/libopenvino_intel_gpu_plugin.so": libOpenCL.so.1: cannot open shared object file'
+)
+CPU_ONLY = FakeCore(["CPU"])
+WITH_GPU = FakeCore(["CPU", "GPU"])
+WITH_NPU = FakeCore(["CPU", "NPU"])
+GPU_PLUGIN_BROKEN = FakeCore(["CPU"], {"GPU": NO_OPENCL})
+OPENCL_HINT = (
+    "its OpenVINO plugin cannot be loaded because libOpenCL.so.1 is missing: install the Debian package "
+    "ocl-icd-libopencl1 (and intel-opencl-icd, the Intel GPU compute runtime)"
+)
+
+
+def test_choose_cpu_on_any_core(caplog: pytest.LogCaptureFixture) -> None:
+    """CPU where CPU is present: chosen as is, no fallback, nothing skipped, no warning."""
+    for core in (CPU_ONLY, WITH_GPU, WITH_NPU, GPU_PLUGIN_BROKEN):
+        with caplog.at_level(logging.WARNING):
+            choice = choose_device(core, "cpu")
+        assert (choice.device, choice.fell_back, choice.reason, choice.skipped) == ("CPU", False, None, ())
+        assert choice.available == tuple(core.available_devices)
     assert caplog.records == []
 
 
-def test_openvino_itself_fails_on_gpu_and_npu(model_xml: Path) -> None:
-    """What preflight spares the user: OpenVINO's own raw errors for GPU and NPU on this machine."""
-    # the GPU plugin's wording depends on what was asked before in the process; both name [GPU]
-    with pytest.raises(RuntimeError, match=r"\[GPU\] (Can't get .* no supported devices|Context was not init)"):
-        CORE.compile_model(model_xml, "GPU")
-    with pytest.raises(RuntimeError, match="VCL compiler loading failed"):
-        CORE.compile_model(model_xml, "NPU")
+@pytest.mark.parametrize(
+    ("core", "device", "compiled"),
+    [
+        (WITH_GPU, "GPU", "GPU"),
+        (WITH_GPU, "GPU.0", "GPU.0"),  # a lone GPU is listed without its index
+        (FakeCore(["CPU", "GPU.0", "GPU.1"]), "GPU", "GPU"),
+        (WITH_NPU, "NPU", "NPU"),
+        (WITH_GPU, "AUTO:GPU,CPU", "AUTO:GPU,CPU"),
+        (WITH_GPU, "HETERO:GPU,CPU", "HETERO:GPU,CPU"),
+        (FakeCore(["CPU", "GPU", "NPU"]), "AUTO:NPU,GPU,CPU", "AUTO:NPU,GPU,CPU"),
+        (CPU_ONLY, "AUTO", "AUTO"),
+    ],
+)
+def test_present_devices_are_compiled_as_asked(core: FakeCore, device: str, compiled: str) -> None:
+    """A device whose candidates are all present is compiled as written, with no note."""
+    choice = choose_device(core, device)
+    assert (choice.device, choice.notes, choice.skipped) == (compiled, (), ())
 
 
-def test_missing_gpu_names_device_found_and_what_to_check(tmp_path: Path) -> None:
-    """GPU absent, no fallback: one message with the device, what was found, driver, /dev/dri, groups."""
-    with pytest.raises(ModelError) as err:
-        preflight(CORE, "GPU", dev_root=tmp_path)
+@pytest.mark.parametrize(
+    ("core", "device", "compiled", "note"),
+    [
+        (CPU_ONLY, "AUTO:GPU,CPU", "AUTO:CPU", "AUTO:GPU,CPU: compiling AUTO:CPU (GPU not present)"),
+        (WITH_NPU, "AUTO:GPU,NPU,CPU", "AUTO:NPU,CPU", "AUTO:GPU,NPU,CPU: compiling AUTO:NPU,CPU (GPU not present)"),
+        (WITH_GPU, "AUTO:NPU,GPU", "AUTO:GPU", "AUTO:NPU,GPU: compiling AUTO:GPU (NPU not present)"),
+        (
+            GPU_PLUGIN_BROKEN,
+            "AUTO:GPU,CPU",
+            "AUTO:CPU",
+            f"AUTO:GPU,CPU: compiling AUTO:CPU (GPU: {OPENCL_HINT})",
+        ),
+    ],
+    ids=["gpu-absent", "npu-present", "gpu-present", "gpu-plugin-broken"],
+)
+def test_auto_is_compiled_on_its_present_candidates_only(
+    caplog: pytest.LogCaptureFixture, core: FakeCore, device: str, compiled: str, note: str
+) -> None:
+    """AUTO hands OpenVINO only the candidates that are present, in the configured order, and warns
+    which ones were skipped and why; a plugin that cannot be loaded counts as absent, and the note
+    names the missing library and the Debian packages."""
+    with caplog.at_level(logging.WARNING, logger="daemon.devices"):
+        choice = choose_device(core, device)
+    assert (choice.requested, choice.device, choice.fell_back) == (device, compiled, False)
+    assert choice.notes == (note,)
+    assert [r.getMessage() for r in caplog.records] == [note]
+
+
+def test_broken_plugin_is_skipped_and_explained() -> None:
+    """The GPU plugin failing to load: GPU is skipped with the plugin's reason; the plugin is probed once."""
+    core = FakeCore(["CPU"], {"GPU": NO_OPENCL})
+    choice = choose_device(core, "AUTO:GPU,CPU", ["HETERO:GPU.1,CPU", "CPU"])
+    assert choice.device == "AUTO:CPU"
+    assert choice.skipped == (Skipped("GPU", OPENCL_HINT),)
+    assert core.plugins_loaded == ["GPU"]
+
+
+def test_a_plugin_failing_otherwise_is_quoted_by_its_first_meaningful_line() -> None:
+    """A plugin that fails for another reason: its error's first meaningful line, without OpenVINO's
+    source locations."""
+    core = FakeCore(["CPU"], {"NPU": "Exception from src/x.cpp:1:\nnpu driver too old\n"})
+    choice = choose_device(core, "AUTO:NPU,CPU")
+    assert choice.skipped == (Skipped("NPU", "its OpenVINO plugin cannot be loaded: npu driver too old"),)
+
+
+def test_missing_gpu_names_device_found_plugin_and_what_to_check(tmp_path: Path) -> None:
+    """GPU whose plugin cannot load, no fallback: one message with the device, what was found, the missing
+    library and its package, the driver, /dev/dri and the groups; the error carries them as fields."""
+    with pytest.raises(DeviceUnavailableError) as err:
+        choose_device(GPU_PLUGIN_BROKEN, "GPU", dev_root=tmp_path)
     dri = tmp_path / "dri"
     assert str(err.value) == (
-        "device GPU is not available: OpenVINO found CPU; check for GPU: the Intel GPU compute runtime "
-        f"(intel-opencl-icd, level-zero) is installed, {dri}/renderD* exists ({dri} is absent here), "
-        "and the service user is in the 'render' and 'video' groups; "
+        f"device GPU is not available: OpenVINO found CPU (GPU: {OPENCL_HINT}); check for GPU: the Intel GPU "
+        f"compute runtime (intel-opencl-icd, level-zero) is installed, {dri}/renderD* exists ({dri} is absent "
+        "here), and the service user is in the 'render' and 'video' groups; "
         'or set model.fallback = ["CPU"] to run on the CPU meanwhile'
     )
+    assert (err.value.device, err.value.available, err.value.fallbacks) == ("GPU", ("CPU",), ())
+    assert err.value.absent == (("GPU", OPENCL_HINT),)
+    assert isinstance(err.value, ModelError)
 
 
 def test_missing_npu_message_and_present_dev_node(tmp_path: Path) -> None:
-    """NPU absent: names the NPU driver, /dev/accel and the render group; no 'absent' claim when it exists."""
+    """NPU absent (its plugin loads): names the NPU driver, /dev/accel and the render group; no 'absent'
+    claim when the node folder exists."""
     (tmp_path / "accel").mkdir()
-    with pytest.raises(ModelError) as err:
-        preflight(CORE, "NPU", dev_root=tmp_path)
+    with pytest.raises(DeviceUnavailableError) as err:
+        choose_device(WITH_GPU, "NPU", dev_root=tmp_path)
     accel = tmp_path / "accel"
     assert str(err.value) == (
-        "device NPU is not available: OpenVINO found CPU; check for NPU: the Intel NPU driver "
+        "device NPU is not available: OpenVINO found CPU, GPU; check for NPU: the Intel NPU driver "
         f"(linux-npu-driver, intel-driver-compiler-npu) is installed, {accel}/accel0 exists, and the service "
         "user is in the 'render' group; "
         'or set model.fallback = ["CPU"] to run on the CPU meanwhile'
     )
 
 
-def test_fallback_to_cpu_is_said(caplog: pytest.LogCaptureFixture, model_xml: Path) -> None:
+def test_fallback_is_said(caplog: pytest.LogCaptureFixture) -> None:
     """GPU.1 absent with fallback [NPU, CPU]: falls back to the first usable one and logs why."""
     with caplog.at_level(logging.WARNING, logger="daemon.devices"):
-        choice = preflight(CORE, "GPU.1", ["NPU", "CPU"])
-    assert choice.device == "CPU"
-    assert choice.fell_back is True
-    assert choice.reason == "device GPU.1 is not available: OpenVINO found CPU (GPU.1 missing); falling back to CPU"
+        choice = choose_device(WITH_GPU, "GPU.1", ["NPU", "CPU"])
+    assert (choice.device, choice.fell_back) == ("CPU", True)
+    assert choice.reason == (
+        "device GPU.1 is not available: OpenVINO found CPU, GPU (GPU.1 not present); falling back to CPU"
+    )
     assert [r.getMessage() for r in caplog.records] == [choice.reason]
-    compiled = CORE.compile_model(model_xml, choice.device)
-    assert execution_devices(compiled) == ("CPU",)
+
+
+def test_fallback_is_reduced_to_its_present_candidates_too() -> None:
+    """An AUTO fallback is compiled on its present candidates only, like the device itself."""
+    choice = choose_device(GPU_PLUGIN_BROKEN, "NPU", ["AUTO:GPU,CPU"])
+    assert (choice.device, choice.fell_back) == ("AUTO:CPU", True)
+    assert [s.device for s in choice.skipped] == ["NPU", "GPU"]
 
 
 def test_fallback_that_is_missing_too(tmp_path: Path) -> None:
     """When the fallback is absent as well, the error says so (and does not suggest a fallback)."""
-    with pytest.raises(ModelError, match=r"^device NPU is not available: OpenVINO found CPU; fallback GPU not"):
-        preflight(CORE, "NPU", ["GPU"], dev_root=tmp_path)
-
-
-def test_auto_with_a_present_candidate_runs_on_it(model_xml: Path) -> None:
-    """AUTO:GPU,CPU is usable (notes GPU is absent); compiled, it reports CPU as execution device."""
-    choice = preflight(CORE, "AUTO:GPU,CPU")
-    assert (choice.device, choice.fell_back) == ("AUTO:GPU,CPU", False)
-    assert choice.notes == ("AUTO:GPU,CPU: GPU not present (found CPU); using the others",)
-    compiled = CORE.compile_model(model_xml, choice.device)
-    assert execution_devices(compiled) == ("CPU",)
+    with pytest.raises(DeviceUnavailableError) as err:
+        choose_device(CPU_ONLY, "NPU", ["GPU"], dev_root=tmp_path)
+    assert str(err.value).startswith("device NPU is not available: OpenVINO found CPU; fallback GPU not available")
+    assert "model.fallback" not in str(err.value)
+    assert err.value.fallbacks == ("GPU",)
 
 
 @pytest.mark.parametrize("device", ["AUTO:GPU", "HETERO:GPU,CPU", "AUTO:NPU,GPU"])
-def test_virtual_devices_without_enough_present_fail(device: str, tmp_path: Path) -> None:
-    """AUTO with no present candidate, or HETERO with any absent one, fails preflight (as OpenVINO would)."""
-    with pytest.raises(ModelError, match=rf"^device {device} is not available: OpenVINO found CPU; check for "):
-        preflight(CORE, device, dev_root=tmp_path)
+@pytest.mark.parametrize("core", [CPU_ONLY, GPU_PLUGIN_BROKEN], ids=["cpu-only", "gpu-plugin-broken"])
+def test_virtual_devices_without_enough_present_fail(device: str, core: FakeCore, tmp_path: Path) -> None:
+    """AUTO with no present candidate, or HETERO with any absent one, cannot run: refused with the check list."""
+    refused = rf"^device {device} is not available: OpenVINO found CPU\b.*; check for "
+    with pytest.raises(DeviceUnavailableError, match=refused):
+        choose_device(core, device, dev_root=tmp_path)
 
 
-def test_multi_is_accepted_with_deprecation_warning(caplog: pytest.LogCaptureFixture, model_xml: Path) -> None:
+def test_multi_is_accepted_with_deprecation_warning(caplog: pytest.LogCaptureFixture) -> None:
     """MULTI works but warns, naming AUTO's CUMULATIVE_THROUGHPUT mode as the replacement."""
     with caplog.at_level(logging.WARNING, logger="daemon.devices"):
-        choice = preflight(CORE, "MULTI:CPU")
+        choice = choose_device(CPU_ONLY, "MULTI:CPU")
     expected = (
         'MULTI is deprecated by OpenVINO: use AUTO:CPU with hint = "cumulative_throughput" '
         "(AUTO's CUMULATIVE_THROUGHPUT mode) instead"
     )
-    assert choice.notes == (expected,)
+    assert (choice.device, choice.notes) == ("MULTI:CPU", (expected,))
     assert [r.getMessage() for r in caplog.records] == [expected]
-    assert execution_devices(CORE.compile_model(model_xml, choice.device)) == ("CPU",)
+
+
+# -- on the real core: only what holds with and without the OpenCL loader, with or without an iGPU/NPU --
+
+
+@pytest.mark.parametrize("device", ["CPU", "AUTO", "AUTO:GPU,CPU", "AUTO:NPU,GPU,CPU", "MULTI:CPU"])
+def test_real_core_compiles_what_choose_device_picks(device: str, model_xml: Path) -> None:
+    """Whatever this machine has, a device string with CPU among its candidates is usable: the chosen
+    string compiles on the real core, names only devices OpenVINO lists, and the model runs there."""
+    choice = choose_device(CORE, device)
+    assert not choice.fell_back
+    spec = parse_device(choice.device)
+    listed = {d.partition(".")[0] for d in CORE.available_devices}
+    assert {c.partition(".")[0] for c in spec.candidates} <= listed
+    ran_on = execution_devices(CORE.compile_model(model_xml, choice.device))
+    assert ran_on
+    assert {d.strip("()").partition(".")[0] for d in ran_on} <= listed
+
+
+@pytest.mark.parametrize("device", ["GPU", "NPU", "HETERO:GPU,CPU"])
+def test_real_core_gpu_npu_run_or_fall_back(device: str, model_xml: Path) -> None:
+    """GPU/NPU with fallback CPU on the real core: either the device is present and chosen, or the
+    fallback is taken with a reason; never an exception, and the choice compiles."""
+    choice = choose_device(CORE, device, ["CPU"])
+    if choice.fell_back:
+        assert (choice.device, choice.reason is not None) == ("CPU", True)
+    else:
+        assert choice.device == device
+    CORE.compile_model(model_xml, choice.device)
 
 
 def test_compile_properties_reach_the_compiled_model(model_xml: Path, tmp_path: Path) -> None:

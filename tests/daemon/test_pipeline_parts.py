@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
+import pytest
 
 from camera.frame import Frame
 from daemon.config import ModelConfig
-from daemon.engine import Engine, LoadedModel
+from daemon.engine import ActiveModel, Engine, LoadedModel
 from daemon.slots import FrameHub
+from ovedge.errors import ConfigError, StateError
 from ovedge.store import ModelStore
 
 
@@ -75,11 +77,30 @@ def test_round_robin_across_cameras() -> None:
     assert second[0] != first[0]
 
 
+def test_unusable_or_corrupt_state_is_a_state_error(tmp_path: Path) -> None:
+    """A state folder that cannot hold the spool, or a corrupt high-water mark, is a StateError naming the
+    path and the fix (a fault of the machine at run time, not of the config file)."""
+    from daemon.config import SpoolConfig
+    from daemon.spool import Spool, check_state_dir
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="ascii")
+    with pytest.raises(StateError) as err:
+        check_state_dir(blocker / "state", SpoolConfig())
+    assert not isinstance(err.value, ConfigError)
+    assert err.value.path == blocker / "state" and "[state] dir" in err.value.fix
+    (tmp_path / "seq").write_text("twelve", encoding="ascii")
+    with pytest.raises(StateError) as err, Spool(tmp_path, SpoolConfig()):
+        pass
+    assert not isinstance(err.value, ConfigError)
+    assert err.value.path == tmp_path / "seq"
+
+
 def test_engine_turns_a_bad_frame_into_an_error_not_a_silent_drop(demo_store: Path, tmp_path: Path) -> None:
     """A frame the IR cannot take (2-D image) comes out as a failed result; good frames still infer."""
     version = ModelStore(demo_store).resolve("demo")
     model = LoadedModel.load(ov.Core(), version, ModelConfig(), cache_dir=None)
-    engine = Engine(model)
+    engine = Engine(ActiveModel(model, {}, golden_diff=0.0))  # no cameras, no rules: only the engine
     assert engine.submit(_frame(0), "cam", timeout=5)
     assert engine.submit(_frame(1, (32, 32)), "cam", timeout=5)
     assert engine.submit(_frame(2, (480, 640, 3)), "cam", timeout=5)
@@ -105,25 +126,40 @@ def test_daemon_never_imports_torch(repo_root: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_package_face_lists_what_it_exports_without_loading_openvino(repo_root: Path) -> None:
+    """`import daemon` is light (no OpenVINO, OpenCV or paho until a name is used); every name in
+    `daemon.__all__` resolves to a class or function of a daemon module (never a submodule shadowing it),
+    also after every submodule has been imported."""
+    code = (
+        "import sys, daemon; heavy = [m for m in ('openvino', 'cv2', 'paho') if m in sys.modules]; "
+        "assert not heavy, heavy; import daemon.app, daemon.cli, daemon.preflight, daemon.swap; "
+        "wrong = [n for n in daemon.__all__ if getattr(getattr(daemon, n), '__module__', '').partition('.')[0] "
+        "!= 'daemon']; assert not wrong, wrong; print(len(daemon.__all__))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root, check=False)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 20
+
+
 def test_failed_inference_becomes_an_error_result_never_ok(demo_store: Path, tmp_path: Path) -> None:
     """A failed request, or outputs the post-processor cannot read, give verdict ERROR with the reason."""
-    from daemon.app import Daemon, load_model
+    from daemon.app import Daemon
     from daemon.config import load_config
     from daemon.engine import InferenceDone
+    from daemon.preflight import ModelLoader
     from daemon.result import Verdict
     from tests.configs import write_config
 
     cfg = load_config(write_config(tmp_path, model={"store": demo_store, "cache": False}))
-    prepared = load_model(cfg, ov.Core(), ModelStore(demo_store).resolve("demo"))
+    active = ModelLoader(cfg, ov.Core()).load("latest")  # carries the rules the result is judged by
     daemon = Daemon(cfg)
-    daemon._activate(prepared)  # the rules the decide thread would use
-    failed = InferenceDone(_frame(3), "cam0", prepared.model, None, 0.0, "device lost")
-    record = daemon._judge(failed)
+    failed = InferenceDone(_frame(3), "cam0", active, None, 0.0, "device lost")
+    record = daemon.judge(failed)
     assert record.verdict is Verdict.ERROR
     assert record.error == "device lost"
     assert record.defects == ()
-    garbled = InferenceDone(_frame(4), "cam0", prepared.model, [np.zeros((1, 7), np.float32)], 1.0)
-    record = daemon._judge(garbled)
+    garbled = InferenceDone(_frame(4), "cam0", active, [np.zeros((1, 7), np.float32)], 1.0)
+    record = daemon.judge(garbled)
     assert record.verdict is Verdict.ERROR
     assert record.error is not None
     assert record.error.startswith("post-processing failed")

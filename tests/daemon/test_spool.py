@@ -157,13 +157,13 @@ def test_check_state_dir_reports_room_and_refuses_an_unusable_folder(tmp_path: P
     blocker.write_text("x", encoding="utf-8")
     with pytest.raises(StateFolderError) as err:
         check_state_dir(blocker, SpoolConfig())
-    assert err.value.folder == blocker
+    assert err.value.path == blocker
     with pytest.raises(StateFolderError, match="free"):
         check_state_dir(tmp_path, SpoolConfig(), min_free=1 << 62)
 
 
 def test_check_config_names_a_read_only_state_folder(tmp_path: Path) -> None:
-    """`ovedged check-config` on a state folder mounted read-only (own mount namespace): exit 2, one line
+    """`ovedged check-config` on a state folder mounted read-only (own mount namespace): exit 1, one line
     naming the folder, no traceback."""
     import shutil
     import subprocess
@@ -181,7 +181,7 @@ def test_check_config_names_a_read_only_state_folder(tmp_path: Path) -> None:
     done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(ovedged),
                            "check-config", "--config", str(cfg)], capture_output=True, text=True, timeout=120,
                           check=False)
-    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr  # a StateError: the machine, not the config file
     errors = [line for line in done.stderr.splitlines() if line.startswith("ovedged: error:")]
     assert len(errors) == 1, done.stderr
     assert str(state) in errors[0] and "not writable" in errors[0]

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -22,12 +21,14 @@ import openvino.opset13 as ops
 import pytest
 
 from camera.frame import Frame
-from daemon.config import ModelConfig
-from daemon.engine import Engine, InferenceDone, LoadedModel
-from daemon.swap import ModelSwapper, install_sighup, self_test
+from daemon.config import load_config
+from daemon.engine import ActiveModel, Engine, InferenceDone
+from daemon.preflight import ModelLoader, self_test
+from daemon.swap import ModelSwapper, install_sighup
+from ovedge.errors import ModelError
 from ovedge.irmeta import GoldenSample, IRMeta, Manifest, Preprocessing, write_rt_info
 from ovedge.signing import generate_keypair, sign_manifest
-from ovedge.store import MANIFEST, ModelStore, ModelVersion, digest_file
+from ovedge.store import MANIFEST, ModelStore, digest_file
 from tests.configs import write_config
 
 NAME = "widget"
@@ -36,7 +37,6 @@ LABELS = ("ok", "scratch", "dent")
 IMAGE = np.dstack([np.full((24, 20), v, np.uint8) for v in (10, 20, 30)])
 SCRATCH = (1.0, 2.0, 0.0)  # logits (10, 40, 0) -> "scratch"
 DENT = (1.0, 0.0, 2.0)  # logits (10, 0, 60) -> "dent"
-CFG = ModelConfig(name=NAME, device="CPU", hint="throughput", num_requests=2)
 CORE = ov.Core()
 
 
@@ -97,13 +97,13 @@ def publish(
     return number
 
 
-@dataclass(frozen=True)
-class Prepared:
-    model: LoadedModel
-
-
-def prepare(version: ModelVersion) -> Prepared:
-    return Prepared(LoadedModel.load(CORE, version, CFG, cache_dir=None))
+def loader_for(store: ModelStore, *, trusted_keys: tuple[Path, ...] = ()) -> ModelLoader:
+    """The daemon's own loader for ``store``: one camera with default rules, CPU, no compile cache."""
+    model = {"store": store.root, "name": NAME, "device": "CPU", "hint": "throughput", "num_requests": 2,
+             "cache": False, "trusted_keys": list(trusted_keys)}
+    folder = store.root.parent / f"config-{len(trusted_keys)}"
+    folder.mkdir(exist_ok=True)
+    return ModelLoader(load_config(write_config(folder, model=model)), CORE)
 
 
 def _wait(predicate: Callable[[], bool], what: str) -> None:
@@ -120,7 +120,7 @@ def _frame(index: int) -> Frame:
 
 def _top(item: InferenceDone) -> str:
     assert item.outputs is not None, item.error
-    return item.model.postprocess(item.outputs, IMAGE.shape[:2])[0].label
+    return item.model.loaded.postprocess(item.outputs, IMAGE.shape[:2])[0].label
 
 
 @pytest.fixture
@@ -131,13 +131,26 @@ def store(tmp_path: Path) -> ModelStore:
 
 
 def _engine(store: ModelStore) -> Engine:
-    return Engine(prepare(store.resolve(NAME, 1)).model)
+    return Engine(loader_for(store).load(1))
 
 
 def test_self_test_passes_on_a_good_version(store: ModelStore) -> None:
     """The golden frame re-run on the compiled model matches the recorded outputs."""
-    worst = self_test(prepare(store.resolve(NAME, 1)).model)
+    loader = loader_for(store)
+    worst = self_test(loader.compile(store.resolve(NAME, 1)))
     assert 0.0 <= worst <= 0.05
+    active = loader.load(1)
+    assert isinstance(active, ActiveModel)
+    assert 0.0 <= active.golden_diff <= 0.05
+    assert set(active.deciders) == {"cam0"}
+
+
+def test_the_first_model_is_self_tested_too(tmp_path: Path) -> None:
+    """The loader the daemon starts with refuses a first version whose golden sample does not reproduce."""
+    store = ModelStore(tmp_path / "ir_models")
+    publish(store, SCRATCH, golden_shift=1.0)
+    with pytest.raises(ModelError, match="widget v1: self-test failed: output 0 differs from the golden sample"):
+        loader_for(store).load("latest")
 
 
 @pytest.mark.parametrize(
@@ -155,7 +168,7 @@ def test_failed_self_test_is_rejected_and_old_model_stays(store: ModelStore, kwa
     """A version whose golden sample does not reproduce (or is missing) never takes over."""
     publish(store, DENT, **kwargs)
     engine = _engine(store)
-    outcome = ModelSwapper(engine=engine, store=store, prepare=prepare).swap_to(2)
+    outcome = ModelSwapper(engine=engine, loader=loader_for(store)).swap_to(2)
     assert (outcome.accepted, outcome.reason) == (False, reason)
     assert engine.model.version.version == 1
 
@@ -169,7 +182,7 @@ def test_corrupt_files_rejected_with_reason(store: ModelStore) -> None:
 
     publish(store, DENT, tamper=corrupt)
     engine = _engine(store)
-    swapper = ModelSwapper(engine=engine, store=store, prepare=prepare)
+    swapper = ModelSwapper(engine=engine, loader=loader_for(store))
     outcome = swapper.swap_to(2)
     assert not outcome.accepted
     assert outcome.reason is not None
@@ -189,7 +202,7 @@ def test_unreadable_ir_with_matching_hashes_rejected(store: ModelStore) -> None:
         (folder / MANIFEST).write_text(manifest.model_copy(update={"files": files}).model_dump_json(), encoding="utf-8")
 
     publish(store, DENT, tamper=garble)
-    outcome = ModelSwapper(engine=_engine(store), store=store, prepare=prepare).swap_to(2)
+    outcome = ModelSwapper(engine=_engine(store), loader=loader_for(store)).swap_to(2)
     assert outcome.reason is not None
     assert outcome.reason.startswith(f"{store.root / NAME / '2' / 'model.xml'} cannot be read by OpenVINO")
 
@@ -200,7 +213,7 @@ def test_trusted_keys_refuse_unsigned_accept_signed(store: ModelStore, tmp_path:
     publish(store, DENT)  # v2 unsigned
     publish(store, DENT, sign_with=private)  # v3 signed
     engine = _engine(store)
-    swapper = ModelSwapper(engine=engine, store=store, prepare=prepare, trusted_keys=[public])
+    swapper = ModelSwapper(engine=engine, loader=loader_for(store, trusted_keys=(public,)))
     refused = swapper.swap_to(2)
     assert refused.reason is not None
     assert refused.reason.startswith("model widget v2 is unsigned, and trusted_keys are configured")
@@ -210,11 +223,28 @@ def test_trusted_keys_refuse_unsigned_accept_signed(store: ModelStore, tmp_path:
     assert swapper.status()["rejections"] == 1
 
 
+def test_signature_is_checked_before_the_hashes(store: ModelStore, tmp_path: Path) -> None:
+    """One order of verification for start-up and swaps: an unsigned version whose files are also
+    corrupt is refused for its signature (the manifest is authenticated before it judges the files);
+    without trusted keys the same version is refused for its hashes."""
+    _, public = generate_keypair(tmp_path / "keys")
+
+    def corrupt(folder: Path) -> None:
+        with (folder / "model.bin").open("r+b") as fh:
+            fh.write(b"\xff\xff\xff\xff")
+
+    publish(store, DENT, tamper=corrupt)
+    with pytest.raises(ModelError, match=r"^model widget v2 is unsigned, and trusted_keys are configured"):
+        loader_for(store, trusted_keys=(public,)).load(2)
+    with pytest.raises(ModelError, match=r"model\.bin: SHA-256"):
+        loader_for(store).load(2)
+
+
 def test_polling_skips_rejected_request_retries(store: ModelStore) -> None:
     """A rejected version is not retried by polling; an explicit request retries it."""
     publish(store, DENT, golden_shift=1.0)
     engine = _engine(store)
-    with ModelSwapper(engine=engine, store=store, prepare=prepare, poll_interval=0.01) as swapper:
+    with ModelSwapper(engine=engine, loader=loader_for(store), poll_interval=0.01) as swapper:
         _wait(lambda: swapper.rejections == 1, "the first rejection")
         for _ in range(20):
             swapper.poll_now()
@@ -230,7 +260,7 @@ def test_sighup_loads_latest(store: ModelStore) -> None:
     """SIGHUP makes the swapper take the newest version (watching off, so only the signal can)."""
     publish(store, DENT)
     engine = _engine(store)
-    with ModelSwapper(engine=engine, store=store, prepare=prepare, watch=False, poll_interval=0.01) as swapper:
+    with ModelSwapper(engine=engine, loader=loader_for(store), watch=False, poll_interval=0.01) as swapper:
         restore = install_sighup(swapper)
         try:
             os.kill(os.getpid(), signal.SIGHUP)
@@ -264,7 +294,7 @@ def test_swap_under_load_no_frame_lost_or_doubled(store: ModelStore) -> None:
 
     produced = threading.Event()
     producer, consumer = threading.Thread(target=produce), threading.Thread(target=consume)
-    with ModelSwapper(engine=engine, store=store, prepare=prepare, poll_interval=0.02) as swapper:
+    with ModelSwapper(engine=engine, loader=loader_for(store), poll_interval=0.02) as swapper:
         producer.start()
         consumer.start()
         _wait(lambda: len(results) >= 30, "30 results on v1")
@@ -301,7 +331,8 @@ def test_swap_to_a_model_wanting_more_requests_grows_the_window(store: ModelStor
     """Swapping from 2 to 5 infer requests gives 5 + 2 credits: 7 frames start without a take, the 8th waits."""
     publish(store, DENT)
     engine = _engine(store)  # 2 requests + 2 spare credits
-    bigger = dataclasses.replace(prepare(store.resolve(NAME, 2)).model, num_requests=5)
+    v2 = loader_for(store).load(2)
+    bigger = dataclasses.replace(v2, loaded=dataclasses.replace(v2.loaded, num_requests=5))
     assert engine.swap(bigger).version.version == 1
     assert all(engine.submit(_frame(i), i, timeout=0) for i in range(7))
     assert not engine.submit(_frame(7), 7, timeout=0)
@@ -310,7 +341,7 @@ def test_swap_to_a_model_wanting_more_requests_grows_the_window(store: ModelStor
     assert {_top(d) for d in done if d is not None} == {"dent"}
 
 
-# -- inside the running daemon (needs the daemon/app.py wiring in /tmp/helperC_swap_wiring.patch) --
+# -- inside the running daemon --
 
 
 def _daemon_config(folder: Path, store: Path, port: int, state: Path) -> Path:
