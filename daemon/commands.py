@@ -22,8 +22,10 @@ Verbs (the payload is a JSON object; an empty payload is ``{}``):
   restart is in :meth:`daemon.app.Daemon.reload_config`; the answer lists what it applied and what
   needs a restart.
 * ``replay {"since": SEQ, "limit": N}``: the stored results above ``SEQ`` (delivered or not, within
-  the spool's retention) are published again on their result topics; the answer gives the count
-  and the range, and ``more`` when further results are stored (ask again from ``last``).
+  the spool's retention) are published again on their result topics, paced at ``[spool]
+  replay_rate`` per second (a burst would overflow subscribers' broker queues: the gap would open
+  again); the answer, sent when all are handed to the client, gives the count and the range, and
+  ``more`` when further results are stored (ask again from ``last``). Other commands wait meanwhile.
 * ``status {}``: the status body, as in the retained status.
 
 Who asked: MQTT v5 gives the receiver of a PUBLISH no client id of its sender (Mosquitto 2.0 adds
@@ -41,6 +43,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, Self
@@ -60,6 +63,7 @@ log = logging.getLogger(__name__)
 
 RESPONSE_SCHEMA = "ovedge.response/1"
 PART_ID_MAX = 128
+REPLAY_BURST = 10  # results a replay sends at once before pacing at [spool] replay_rate
 
 Reply = Callable[[dict[str, Any]], None]
 
@@ -151,6 +155,7 @@ class Commands:
         self._cfg: CommandsConfig = cfg.commands
         self._station = cfg.station.name
         self._prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}/cmd/"
+        self._replay_rate = cfg.spool.replay_rate  # a replay is paced like a backlog: subscribers' queues
         self._queue: queue.Queue[_Message] = queue.Queue(maxsize=self._cfg.queue)
         self._ctx: CommandContext | None = None
         self._stop = threading.Event()
@@ -257,7 +262,15 @@ class Commands:
         rows = ctx.spool.since(request.since, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        sent = sum(1 for row in rows if ctx.responder.republish(row))
+        sent = 0
+        gap = 1.0 / self._replay_rate
+        due = time.monotonic()
+        for i, row in enumerate(rows):
+            if i >= REPLAY_BURST:  # paced: a burst would overflow the subscribers' broker queues
+                due += gap
+                if self._stop.wait(max(0.0, due - time.monotonic())):
+                    break  # stopping: the answer says how many went out
+            sent += ctx.responder.republish(row)
         reply({"ok": sent == len(rows), "count": sent, "first": rows[0].seq if rows else None,
                "last": rows[-1].seq if rows else None, "more": more,
                **({} if sent == len(rows) else {"error": f"{len(rows) - sent} could not be queued for MQTT"})})
