@@ -101,6 +101,10 @@ def _check(cfg: object, *, syntax_only: bool, broker: bool, path: Path) -> int:
     if syntax_only:
         return 0
     print(f"state: {check_state_dir(cfg.state_dir(), cfg.spool)}")
+    if cfg.mqtt.tls is not None or cfg.mqtt.username is not None:
+        from daemon.security import check_security
+
+        print(f"mqtt security: {check_security(cfg)} (TLS files and password read)")
     import openvino as ov
 
     from daemon.preflight import ModelLoader, run_preflight

@@ -20,7 +20,8 @@ import paho.mqtt.client as mqtt
 from daemon.config import DaemonConfig
 from ovedge.errors import ConfigError
 
-__all__ = ["PASSWORD_ENV", "CredentialFileError", "TlsFileError", "configure_security", "password_source"]
+__all__ = ["PASSWORD_ENV", "CredentialFileError", "TlsFileError", "check_security", "configure_security",
+           "password_source"]
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +123,12 @@ def configure_security(client: mqtt.Client, cfg: DaemonConfig) -> str:
         said.append("TLS" + (" with a client certificate" if c.tls.cert_file else "")
                     + (" WITHOUT host-name check" if c.tls.insecure else ""))
     return ", ".join(said) or "anonymous, plain TCP"
+
+
+def check_security(cfg: DaemonConfig) -> str:
+    """For ``check-config`` (also with ``--no-broker``): the TLS files and the password load; the summary."""
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{cfg.client_id}-check",
+                         protocol=MQTTProtocolVersion.MQTTv5)
+    return configure_security(client, cfg)

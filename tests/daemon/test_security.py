@@ -206,3 +206,19 @@ def test_ovedged_with_a_missing_ca_file_says_one_line_and_exits_2(demo_store: Pa
     assert done.returncode == 2, done.stderr
     assert errors == [f"ovedged: error: mqtt.tls.ca_file {missing} does not exist; fix the path in [mqtt.tls] "
                       "or the file"]
+
+
+def test_check_config_reads_the_tls_files_even_without_the_broker(demo_store: Path, tmp_path: Path) -> None:
+    """`check-config --no-broker` (commissioning before the broker exists) still checks [mqtt.tls]: the
+    certificates made by the test pass with one summary line; none of their content is printed."""
+    certs = make_certs(tmp_path / "certs")
+    config = write_config(tmp_path, model={"store": demo_store, "name": "demo", "cache": False},
+                          state={"dir": tmp_path / "state"},
+                          mqtt={"port": 1, "tls": {"ca_file": certs.ca, "cert_file": certs.client_cert,
+                                                   "key_file": certs.client_key}})
+    done = subprocess.run([str(Path(sys.executable).parent / "ovedged"), "check-config", "--no-broker",
+                           "--config", str(config)], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "mqtt security: TLS with a client certificate (TLS files and password read)" in done.stdout.splitlines()
+    assert "PRIVATE KEY" not in done.stdout + done.stderr
