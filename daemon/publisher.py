@@ -571,7 +571,9 @@ class Publisher:
                 if self._commands is not None:
                     self._client.subscribe(self.command_topic, qos=1)
                 self._connect_error = None
-                self._send_after = time.monotonic() + self._cfg.spool.replay_delay
+                backlog = self._spool is not None and self._spool.depth > 0
+                # Only a backlog waits for subscribers to reconnect; with none, live results go at once.
+                self._send_after = time.monotonic() + (self._cfg.spool.replay_delay if backlog else 0.0)
                 self._rewind = True
                 self._connected.set()
                 self.publish_status()  # before start-up goes on: the retained status is there first

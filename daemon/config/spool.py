@@ -40,8 +40,8 @@ class SpoolConfig(Section):
         "(after an outage or a restart) goes out: live results are never held back",
     )
     replay_delay: float = Field(
-        2.0, ge=0, description="seconds after a (re)connect before stored results go out, so that subscribers "
-        "can reconnect first",
+        2.0, ge=0, description="seconds after a (re)connect before a backlog of stored results goes out, so that "
+        "subscribers can reconnect first (no wait when nothing is waiting)",
     )
     retry_interval: float = Field(
         30.0, gt=0, description="seconds between new attempts for results the broker answered with 'no matching "
