@@ -205,14 +205,20 @@ def test_model_command_swaps_through_the_self_test(line: tuple[Running, Mosquitt
 
 
 def test_reload_refuses_a_bad_file_and_applies_rules_not_mqtt(line: tuple[Running, Mosquitto]) -> None:
-    """cmd/reload with an invalid file answers ok=false with the problems and the daemon keeps running; with a
-    valid file it applies [rules] and names [mqtt] as needing a restart (not applied)."""
+    """cmd/reload with an invalid file, or rules naming a label the running model does not have, answers
+    ok=false with the problems and the daemon keeps running; with a valid file it applies [rules] and names
+    [mqtt] as needing a restart (not applied)."""
     daemon, broker = line
     good = daemon.config.read_text(encoding="utf-8")
     with Requester(broker.port, station=STATION) as req:
         daemon.config.write_text(good.replace("min_score = 0.5", 'min_score = "high"'), encoding="utf-8")
         refused = req.ask("reload")
         assert refused["ok"] is False and any("rules.min_score" in p for p in refused["problems"])
+        assert daemon.alive()
+        daemon.config.write_text(good.replace("min_score = 0.5", "min_score = 0.5\nignore_labels = [\"dent\"]"),
+                                 encoding="utf-8")
+        unfit = req.ask("reload")
+        assert unfit["ok"] is False and "labels the model does not have: ['dent']" in unfit["error"], unfit
         assert daemon.alive()
         changed = good.replace("min_score = 0.5", "min_score = 0.6").replace("keepalive = 15", "keepalive = 20")
         assert changed != good
