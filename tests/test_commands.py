@@ -126,6 +126,18 @@ def test_status_answers_on_the_response_topic_with_the_correlation_data(line: tu
         in daemon.text()
 
 
+def test_the_documented_requester_command_gets_an_answer(line: tuple[Running, Mosquitto]) -> None:
+    """`python -m tools.request --port P --station station1 replay '{"since": 0, "limit": 1}'` (docs/MQTT.md)
+    prints the daemon's JSON answer and exits 0."""
+    _daemon, broker = line
+    done = subprocess.run([sys.executable, "-m", "tools.request", "--port", str(broker.port), "--station", STATION,
+                           "replay", '{"since": 0, "limit": 1}'], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["verb"] == "replay" and answer["ok"] is True and answer["count"] == 1
+
+
 def test_inspect_answers_with_the_next_result_tagged_with_the_part_id(line: tuple[Running, Mosquitto]) -> None:
     """cmd/inspect {"part_id"} answers with the camera's next result, whose frame.ref is the part id; the same
     result (same seq) is published on the result topic."""
