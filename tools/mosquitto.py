@@ -69,7 +69,7 @@ class Mosquitto:
 
     def __init__(self, port: int | None = None, *, persistence: bool = True, extra: str = "",
                  anonymous: bool = True, password_file: Path | None = None, acl_file: Path | None = None,
-                 tls: TlsListener | None = None) -> None:
+                 tls: TlsListener | None = None, conf: str | None = None) -> None:
         binary = find_mosquitto()
         if binary is None:
             raise FileNotFoundError(f"mosquitto is not installed; {INSTALL_HINT}")
@@ -81,11 +81,15 @@ class Mosquitto:
         self.password_file = password_file
         self.acl_file = acl_file
         self.tls = tls
+        self.conf = conf  # a whole config of the caller's (e.g. deploy/mosquitto/ovedge.conf): used as is
         self.dir = Path(tempfile.mkdtemp(prefix="ovedge-mosquitto-"))
         self.log_path = self.dir / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def config_text(self) -> str:
+        if self.conf is not None:  # the caller's file; we only add what running unprivileged here needs
+            return "\n".join([self.conf, "user root" if os.geteuid() == 0 else "",
+                              f"pid_file {self.dir}/mosquitto.pid", ""])
         return "\n".join([
             f"listener {self.port} 127.0.0.1",
             *(self.tls.lines() if self.tls is not None else []),

@@ -24,7 +24,7 @@ from daemon.security import PASSWORD_ENV, TlsFileError
 from daemon.spool import RowState, Spool
 from tests.configs import write_config
 from tools.certs import make_certs
-from tools.mosquitto import Mosquitto, TlsListener, make_password_file
+from tools.mosquitto import Mosquitto, TlsListener, free_port, make_password_file
 from tools.request import Requester
 from tools.subscriber import Subscriber
 
@@ -222,3 +222,26 @@ def test_check_config_reads_the_tls_files_even_without_the_broker(demo_store: Pa
     assert done.returncode == 0, done.stderr
     assert "mqtt security: TLS with a client certificate (TLS files and password read)" in done.stdout.splitlines()
     assert "PRIVATE KEY" not in done.stdout + done.stderr
+
+
+def test_the_documented_broker_config_serves_the_daemon_over_tls(tmp_path: Path) -> None:
+    """deploy/mosquitto/ovedge.conf, with only its paths and port replaced, loads in a real Mosquitto, and the
+    daemon's publisher (user ovedge-station1, password from a file, TLS with the test's CA) connects to it."""
+    certs = make_certs(tmp_path / "certs")
+    passwd = make_password_file(tmp_path / "ovedge.passwd", {"ovedge-station1": SECRET})
+    secret = tmp_path / "mqtt.password"
+    secret.write_text(SECRET, encoding="utf-8")
+    secret.chmod(0o600)
+    port = free_port()
+    text = (ROOT / "deploy" / "mosquitto" / "ovedge.conf").read_text(encoding="utf-8")
+    for old, new in (("/etc/mosquitto/ovedge.passwd", passwd), ("/etc/mosquitto/ovedge.acl", ACL),
+                     ("/var/lib/mosquitto/", f"{tmp_path}/"), ("listener 8883", f"listener {port} 127.0.0.1"),
+                     ("/etc/mosquitto/certs/ca.pem", certs.ca), ("/etc/mosquitto/certs/broker.pem", certs.server_cert),
+                     ("/etc/mosquitto/certs/broker.key", certs.server_key)):
+        assert old in text
+        text = text.replace(old, str(new))
+    with Mosquitto(port, conf=text):
+        cfg = _cfg(tmp_path, port, mqtt={"username": "ovedge-station1", "password_file": secret,
+                                         "tls": {"ca_file": certs.ca}})
+        with Publisher(cfg, dict) as pub:
+            assert pub.connected
