@@ -20,6 +20,8 @@ thread (:mod:`daemon.crops`). Each camera's health is published retained on
 seconds on ``<prefix>/<station>/stats`` with every camera's counters.
 * ``http``         the HTTP API when ``[http] enabled`` (:mod:`daemon.http`): uvicorn's event loop;
   ad-hoc inferences run in its worker threads on the engine's compiled model (own infer requests)
+* ``evidence-writer`` draws and writes NG evidence images (:mod:`daemon.evidence`), when ``[evidence]`` is on
+* ``mqtt-commands`` validates and runs MQTT v5 commands (:mod:`daemon.commands`), when ``[commands]`` is on
 
 Shutdown drains the pipeline: cameras stop first, frames already captured are still inferred,
 every result is stored, then we wait (bounded) for PUBACKs, then say ``stopped``; what is not
@@ -36,18 +38,24 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import openvino as ov
 
 from camera.frame import Frame
 from daemon.capture import CameraWorker
-from daemon.config import CameraMode, DaemonConfig
+from daemon.commands import CommandContext, Commands
+from daemon.config import CameraMode, DaemonConfig, load_config
 from daemon.crops import CropGroup, CropPart, camera_of, cut, detections
 from daemon.delivery import Delivery
 from daemon.engine import Engine, InferenceDone
+from daemon.evidence import EvidenceStore, EvidenceWriter
 from daemon.http import HttpServer, create_app, resolve_token
 from daemon.http_view import LiveView
+from daemon.inspect import InspectRequests
 from daemon.metrics import CameraTally
 from daemon.preflight import ModelLoader, run_preflight
 from daemon.publisher import Alarms, Publisher
@@ -59,7 +67,7 @@ from daemon.systemd import Notifier
 from daemon.triggers import CameraNotTriggeredError, Trigger, TriggerFolder, UnknownCameraError, trigger_of
 from daemon.triggers import unanswered_frame as unanswered
 from daemon.watchdog import Counters, Progress
-from ovedge.errors import OvedgeError
+from ovedge.errors import ConfigError, OvedgeError
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +76,39 @@ CAMERA_STOP_TIMEOUT = 10.0  # seconds a camera thread gets to stop (the drain bo
 STATUS_EVERY = 10.0  # seconds between progress checks (and STATUS=) when systemd asks for no watchdog
 CAMERA_STATUS_SCHEMA = "ovedge.camera-status/1"
 STATS_SCHEMA = "ovedge.stats/1"
+RELOADABLE = ("rules", "cameras[].rules", "logging.level")  # what a reload applies without a restart
+
+
+class ReloadRefusedError(ConfigError):
+    """A ``reload`` command that cannot be applied: the daemon keeps its running config."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"reload refused: {problem}")
 
 
 class Daemon:
     def __init__(
-        self, cfg: DaemonConfig, *, until_sources_end: bool = False, notifier: Notifier | None = None
+        self,
+        cfg: DaemonConfig,
+        *,
+        until_sources_end: bool = False,
+        notifier: Notifier | None = None,
+        config_path: Path | None = None,
+        overrides: Sequence[str] = (),
+        log_level_fixed: bool = False,
     ) -> None:
         self.cfg = cfg
         self.until_sources_end = until_sources_end
         self.notifier = notifier if notifier is not None else Notifier()
+        self._config_path = config_path  # for the reload command
+        self._overrides = tuple(overrides)
+        self._log_level_fixed = log_level_fixed  # --log-level given: a reload leaves the level alone
+        self._inspect = InspectRequests()
+        self._commands = Commands(cfg) if cfg.commands.enabled else None
+        self._evidence: EvidenceWriter | None = None
+        self._loader: ModelLoader | None = None
+        self._reload_lock = threading.Lock()
         self.started = time.time()
         self.verdicts: Counter[Verdict] = Counter()
         self._stop_capture = threading.Event()
@@ -118,7 +150,7 @@ class Daemon:
                 "fell_back": m.device.fell_back,
                 "execution_devices": list(m.execution_devices),
             }
-        return {
+        body: dict[str, Any] = {
             "started": utc_iso(self.started),
             "model": model,
             "swap": self._swapper.status() if self._swapper is not None else {},
@@ -126,6 +158,11 @@ class Daemon:
             "camera_state": {w.cfg.id: w.state for w in self._workers},
             "camera_health": self._camera_health(),
         }
+        if self._evidence is not None:
+            body["evidence"] = self._evidence.stats()
+        if self._commands is not None:
+            body["commands"] = {"handled": self._commands.handled, "dropped": self._commands.dropped}
+        return body
 
     def _status_changed(self, *_what: object) -> None:
         """Republish the retained status (a swap outcome, a camera's state): what it says changed."""
@@ -210,7 +247,7 @@ class Daemon:
 
     def run(self, stop: threading.Event) -> int:
         cfg = self.cfg
-        loader = ModelLoader(cfg, ov.Core())
+        self._loader = loader = ModelLoader(cfg, ov.Core())
         m = cfg.model
         # The broker is the publisher's to check: it connects below, and refuses to start when
         # mqtt.require_at_start and the broker does not answer. A long compile (a first GPU/NPU
@@ -231,11 +268,16 @@ class Daemon:
             self._publisher = publisher = stack.enter_context(
                 Publisher(cfg, self.status, spool=spool, alarms=alarms,
                           health=("online", None) if spool.problem is None else ("degraded", spool.problem),
-                          on_connected=self._publish_camera_statuses)
+                          on_connected=self._publish_camera_statuses, commands=self._commands)
             )
+            if cfg.evidence.enabled:
+                evidence = EvidenceStore(cfg.state_dir(), cfg.evidence)
+                spool.evidence = evidence  # the quota policy: evidence goes first
+                self._evidence = stack.enter_context(
+                    EvidenceWriter(cfg.evidence, evidence, space=spool, publish=publisher.publish_evidence))
             self._delivery = delivery = stack.enter_context(
                 Delivery(spool, publisher, alarms, batch_max=cfg.spool.batch_max, batch_ms=cfg.spool.batch_ms,
-                         on_result=self._note))
+                         on_result=self._note, listener=self._inspect.stored))
             if cfg.http.enabled:
                 stack.enter_context(HttpServer(create_app(self._http_view(), cfg.http, token=token), cfg.http))
             decide = threading.Thread(target=self._decide_loop, args=(engine, delivery), name="decide", daemon=True)
@@ -258,6 +300,14 @@ class Daemon:
                 )
             )
             stack.callback(install_sighup(swapper, started=self._reloading, finished=self._reloaded))
+            if self._commands is not None:
+                self._commands.bind(CommandContext(
+                    responder=publisher, spool=spool, swapper=swapper,
+                    model=lambda: (engine.model.name, engine.model.version.version),
+                    versions=loader.store.versions, cameras=tuple(c.id for c in cfg.cameras),
+                    inspect=self._inspect, reload=self.reload_config, trigger=self.trigger,
+                    triggered=frozenset(c.id for c in cfg.cameras if c.mode is CameraMode.TRIGGERED)))
+                stack.enter_context(self._commands)  # stops first: no command runs while we stop
             progress = Progress(self._counters)
             progress.check()  # the baseline
             self.notifier.ready(self._status_line(None))
@@ -431,7 +481,7 @@ class Daemon:
                     ready.append(item)
             if not ready:
                 continue
-            results = [self.judge(item) for item in ready]
+            results = [self._extras(self.judge(item), item) for item in ready]
             for result in results:
                 verdicts[result.verdict] += 1
             # One call per batch: numbered and stored in one transaction; the cameras' tallies are
@@ -439,10 +489,76 @@ class Daemon:
             delivery.submit(results, [(i.frame.image, i.latency_ms if i.outputs is not None else None) for i in ready])
             self._handed += len(results)
 
+    def _extras(self, result: Result, item: InferenceDone) -> Result:
+        """The inspect request waiting for this camera claims it; an evidence image is queued for it.
+
+        Both are no-ops costing a look-up unless a request waits or ``[evidence]`` is on; a bug in
+        either keeps the result as judged (logged), never loses it.
+        """
+        try:
+            result = self._inspect.claim(result)
+            if self._evidence is not None:
+                result = self._evidence.offer(result, item.frame.image)  # put_nowait, never waits
+        except Exception:
+            log.exception("bug while tagging the result of frame %d of %s", item.frame.index, item.context)
+        return result
+
     def _note(self, record: Result, note: tuple[Any, float | None]) -> None:
         """A stored (or unstorable ERROR) result, numbered, into its camera's tally (spool-writer thread)."""
         image, latency_ms = note
         self._tallies[record.camera].note(image, record, record.verdict, latency_ms)
+
+    def reload_config(self) -> dict[str, Any]:
+        """The ``reload`` command: read the config file again and apply what can change while running.
+
+        Applied at once: ``[rules]`` and each camera's ``[cameras.rules]`` (deciders rebuilt for the
+        running model and checked against its labels, switched in between two frames like a model
+        swap; later swaps use them too) and ``[logging] level`` (unless ``--log-level`` was given).
+        Everything else (station, model, cameras and their sources, mqtt, state, spool, commands,
+        evidence) needs a restart: those sections are named in the answer and **not** applied. An
+        invalid file, or rules the running model cannot use, raise :class:`ConfigError`: nothing
+        changes.
+        """
+        if self._config_path is None:
+            raise ReloadRefusedError("the daemon was started without a config file")
+        new = load_config(self._config_path, self._overrides)
+        with self._reload_lock:
+            return self._apply(new)
+
+    def _apply(self, new: DaemonConfig) -> dict[str, Any]:
+        old = self.cfg
+        restart = [name for name in type(old).model_fields
+                   if name not in ("rules", "cameras", "logging") and getattr(new, name) != getattr(old, name)]
+        strip = {"rules"}
+        if [c.model_dump(exclude=strip) for c in new.cameras] != [c.model_dump(exclude=strip) for c in old.cameras]:
+            restart.append("cameras")
+        by_id = {c.id: c for c in new.cameras}
+        cameras = tuple(c.model_copy(update={"rules": by_id[c.id].rules}) if c.id in by_id else c
+                        for c in old.cameras)
+        applied_cfg = old.model_copy(update={"rules": new.rules, "cameras": cameras, "logging": new.logging})
+        applied: list[str] = []
+        if [applied_cfg.rules_for(c) for c in cameras] != [old.rules_for(c) for c in old.cameras]:
+            engine, loader = self._engine, self._loader
+            if engine is not None and loader is not None:
+                loader.use_rules(applied_cfg)
+                active = engine.model
+                try:
+                    deciders = loader.rules(active.loaded)
+                except OvedgeError as exc:
+                    loader.use_rules(old)
+                    raise ReloadRefusedError(f"the rules do not fit model {active.label}: {exc}") from exc
+                engine.swap(replace(active, deciders=deciders))  # between two frames, like a model swap
+            applied.append("rules")
+        if new.logging != old.logging:
+            if self._log_level_fixed:
+                restart.append("logging (--log-level given on the command line)")
+            else:
+                logging.getLogger().setLevel(new.logging.level)
+                applied.append("logging")
+        self.cfg = applied_cfg
+        log.info("config reloaded from %s: applied %s; needs a restart: %s", self._config_path,
+                 ", ".join(applied) or "nothing (no change)", ", ".join(restart) or "nothing")
+        return {"applied": applied, "restart_needed": restart, "reloadable": list(RELOADABLE)}
 
     def _http_view(self) -> LiveView:
         return LiveView(

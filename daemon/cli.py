@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(args.log_level or cfg.logging.level, sys.stderr)
         if args.command == "check-config":
             return _check(cfg, syntax_only=args.syntax_only, broker=not args.no_broker, path=args.config)
-        return _run(cfg, until_sources_end=args.until_sources_end)
+        return _run(cfg, until_sources_end=args.until_sources_end, path=args.config, overrides=args.overrides,
+                    log_level_fixed=args.log_level is not None)
     except OvedgeError as exc:
         for line in str(exc).splitlines():  # one line per problem (a config can have several)
             print(f"ovedged: error: {line}", file=sys.stderr)
@@ -84,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _run(cfg: object, *, until_sources_end: bool) -> int:
+def _run(cfg: object, *, until_sources_end: bool, path: Path, overrides: Sequence[str],
+         log_level_fixed: bool) -> int:
     from daemon.app import Daemon
     from daemon.config import DaemonConfig
 
@@ -99,7 +101,8 @@ def _run(cfg: object, *, until_sources_end: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
     try:
-        return Daemon(cfg, until_sources_end=until_sources_end).run(stop)
+        return Daemon(cfg, until_sources_end=until_sources_end, config_path=path, overrides=overrides,
+                      log_level_fixed=log_level_fixed).run(stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -114,6 +117,10 @@ def _check(cfg: object, *, syntax_only: bool, broker: bool, path: Path) -> int:
     if syntax_only:
         return 0
     print(f"state: {check_state_dir(cfg.state_dir(), cfg.spool)}")
+    if cfg.mqtt.tls is not None or cfg.mqtt.username is not None:
+        from daemon.security import check_security
+
+        print(f"mqtt security: {check_security(cfg)} (TLS files and password read)")
     import openvino as ov
 
     from daemon.preflight import ModelLoader, run_preflight

@@ -40,7 +40,8 @@ class Delivery:
     """Context manager: starts the ``spool-writer`` thread; on exit stores everything queued."""
 
     def __init__(self, spool: Spool, publisher: Publisher, alarms: Alarms, *, batch_max: int = 64,
-                 batch_ms: float = 0.0, on_result: Callable[[Any, Any], None] | None = None) -> None:
+                 batch_ms: float = 0.0, on_result: Callable[[Any, Any], None] | None = None,
+                 listener: Callable[[Sequence[Publishable]], None] | None = None) -> None:
         self._spool = spool
         self._publisher = publisher
         self._alarms = alarms
@@ -51,6 +52,7 @@ class Delivery:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._writer = threading.Thread(target=self._run, name="spool-writer", daemon=True)
+        self._listener = listener  # told about every numbered batch (inspect requests wait for theirs)
         self.problem: str | None = None  # why results are not being stored; None = they are
         self.unstored = 0  # inspections that became ERROR results because they could not be stored
         self.stored = 0
@@ -115,6 +117,8 @@ class Delivery:
         if self.problem is not None:
             self._recover()
         self._publisher.wake(len(records))
+        if self._listener is not None:
+            self._listener(records)
         return records
 
     def _unstored(self, drafts: Sequence[Unnumbered], reason: str) -> list[Publishable]:
@@ -124,6 +128,8 @@ class Delivery:
         self.unstored += len(records)
         for record in records:
             self._publisher.publish_result(record)
+        if self._listener is not None:
+            self._listener(records)
         return records
 
     def _degrade(self, reason: str) -> None:

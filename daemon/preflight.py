@@ -96,6 +96,10 @@ class ModelLoader:
             self._cache_ready = True
         return LoadedModel.load(self._core, version, self._cfg.model, cache_dir=self.cache_dir)
 
+    def use_rules(self, cfg: DaemonConfig) -> None:
+        """A reloaded config's rules (``[rules]``, ``[cameras.rules]``) for :meth:`rules` from now on."""
+        self._cfg = self._cfg.model_copy(update={"rules": cfg.rules, "cameras": cfg.cameras})
+
     def rules(self, loaded: LoadedModel) -> dict[str, Decider]:
         """Step 3, second half: every camera's rules checked against this model's labels."""
         cfg = self._cfg

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -43,6 +43,7 @@ from paho.mqtt.properties import Properties
 
 from daemon.config import DaemonConfig
 from daemon.result import STATUS_SCHEMA, Publishable, utc_iso
+from daemon.security import configure_security
 from daemon.spool import Row, RowState, Spool
 from ovedge.errors import PublishError
 
@@ -59,6 +60,12 @@ ACK_POLL = 0.02  # s the mqtt-acks thread pauses after a batch of several events
 DIRECT_HOLD = 1000  # most unspooled results held in memory for the broker; more are counted as lost
 NO_SUBSCRIBER_LOG_EVERY = 60.0
 """Seconds between two summaries of PUBACK 0x10 (no matching subscribers)."""
+
+
+class CommandInbox(Protocol):
+    """Where paho's thread leaves command messages (:class:`daemon.commands.Commands`): never blocks."""
+
+    def offer(self, msg: mqtt.MQTTMessage) -> None: ...
 
 
 @dataclass
@@ -132,7 +139,8 @@ class Publisher:
                  alarms: Alarms | None = None, health: tuple[str, str | None] = ("online", None),
                  flush_timeout: float | None = None,
                  no_subscriber_log_every: float = NO_SUBSCRIBER_LOG_EVERY,
-                 on_connected: Callable[[], None] | None = None) -> None:
+                 on_connected: Callable[[], None] | None = None,
+                 commands: CommandInbox | None = None) -> None:
         self._no_sub_every = no_subscriber_log_every
         self._no_sub_logged = 0  # counters.no_subscribers at the last line logged about it
         self._no_sub_next = 0.0  # monotonic time of the next summary
@@ -147,6 +155,8 @@ class Publisher:
         self.status_topic = f"{prefix}/status"
         self.alarm_topic = f"{prefix}/alarm"
         self._result_topics = {cam.id: f"{prefix}/{cam.id}/result" for cam in cfg.cameras}
+        self.command_topic = f"{prefix}/cmd/+"
+        self._commands = commands  # None = commands off: nothing subscribed
         self.counters = PublishCounters()
         self.alarms = alarms if alarms is not None else Alarms()
         self._health = health  # ("online" | "degraded", reason): what the retained status says
@@ -187,7 +197,7 @@ class Publisher:
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.max_inflight_messages_set(c.max_inflight + 10)  # our window + status and alarms
         client.max_queued_messages_set(0)  # bounded by our window: the spool holds the rest
-        configure_security(client, self._cfg)
+        self.security = configure_security(client, self._cfg)  # one line for the log, no secret in it
         # The Will is published by the broker whenever the connection dies: it carries no time
         # (the broker cannot put in the moment of death, and the connect time would be stale).
         will = {"schema": STATUS_SCHEMA, "state": "offline", "station": self._cfg.station.name,
@@ -196,6 +206,8 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        if self._commands is not None:
+            client.on_message = self._on_message
         return client
 
     def _status_payload(self, state: str, reason: str | None = None) -> bytes:
@@ -407,6 +419,45 @@ class Publisher:
         with contextlib.suppress(Exception):  # a paho callback must never raise
             self._events.put(("puback", mid, int(reason.value), str(reason)))
 
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._commands is not None:
+            with contextlib.suppress(Exception):  # a paho callback must never raise
+                self._commands.offer(msg)  # put_nowait into a bounded queue: a full one drops and counts
+
+    # -- answers, replays, evidence (any of our threads) ----------------------------------------
+
+    def respond(self, topic: str, correlation: bytes | None, body: dict[str, Any]) -> None:
+        """An MQTT v5 response: ``body`` as JSON on ``topic`` with the request's correlation data."""
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho untyped
+        props.ContentType = CONTENT_TYPE
+        if correlation is not None:
+            props.CorrelationData = correlation
+        self._client.publish(topic, json.dumps(body).encode(), qos=1, properties=props)
+
+    def republish(self, row: Row) -> bool:
+        """A stored result once more (replay requests): not tracked, its delivery state stays."""
+        topic = self._result_topics.get(row.camera) or \
+            f"{self._cfg.station.topic_prefix}/{self._cfg.station.name}/{row.camera}/result"
+        props = self._result_properties(row.camera, row.model, row.version)
+        info = self._client.publish(topic, row.payload, qos=self._mqtt.qos, properties=props)
+        return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+
+    def publish_evidence(self, camera: str, name: str, jpeg: bytes) -> None:
+        """An evidence image on ``<prefix>/<station>/<camera>/evidence`` (QoS 1, best effort: not spooled)."""
+        if not self._connected.is_set():
+            return  # not held for the broker: the file under the state folder is the record
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho untyped
+        props.ContentType = "image/jpeg"
+        props.UserProperty = [("station", self._cfg.station.name), ("camera", camera), ("evidence", name)]
+        topic = f"{self._cfg.station.topic_prefix}/{self._cfg.station.name}/{camera}/evidence"
+        self._client.publish(topic, jpeg, qos=1, properties=props)
+
+    def status_payload(self) -> dict[str, Any]:
+        """The body of the retained status as it would be published now (the ``status`` command)."""
+        state, reason = self._health
+        body: dict[str, Any] = json.loads(self._status_payload(state, reason))
+        return body
+
     # -- mqtt-send: spool -> broker -------------------------------------------------------------
 
     def _send_loop(self) -> None:
@@ -579,10 +630,12 @@ class Publisher:
     def _handle(self, kind: str, code: int, text: str) -> None:
         if kind == "connect":
             if code < 0x80:
-                log.info("connected to MQTT broker %s:%d", self._mqtt.host, self._mqtt.port)
+                log.info("connected to MQTT broker %s:%d (%s)", self._mqtt.host, self._mqtt.port, self.security)
                 if self._ever_connected:
                     self.counters.reconnects += 1
                 self._ever_connected = True
+                if self._commands is not None:
+                    self._client.subscribe(self.command_topic, qos=1)
                 self._connect_error = None
                 backlog = self._spool is not None and self._spool.depth > 0
                 # Only a backlog waits for subscribers to reconnect; with none, live results go at once.
@@ -637,27 +690,3 @@ def probe_broker(cfg: DaemonConfig) -> None:
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def configure_security(client: mqtt.Client, cfg: DaemonConfig) -> None:
-    """Credentials and TLS from ``[mqtt]`` (the password file is read here, at start-up)."""
-    c = cfg.mqtt
-    if c.username is not None:
-        password: str | None = None
-        if c.password is not None:
-            password = c.password.get_secret_value()
-        elif c.password_file is not None:
-            path = c.password_file
-            try:
-                password = path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise PublishError(f"mqtt.password_file {path} cannot be read: {exc.strerror}") from exc
-        client.username_pw_set(c.username, password)
-    if c.tls is not None:
-        t = c.tls
-        client.tls_set(
-            ca_certs=str(t.ca_file) if t.ca_file else None,
-            certfile=str(t.cert_file) if t.cert_file else None,
-            keyfile=str(t.key_file) if t.key_file else None,
-        )
-        client.tls_insecure_set(t.insecure)

@@ -84,6 +84,10 @@ class ResultRecord(_Frozen):
     error: str | None = Field(None, description="why the verdict is ERROR")
     part_id: str | None = Field(None, description="triggered mode: the part id the trigger carried (null: none given)")
     trigger_id: str | None = Field(None, description="triggered mode: the id Daemon.trigger returned for this result")
+    evidence: str | None = Field(
+        None, description="the evidence image (JPEG, defects drawn) for this result, relative to the state folder, "
+        "e.g. evidence/cam0/20260101T000000.000000Z-f42.jpg; null = none saved ([evidence] in the config)",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -166,6 +170,7 @@ class Result(NamedTuple):
     trigger_to_result_ms: float | None = None
     part_id: str | None = None
     trigger_id: str | None = None
+    evidence: str | None = None  # the evidence image, relative to the state folder (set after saving it)
 
     def to_json(self) -> bytes:
         """The payload: byte for byte what ``self.record().to_json()`` parses to, ~10x cheaper."""
@@ -185,7 +190,8 @@ class Result(NamedTuple):
             f'"timings":{{"inference_ms":{_num(self.inference_ms)},'
             f'"capture_to_result_ms":{_num(self.capture_to_result_ms)},'
             f'"trigger_to_result_ms":{_optnum(self.trigger_to_result_ms)}}},'
-            f'"error":{_opt(self.error)},"part_id":{_opt(self.part_id)},"trigger_id":{_opt(self.trigger_id)}}}'
+            f'"error":{_opt(self.error)},"part_id":{_opt(self.part_id)},"trigger_id":{_opt(self.trigger_id)},'
+            f'"evidence":{_opt(self.evidence)}}}'
         ).encode()
 
     def numbered(self, seq: int) -> Result:
@@ -213,6 +219,7 @@ class Result(NamedTuple):
             error=self.error,
             part_id=self.part_id,
             trigger_id=self.trigger_id,
+            evidence=self.evidence,
         )
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn, Self
+from typing import NoReturn, Protocol, Self
 
 from daemon.config import SpoolConfig
 from daemon.result import Publishable, Unnumbered
@@ -70,6 +70,15 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_undelivered ON results(seq) WHERE state != 1;
 """
+
+
+class EvidenceSpace(Protocol):
+    """The evidence images' side of the quota (:class:`daemon.evidence.EvidenceStore`)."""
+
+    @property
+    def nbytes(self) -> int: ...
+
+    def evict(self, nbytes: int) -> int: ...
 
 
 class _FreshSpoolError(Exception):
@@ -195,6 +204,7 @@ class Spool:
         self.high_water = 0
         self._quota_full = False
         self.set_aside: list[Path] = []
+        self.evidence: EvidenceSpace | None = None  # NG evidence images: share the quota, go first
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -432,7 +442,8 @@ class Spool:
         """The quota policy: evidence first, then delivered rows; undelivered results never."""
         quota = self._cfg.quota_bytes
         limit = int(quota * QUOTA_RESUME) if self._quota_full else quota
-        excess = self._undelivered_bytes + self._delivered_bytes + size - limit
+        evidence = self.evidence.nbytes if self.evidence is not None else 0
+        excess = self._undelivered_bytes + self._delivered_bytes + evidence + size - limit
         if excess <= 0:
             return
         excess -= self.evict_evidence(excess)
@@ -455,8 +466,17 @@ class Spool:
             raise SpoolStorageError(reason)
 
     def evict_evidence(self, nbytes: int) -> int:
-        """Hook for NG evidence images (they share the quota and go first). Returns bytes freed."""
-        return 0
+        """NG evidence images share the quota and go first (oldest first). Returns bytes freed."""
+        return self.evidence.evict(nbytes) if self.evidence is not None else 0
+
+    @property
+    def quota_bytes(self) -> int:
+        return self._cfg.quota_bytes
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes the results take under the quota (payload + overhead), delivered or not."""
+        return self._undelivered_bytes + self._delivered_bytes
 
     def number_unstored(self, count: int) -> list[int]:
         """Numbers for results that could not be stored (they go out as ``ERROR`` results).

@@ -81,7 +81,7 @@ class ModelSwapper:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._pending: list[tuple[int | Literal["latest"], str, Callable[[], None] | None]] = []
+        self._pending: list[tuple[int | Literal["latest"], str, Callable[[SwapOutcome | None], None] | None]] = []
         self._rejected: dict[int, str] = {}
         self._thread = threading.Thread(target=self._run, name="model-swap", daemon=True)
         self.history: list[SwapOutcome] = []
@@ -106,12 +106,13 @@ class ModelSwapper:
         version: int | Literal["latest"] = "latest",
         *,
         trigger: str = "request",
-        done: Callable[[], None] | None = None,
+        done: Callable[[SwapOutcome | None], None] | None = None,
     ) -> None:
         """Ask for ``version`` (retried even if rejected before); returns at once.
 
-        ``done`` is called on the ``model-swap`` thread once the request was handled: swapped,
-        rejected, or nothing to do (the version already runs).
+        ``done`` is called on the ``model-swap`` thread once the request was handled, with the
+        outcome (swapped or rejected), or ``None`` when that version is already running (nothing
+        to do) or the attempt failed unexpectedly.
         """
         with self._lock:
             self._pending.append((version, trigger, done))
@@ -150,28 +151,29 @@ class ModelSwapper:
         with self._lock:
             pending, self._pending = self._pending, []
         for wanted, trigger, done in pending:
+            outcome: SwapOutcome | None = None
             try:
-                self._consider(wanted, trigger, explicit=True)
+                outcome = self._consider(wanted, trigger, explicit=True)
             finally:
                 if done is not None:
-                    done()
+                    done(outcome)
         if self._watch and not pending:
             self._consider("latest", "poll", explicit=False)
 
-    def _consider(self, wanted: int | Literal["latest"], trigger: str, *, explicit: bool) -> None:
+    def _consider(self, wanted: int | Literal["latest"], trigger: str, *, explicit: bool) -> SwapOutcome | None:
         name = self.active.name
         if wanted == "latest":
             versions = self._loader.store.versions(name)
             if not versions:
-                return
+                return None
             number = versions[-1]
         else:
             number = int(wanted)
         if number == self.active.version.version:
-            return
+            return None
         if not explicit and number in self._rejected:
-            return
-        self.swap_to(number, trigger=trigger)
+            return None
+        return self.swap_to(number, trigger=trigger)
 
     def swap_to(self, number: int, *, trigger: str = "request") -> SwapOutcome:
         """Resolve, verify, compile, self-test and switch to ``number`` now (in the caller's thread)."""
@@ -232,10 +234,14 @@ def install_sighup(
     Call from the main thread (Python delivers signals there).
     """
 
+    def done(_outcome: SwapOutcome | None) -> None:
+        if finished is not None:
+            finished()
+
     def on_hup(signum: int, _frame: FrameType | None) -> None:
         if started is not None:
             started()
-        swapper.request("latest", trigger="SIGHUP", done=finished)
+        swapper.request("latest", trigger="SIGHUP", done=done)
 
     previous = signal.signal(signal.SIGHUP, on_hup)
 

@@ -1,5 +1,8 @@
 """A private Mosquitto broker on a free loopback port, for the demo and the tests.
 
+Options for the security tests: no anonymous access, a password file (:func:`make_password_file`
+runs the real ``mosquitto_passwd``), an ACL file, a TLS listener (:class:`TlsListener`).
+
 Debian's mosquitto needs ``user root`` (or a writable pid/persistence folder) in its config, and
 another broker may already hold 1883: so each broker gets a temp folder and a free port.
 """
@@ -13,12 +16,38 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 INSTALL_HINT = "install it with: sudo apt-get install -y mosquitto (Debian/Ubuntu)"
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    """TLS on the broker's listener: its certificate and key, the CA that signs clients' certificates."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = False  # mutual TLS: a client without a certificate signed by cafile is refused
+
+    def lines(self) -> list[str]:
+        return [f"cafile {self.cafile}", f"certfile {self.certfile}", f"keyfile {self.keyfile}",
+                f"require_certificate {'true' if self.require_certificate else 'false'}"]
+
+
+def make_password_file(path: Path, users: dict[str, str]) -> Path:
+    """A Mosquitto password file made with the real ``mosquitto_passwd`` (hashed entries)."""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        raise FileNotFoundError(f"mosquitto_passwd is not installed; {INSTALL_HINT}")
+    path.write_text("", encoding="utf-8")
+    for user, password in users.items():
+        subprocess.run([tool, "-b", str(path), user, password], check=True, capture_output=True)
+    return path
 
 
 def find_mosquitto() -> str | None:
@@ -38,7 +67,9 @@ def free_port() -> int:
 class Mosquitto:
     """``with Mosquitto() as broker: broker.port`` — started, ready, stopped and cleaned up."""
 
-    def __init__(self, port: int | None = None, *, persistence: bool = True, extra: str = "") -> None:
+    def __init__(self, port: int | None = None, *, persistence: bool = True, extra: str = "",
+                 anonymous: bool = True, password_file: Path | None = None, acl_file: Path | None = None,
+                 tls: TlsListener | None = None, conf: str | None = None) -> None:
         binary = find_mosquitto()
         if binary is None:
             raise FileNotFoundError(f"mosquitto is not installed; {INSTALL_HINT}")
@@ -46,14 +77,25 @@ class Mosquitto:
         self.port = port or free_port()
         self.persistence = persistence
         self.extra = extra
+        self.anonymous = anonymous
+        self.password_file = password_file
+        self.acl_file = acl_file
+        self.tls = tls
+        self.conf = conf  # a whole config of the caller's (e.g. deploy/mosquitto/ovedge.conf): used as is
         self.dir = Path(tempfile.mkdtemp(prefix="ovedge-mosquitto-"))
         self.log_path = self.dir / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def config_text(self) -> str:
+        if self.conf is not None:  # the caller's file; we only add what running unprivileged here needs
+            return "\n".join([self.conf, "user root" if os.geteuid() == 0 else "",
+                              f"pid_file {self.dir}/mosquitto.pid", ""])
         return "\n".join([
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            *(self.tls.lines() if self.tls is not None else []),
+            f"allow_anonymous {'true' if self.anonymous else 'false'}",
+            f"password_file {self.password_file}" if self.password_file else "",
+            f"acl_file {self.acl_file}" if self.acl_file else "",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.dir}/",
             "user root" if os.geteuid() == 0 else "",

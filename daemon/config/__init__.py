@@ -3,7 +3,7 @@
 One module per section (:mod:`~daemon.config.station`, :mod:`~daemon.config.model`,
 :mod:`~daemon.config.rules`, :mod:`~daemon.config.cameras`, :mod:`~daemon.config.mqtt`,
 :mod:`~daemon.config.state`, :mod:`~daemon.config.spool`, :mod:`~daemon.config.logs`,
-:mod:`~daemon.config.http`; the root object in
+:mod:`~daemon.config.http`, :mod:`~daemon.config.commands`, :mod:`~daemon.config.evidence`; the root object in
 :mod:`~daemon.config.root`). Every key is declared there with its description: that is the
 configuration's documentation (``config.toml`` at the repository root shows the defaults).
 Camera sources are declared in :mod:`camera.config`.
@@ -19,7 +19,9 @@ the broker answers is checked by :mod:`daemon.preflight` when the daemon starts 
 """
 
 from daemon.config.cameras import CameraConfig, CameraMode, Crop
+from daemon.config.commands import VERBS, CommandsConfig, Verb
 from daemon.config.device import DeviceSpec, DeviceString, InvalidDeviceError, parse_device
+from daemon.config.evidence import EvidenceConfig
 from daemon.config.http import HttpConfig
 from daemon.config.loader import (
     ConfigFileError,
@@ -39,14 +41,17 @@ from daemon.config.state import StateConfig
 from daemon.config.station import StationConfig
 
 __all__ = [
+    "VERBS",
     "CameraConfig",
     "CameraMode",
+    "CommandsConfig",
     "ConfigFileError",
     "ConfigInvalidError",
     "Crop",
     "DaemonConfig",
     "DeviceSpec",
     "DeviceString",
+    "EvidenceConfig",
     "HttpConfig",
     "InferencePrecision",
     "InvalidDeviceError",
@@ -60,6 +65,7 @@ __all__ = [
     "StateConfig",
     "StationConfig",
     "TlsConfig",
+    "Verb",
     "apply_override",
     "load_config",
     "parse_device",

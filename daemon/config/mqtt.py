@@ -15,7 +15,8 @@ __all__ = ["MqttConfig", "TlsConfig"]
 class TlsConfig(Section):
     """TLS towards the broker."""
 
-    ca_file: ConfigPath | None = Field(None, description="CA bundle; unset = system CAs")
+    ca_file: ConfigPath | None = Field(None, description="CA bundle (PEM) the broker's certificate is checked "
+                                       "against; unset = system CAs")
     cert_file: ConfigPath | None = Field(None, description="client certificate (mutual TLS)")
     key_file: ConfigPath | None = Field(None, description="client key (mutual TLS)")
     insecure: bool = Field(False, description="skip host-name check (never on a real line)")
@@ -28,8 +29,13 @@ class MqttConfig(Section):
     port: int = Field(1883, ge=1, le=65535, description="broker port")
     client_id: str = Field("", description="client id; empty = ovedge-<station>")
     username: str | None = Field(None, description="user name")
-    password: SecretStr | None = Field(None, description="password (prefer password_file)")
-    password_file: ConfigPath | None = Field(None, description="file holding the password")
+    password: SecretStr | None = Field(
+        None, description="password (prefer password_file or $OVEDGE_MQTT_PASSWORD); never logged"
+    )
+    password_file: ConfigPath | None = Field(
+        None, description="file holding the password (read at start; a warning when others may read it); "
+        "with neither key, $OVEDGE_MQTT_PASSWORD is used when set",
+    )
     tls: TlsConfig | None = Field(None, description="TLS settings; unset = plain TCP")
     qos: Literal[0, 1, 2] = Field(1, description="QoS of result messages")
     keepalive: int = Field(15, ge=5, le=3600, description="seconds; a dead broker is noticed after ~2x")

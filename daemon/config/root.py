@@ -8,6 +8,8 @@ from pydantic import Field, field_validator, model_validator
 
 from daemon.config._base import Section
 from daemon.config.cameras import CameraConfig
+from daemon.config.commands import CommandsConfig
+from daemon.config.evidence import EvidenceConfig
 from daemon.config.http import HttpConfig
 from daemon.config.logs import LoggingConfig
 from daemon.config.model import ModelConfig
@@ -36,6 +38,8 @@ class DaemonConfig(Section):
     spool: SpoolConfig = Field(default_factory=dict, validate_default=True)
     logging: LoggingConfig = Field(default_factory=dict, validate_default=True)
     http: HttpConfig = Field(default_factory=dict, validate_default=True)
+    commands: CommandsConfig = Field(default_factory=dict, validate_default=True)
+    evidence: EvidenceConfig = Field(default_factory=dict, validate_default=True)
 
     @field_validator("cameras")
     @classmethod
@@ -53,6 +57,10 @@ class DaemonConfig(Section):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             msg = f"camera ids must be unique, repeated: {dupes}"
+            raise ValueError(msg)
+        unknown = sorted(set(self.evidence.publish) - set(ids))
+        if unknown:
+            msg = f"evidence.publish names cameras that are not configured: {unknown}; use ids from [[cameras]]"
             raise ValueError(msg)
         return self
 

@@ -1,0 +1,149 @@
+"""NG evidence images: which frames are saved, the drop policy, retention, the shared spool quota."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from daemon.config import EvidenceConfig, SpoolConfig
+from daemon.evidence import EvidenceStore, EvidenceWriter
+from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict
+from daemon.spool import Spool
+
+
+def _draft(index: int, verdict: Verdict, camera: str = "cam0") -> ResultDraft:
+    defects = (DefectOut(label="scratch", score=0.9, box=(10, 10, 40, 30)),) if verdict is Verdict.NG else ()
+    return ResultDraft(
+        station="s1", camera=camera, time=f"2026-01-01T00:00:{index % 60:02d}.{index:06d}Z",
+        frame=FrameOut(index=index, ref=None, captured="2026-01-01T00:00:00.000000Z", width=64, height=48),
+        model=ModelOut(name="demo", version=1, device="CPU"), verdict=verdict, defects=defects,
+        timings=TimingsOut(inference_ms=1.0, capture_to_result_ms=2.0),
+    )
+
+
+def _image(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+
+
+def _wait(predicate: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds  # a hang guard, not a speed requirement
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_ng_frames_are_saved_with_the_defects_drawn_on_a_copy(tmp_path: Path) -> None:
+    """An NG result names a JPEG under <state>/evidence/<camera>/ that exists once written, shows the drawn
+    box (it differs from the frame), and the frame handed in is left untouched; OK frames are not saved."""
+    cfg = EvidenceConfig(enabled=True, quality=95)
+    image = _image()
+    before = image.copy()
+    with EvidenceWriter(cfg, EvidenceStore(tmp_path, cfg)) as writer:
+        ng = writer.offer(_draft(1, Verdict.NG), image)
+        ok = writer.offer(_draft(2, Verdict.OK), image)
+        error = writer.offer(_draft(3, Verdict.ERROR), image)
+    assert ok.evidence is None and error.evidence is None
+    assert ng.evidence is not None and ng.evidence.startswith("evidence/cam0/") and ng.evidence.endswith("-f1.jpg")
+    saved = cv2.imread(str(tmp_path / ng.evidence))
+    assert saved is not None and saved.shape == image.shape
+    assert np.array_equal(image, before)
+    box_edge = saved[10, 10:40].astype(int)
+    assert np.abs(box_edge - image[10, 10:40].astype(int)).mean() > 40  # the box is drawn there
+    assert writer.written == 1
+
+
+def test_every_nth_ok_frame_is_sampled_per_camera(tmp_path: Path) -> None:
+    """ok_every = 3 saves OK frames 3 and 6 of each camera, counted per camera."""
+    cfg = EvidenceConfig(enabled=True, ok_every=3)
+    with EvidenceWriter(cfg, EvidenceStore(tmp_path, cfg)) as writer:
+        named = {cam: [i for i in range(1, 7) if writer.offer(_draft(i, Verdict.OK, cam), _image()).evidence]
+                 for cam in ("cam0", "cam1")}
+    assert named == {"cam0": [3, 6], "cam1": [3, 6]}
+    assert len(list((tmp_path / "evidence").rglob("*.jpg"))) == 4
+
+
+def test_a_full_queue_drops_the_new_image_counts_it_and_never_waits(tmp_path: Path) -> None:
+    """Drop policy: with the writer not running and the queue (2) full, a new NG image is dropped and
+    counted, and its result says evidence null; the two queued ones are written once the writer runs."""
+    cfg = EvidenceConfig(enabled=True, queue=2)
+    writer = EvidenceWriter(cfg, EvidenceStore(tmp_path, cfg))
+    drafts = [writer.offer(_draft(i, Verdict.NG), _image(i)) for i in range(4)]
+    assert [d.evidence is not None for d in drafts] == [True, True, False, False]
+    assert writer.dropped == 2
+    with writer:
+        pass
+    assert writer.written == 2
+    assert all((tmp_path / d.evidence).is_file() for d in drafts[:2] if d.evidence)
+
+
+def test_retention_keeps_the_newest_within_count_and_bytes(tmp_path: Path) -> None:
+    """max_files = 3: after five NG images only the three newest files are left, and the store counts them."""
+    cfg = EvidenceConfig(enabled=True, max_files=3)
+    store = EvidenceStore(tmp_path, cfg)
+    with EvidenceWriter(cfg, store) as writer:
+        names = [writer.offer(_draft(i, Verdict.NG), _image(i)).evidence for i in range(5)]
+    left = sorted(p.name for p in (tmp_path / "evidence" / "cam0").glob("*.jpg"))
+    assert left == sorted(Path(n).name for n in names[2:] if n)
+    assert len(store) == 3 and store.expired == 2
+    assert store.nbytes == sum(p.stat().st_size for p in (tmp_path / "evidence").rglob("*.jpg"))
+
+
+def test_files_left_by_an_earlier_run_count_and_expire_by_age(tmp_path: Path) -> None:
+    """At start the writer takes stock of existing files; one older than max_age is removed."""
+    old = tmp_path / "evidence" / "cam0" / "old.jpg"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x" * 100)
+    fresh = old.with_name("fresh.jpg")
+    fresh.write_bytes(b"y" * 50)
+    past = time.time() - 3600
+    os.utime(old, (past, past))
+    cfg = EvidenceConfig(enabled=True, max_age=600)
+    store = EvidenceStore(tmp_path, cfg)
+    with EvidenceWriter(cfg, store):
+        pass
+    assert not old.exists() and fresh.exists()
+    assert store.nbytes == 50
+
+
+def test_evidence_goes_first_when_results_need_the_quota(tmp_path: Path) -> None:
+    """Shared quota: evidence files count against [spool] quota_bytes; a batch of results that does not fit
+    evicts the oldest evidence files (not the results), and the results are stored."""
+    spool_cfg = SpoolConfig(quota_bytes=60_000)
+    cfg = EvidenceConfig(enabled=True, quality=100)
+    store = EvidenceStore(tmp_path, cfg)
+    with Spool(tmp_path, spool_cfg) as spool:
+        spool.evidence = store
+        with EvidenceWriter(cfg, store, space=spool) as writer:
+            for i in range(4):
+                writer.offer(_draft(i, Verdict.NG), _image(i))
+        assert writer.written == 4
+        before = store.nbytes
+        assert before > 0
+        need = spool_cfg.quota_bytes - before + 5_000  # results that only fit once evidence goes
+        drafts = [_draft(100 + i, Verdict.OK) for i in range(need // 500 + 1)]
+        records = spool.commit(drafts)
+        assert len(records) == len(drafts)
+        assert store.evicted >= 1 and store.nbytes < before
+        assert spool.stored_bytes + store.nbytes <= spool_cfg.quota_bytes
+
+
+def test_an_image_is_not_written_when_results_fill_the_quota(tmp_path: Path) -> None:
+    """Verdicts never go for evidence: with the quota taken by undelivered results the writer skips the
+    image (counted) instead of pushing results out."""
+    spool_cfg = SpoolConfig(quota_bytes=20_000)
+    cfg = EvidenceConfig(enabled=True)
+    store = EvidenceStore(tmp_path, cfg)
+    with Spool(tmp_path, spool_cfg) as spool:
+        spool.evidence = store
+        spool.commit([_draft(i, Verdict.OK) for i in range(40)])  # ~ 19 kB of undelivered results
+        with EvidenceWriter(cfg, store, space=spool) as writer:
+            writer.offer(_draft(999, Verdict.NG), _image())
+        assert writer.skipped == 1 and writer.written == 0
+        assert spool.depth == 40
