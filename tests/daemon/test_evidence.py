@@ -12,17 +12,17 @@ import numpy as np
 
 from daemon.config import EvidenceConfig, SpoolConfig
 from daemon.evidence import EvidenceStore, EvidenceWriter
-from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict
+from daemon.result import DefectData, Result, Verdict
 from daemon.spool import Spool
 
 
-def _draft(index: int, verdict: Verdict, camera: str = "cam0") -> ResultDraft:
-    defects = (DefectOut(label="scratch", score=0.9, box=(10, 10, 40, 30)),) if verdict is Verdict.NG else ()
-    return ResultDraft(
-        station="s1", camera=camera, time=f"2026-01-01T00:00:{index % 60:02d}.{index:06d}Z",
-        frame=FrameOut(index=index, ref=None, captured="2026-01-01T00:00:00.000000Z", width=64, height=48),
-        model=ModelOut(name="demo", version=1, device="CPU"), verdict=verdict, defects=defects,
-        timings=TimingsOut(inference_ms=1.0, capture_to_result_ms=2.0),
+def _draft(index: int, verdict: Verdict, camera: str = "cam0") -> Result:
+    defects = (DefectData(label="scratch", score=0.9, box=(10, 10, 40, 30)),) if verdict is Verdict.NG else ()
+    return Result(
+        seq=0, station="s1", camera=camera, time=1_767_225_600.0 + index % 60 + index / 1e6,
+        frame_index=index, frame_ref=None, captured=1_767_225_600.0, width=64, height=48,
+        model_name="demo", model_version=1, device="CPU", verdict=verdict, defects=defects,
+        inference_ms=1.0, capture_to_result_ms=2.0,
     )
 
 
