@@ -14,18 +14,17 @@ import numpy as np
 
 from daemon.config import EvidenceConfig
 from daemon.evidence import EvidenceStore, EvidenceWriter
-from daemon.result import DefectOut, FrameOut, ModelOut, ResultDraft, TimingsOut, Verdict
+from daemon.result import DefectData, Result, Verdict
 
 N = 2000
 
 
-def draft(i: int) -> ResultDraft:
-    return ResultDraft(
-        station="s", camera="cam0", time=f"2026-01-01T00:00:00.{i:06d}Z",
-        frame=FrameOut(index=i, ref=None, captured="2026-01-01T00:00:00.000000Z", width=256, height=256),
-        model=ModelOut(name="m", version=1, device="CPU"), verdict=Verdict.NG,
-        defects=(DefectOut(label="scratch", score=0.9, box=(10, 10, 60, 40)),),
-        timings=TimingsOut(inference_ms=1.0, capture_to_result_ms=1.0),
+def draft(i: int) -> Result:
+    return Result(
+        seq=0, station="s", camera="cam0", time=1_767_225_600.0 + i / 1e6, frame_index=i, frame_ref=None,
+        captured=1_767_225_600.0, width=256, height=256, model_name="m", model_version=1, device="CPU",
+        verdict=Verdict.NG, defects=(DefectData(label="scratch", score=0.9, box=(10, 10, 60, 40)),),
+        inference_ms=1.0, capture_to_result_ms=1.0,
     )
 
 

@@ -22,6 +22,7 @@ from daemon.config import load_config
 from daemon.result import ResultRecord, Verdict
 from daemon.triggers import CameraNotTriggeredError, UnknownCameraError
 from tests.configs import write_config
+from tools.request import Requester
 from tools.subscriber import Subscriber
 
 HANG_GUARD = 120.0  # seconds: only against a hung test, never a speed threshold
@@ -67,8 +68,8 @@ def results_until(sub: Subscriber, pred: Callable[[list[ResultRecord]], bool], g
 
 
 @pytest.fixture
-def config(tmp_path: Path, demo_store: Path, broker: Any) -> Callable[[list[dict[str, Any]]], Path]:
-    def make(cameras: list[dict[str, Any]]) -> Path:
+def config(tmp_path: Path, demo_store: Path, broker: Any) -> Callable[..., Path]:
+    def make(cameras: list[dict[str, Any]], **extra: Any) -> Path:
         return write_config(
             tmp_path,
             station={"name": "st-trig", "topic_prefix": "ovt"},
@@ -76,6 +77,7 @@ def config(tmp_path: Path, demo_store: Path, broker: Any) -> Callable[[list[dict
             cameras=cameras,
             mqtt={"port": broker.port, "connect_timeout": 5, "stats_interval": 0.5},
             state={"dir": tmp_path / "state"},
+            **extra,
         )
 
     return make
@@ -118,6 +120,31 @@ def test_100_triggers_give_100_results_with_their_part_ids(config, sub: Subscrib
     assert len({r.frame.index for r in got}) == 100  # one frame per trigger
     assert all(r.timings.trigger_to_result_ms is not None for r in got)
     assert list(folder.iterdir()) == []  # every trigger file taken
+
+
+def test_inspect_command_triggers_a_triggered_camera(config, sub: Subscriber, broker: Any) -> None:
+    """cmd/inspect on a triggered camera goes through Daemon.trigger: the answer is that trigger's result
+    (trigger id, part id, frame.ref = part id), the same result (same seq and trigger id) is published on
+    the result topic, and nothing else is inspected."""
+    cfg = config([{"id": "cam", "mode": "triggered", "trigger_timeout": 60,
+                   "source": {"type": "synthetic", "seed": 5, "fps": 0}}],
+                 commands={"enabled": True, "inspect_timeout": 60})
+    answers: list[dict[str, Any]] = []
+    got: list[ResultRecord] = []
+
+    def drive(daemon: Daemon) -> None:
+        with Requester(broker.port, station="st-trig", prefix="ovt") as req:
+            answers.append(req.ask("inspect", {"camera": "cam", "part_id": "cmd-1"}, timeout=HANG_GUARD))
+        results_until(sub, lambda r: len(r) >= 1, got)
+        time.sleep(1.0)  # a second (wrong) inspection would arrive now
+        results_until(sub, lambda r: True, got)
+
+    run_daemon(cfg, drive)
+    assert answers[0]["ok"] is True, answers[0]
+    answered = ResultRecord.model_validate(answers[0]["result"])
+    assert answered.trigger_id is not None and answered.part_id == "cmd-1" and answered.frame.ref == "cmd-1"
+    assert answered.verdict in (Verdict.OK, Verdict.NG)
+    assert [(r.seq, r.trigger_id, r.part_id) for r in got] == [(answered.seq, answered.trigger_id, "cmd-1")]
 
 
 def test_emulated_basler_software_trigger_among_other_cameras(config, sub: Subscriber, tmp_path: Path) -> None:
