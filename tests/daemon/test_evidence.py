@@ -13,7 +13,7 @@ import numpy as np
 from daemon.config import EvidenceConfig, SpoolConfig
 from daemon.evidence import EvidenceStore, EvidenceWriter
 from daemon.result import DefectData, Result, Verdict
-from daemon.spool import Spool
+from daemon.spool import ROW_OVERHEAD, Spool
 
 
 def _draft(index: int, verdict: Verdict, camera: str = "cam0") -> Result:
@@ -142,8 +142,10 @@ def test_an_image_is_not_written_when_results_fill_the_quota(tmp_path: Path) -> 
     store = EvidenceStore(tmp_path, cfg)
     with Spool(tmp_path, spool_cfg) as spool:
         spool.evidence = store
-        spool.commit([_draft(i, Verdict.OK) for i in range(40)])  # ~ 19 kB of undelivered results
+        row = len(_draft(0, Verdict.OK).to_json()) + ROW_OVERHEAD
+        fits = 19_000 // row  # ~ 19 kB of undelivered results: no room left for a JPEG
+        spool.commit([_draft(i, Verdict.OK) for i in range(fits)])
         with EvidenceWriter(cfg, store, space=spool) as writer:
             writer.offer(_draft(999, Verdict.NG), _image())
         assert writer.skipped == 1 and writer.written == 0
-        assert spool.depth == 40
+        assert spool.depth == fits
