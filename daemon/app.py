@@ -101,7 +101,7 @@ class Daemon:
         # Monotonic counters for the watchdog (daemon/watchdog.py), each written by one thread.
         self._submitted = 0  # dispatch: frames started on the engine
         self._judged = 0  # decide: finished inferences taken from the engine
-        self._handed = 0  # decide: results handed to the publisher
+        self._decided = 0  # decide: results produced (handed on: Delivery.handed)
         self._fps = 0.0  # results per second over the last status period
 
     # -- status ---------------------------------------------------------------------------------
@@ -326,7 +326,8 @@ class Daemon:
             waiting=not self._hub.is_empty(),
             submitted=self._submitted,
             judged=self._judged,
-            handed=self._handed,
+            decided=self._decided,
+            handed=self._delivery.handed if self._delivery is not None else 0,
             publisher_beats=pub.beats if pub is not None else 0,
         )
 
@@ -439,7 +440,7 @@ class Daemon:
             # One call per batch: numbered and stored in one transaction; the cameras' tallies are
             # noted by the spool writer with the numbered result (what subscribers receive).
             delivery.submit(results, [(i.frame.image, i.latency_ms if i.outputs is not None else None) for i in ready])
-            self._handed += len(results)
+            self._decided += len(results)
 
     def _note(self, record: Result, note: tuple[Any, float | None]) -> None:
         """A stored (or unstorable ERROR) result, numbered, into its camera's tally (spool-writer thread)."""
