@@ -133,7 +133,7 @@ class Daemon:
         # Monotonic counters for the watchdog (daemon/watchdog.py), each written by one thread.
         self._submitted = 0  # dispatch: frames started on the engine
         self._judged = 0  # decide: finished inferences taken from the engine
-        self._handed = 0  # decide: results handed to the publisher
+        self._decided = 0  # decide: results produced (handed on: Delivery.handed)
         self._fps = 0.0  # results per second over the last status period
 
     # -- status ---------------------------------------------------------------------------------
@@ -376,7 +376,8 @@ class Daemon:
             waiting=not self._hub.is_empty(),
             submitted=self._submitted,
             judged=self._judged,
-            handed=self._handed,
+            decided=self._decided,
+            handed=self._delivery.handed if self._delivery is not None else 0,
             publisher_beats=pub.beats if pub is not None else 0,
         )
 
@@ -390,6 +391,8 @@ class Daemon:
             waiting = pub.outstanding()
             problems.append(f"MQTT broker {self.cfg.mqtt.host}:{self.cfg.mqtt.port} not connected"
                             + (f" ({waiting} results waiting)" if waiting else ""))
+        if pub is not None and pub.health[0] == "degraded":
+            problems.append(f"results not stored: {pub.health[1]}")
         problems += [f"camera {w.cfg.id}: {w.last_error}" for w in self._workers if w.last_error is not None]
         engine = self._engine
         model = ""
@@ -487,7 +490,7 @@ class Daemon:
             # One call per batch: numbered and stored in one transaction; the cameras' tallies are
             # noted by the spool writer with the numbered result (what subscribers receive).
             delivery.submit(results, [(i.frame.image, i.latency_ms if i.outputs is not None else None) for i in ready])
-            self._handed += len(results)
+            self._decided += len(results)
 
     def _extras(self, result: Result, item: InferenceDone) -> Result:
         """The inspect request waiting for this camera claims it; an evidence image is queued for it.

@@ -56,6 +56,7 @@ class Delivery:
         self.problem: str | None = None  # why results are not being stored; None = they are
         self.unstored = 0  # inspections that became ERROR results because they could not be stored
         self.stored = 0
+        self.handed = 0  # results passed on to the publisher (stored, or ERRORs sent directly): watchdog
 
     def __enter__(self) -> Self:
         if self._spool.problem is not None:  # say at once if the spool could not be opened
@@ -117,6 +118,7 @@ class Delivery:
         if self.problem is not None:
             self._recover()
         self._publisher.wake(len(records))
+        self.handed += len(records)  # the watchdog's sign that results reach the publisher
         if self._listener is not None:
             self._listener(records)
         return records
@@ -128,6 +130,7 @@ class Delivery:
         self.unstored += len(records)
         for record in records:
             self._publisher.publish_result(record)
+        self.handed += len(records)
         if self._listener is not None:
             self._listener(records)
         return records

@@ -10,8 +10,8 @@ stage                  had work at the start                    finished some of
 dispatch -> engine     a captured frame waited in a slot        ``submitted`` moved
 engine -> decide       ``submitted > judged`` (frames in        ``judged`` moved
                        flight)
-decide -> publisher    ``judged > handed`` (a result is inside  ``handed`` moved
-                       the hand-off call)
+decide -> publisher    ``decided > handed`` (a result waits in  ``handed`` moved
+                       the hand-off to the spool writer)
 publisher              always                                   ``publisher_beats`` moved (its
                                                                 own thread loop turned)
 =====================  =======================================  ===============================
@@ -47,7 +47,8 @@ class Counters:
     waiting: bool  # a captured frame waits in a slot for the dispatcher
     submitted: int  # frames started on the engine
     judged: int  # finished inferences taken by the decide thread
-    handed: int  # results the publisher took (its call returned)
+    decided: int  # results the decide thread produced (a cropped frame: several inferences, one result)
+    handed: int  # results the publisher took: stored in the spool and passed on (the call returned)
     publisher_beats: int  # turns of the publisher's own loop
 
 
@@ -77,7 +78,7 @@ def stalled(before: Counters, now: Counters) -> str | None:
     stuck: list[str] = []
     if now.publisher_beats == before.publisher_beats:
         stuck.append("the publisher's thread stopped turning")
-    if before.judged > before.handed and now.handed == before.handed:
+    if before.decided > before.handed and now.handed == before.handed:
         stuck.append("results wait for the publisher but none was taken")
     if before.submitted > before.judged and now.judged == before.judged:
         stuck.append(f"{before.submitted - before.judged} inference(s) in flight but none finished")

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from daemon.app import CAMERA_STOP_TIMEOUT
+from daemon.config.spool import SpoolConfig
 from daemon.install import TEMPLATE_EXEC
-from daemon.publisher import Publisher
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +105,7 @@ def test_unit_keeps_devices_and_network_reachable_and_bounds_start_and_stop() ->
     assert keys["User"] == ["ovedge"]
     for key in ("StateDirectory", "CacheDirectory", "ConfigurationDirectory"):
         assert keys[key] == ["ovedge"]
-    flush = Publisher.__init__.__kwdefaults__["flush_timeout"]
+    flush = SpoolConfig().drain_timeout  # the publisher's drain bound (PUBACKs awaited, spool rows retried)
     assert _seconds(keys["TimeoutStopSec"][0]) >= 2 * (CAMERA_STOP_TIMEOUT + flush)
     assert _seconds(keys["TimeoutStartSec"][0]) >= 60  # the rest of a long compile is EXTEND_TIMEOUT_USEC
 
@@ -214,4 +214,8 @@ def test_a_whole_daemon_run_uses_only_syscalls_the_unit_allows(demo_store: Path,
     used = {row[-1] for row in rows if row and not row[0].startswith("-") and row[-1] != "total"}
     assert {"openat", "mmap", "futex", "connect"} <= used, used  # the summary was parsed
     allowed = _allowed_syscalls(UNIT.read_text())
-    assert used - allowed == set(), f"the unit's SystemCallFilter would refuse {sorted(used - allowed)}"
+    # SQLite (the spool) fchown()s its WAL and journal files to the database's owner only when it runs
+    # as root (this test does; the unit runs as user ovedge) and ignores a failure: EPERM is harmless.
+    root_only = {"fchown"}
+    refused = used - allowed - root_only
+    assert refused == set(), f"the unit's SystemCallFilter would refuse {sorted(refused)}"

@@ -64,12 +64,20 @@ def main() -> int:
     prefix = f"{cfg.station.topic_prefix}/{cfg.station.name}"
 
     last_state: list[str] = []
+    camera_states: dict[str, str] = {}  # camera id -> the last state shown
 
     def show(topic: str, payload: bytes, retained: bool) -> None:
         msg = json.loads(payload)
         if topic.endswith("/alarm"):
             print(f"alarm   {msg.get('alarm')} {'raised' if msg.get('active') else 'cleared'}: {msg.get('reason')}",
                   flush=True)
+            return
+        if topic.endswith("/status") and topic.count("/") == 3:  # <prefix>/<station>/<camera>/status
+            camera_state = f"{msg.get('camera')} {msg.get('state')}"
+            if camera_states.get(str(msg.get("camera"))) != camera_state:
+                camera_states[str(msg.get("camera"))] = camera_state
+                print(f"camera  {camera_state}{'  ' + str(msg['last_error']) if msg.get('last_error') else ''}",
+                      flush=True)
             return
         if topic.endswith("/status"):
             if last_state and last_state[-1] == msg.get("state"):

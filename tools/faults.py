@@ -76,7 +76,7 @@ class Collector:
                 self.arrivals.append((time.monotonic(), body["seq"]))
                 if body["verdict"] == "ERROR":
                     self.errors[body["seq"]] = body.get("error") or ""
-            elif topic.endswith("/status"):
+            elif topic.endswith("/status") and topic.count("/") == 2:  # the station's, not a camera's
                 self.statuses.append(body)
             elif topic.endswith("/alarm"):
                 self.alarms.append(body)

@@ -98,11 +98,12 @@ def test_watchdog_interval_is_half_the_period_and_only_for_our_pid() -> None:
 
 # -- the progress rule ---------------------------------------------------------------------------
 
-IDLE = Counters(waiting=False, submitted=10, judged=10, handed=10, publisher_beats=5)
+IDLE = Counters(waiting=False, submitted=10, judged=10, decided=10, handed=10, publisher_beats=5)
 
 
 def _moved(c: Counters, **changes: int | bool) -> Counters:
-    fields = {"waiting": c.waiting, "submitted": c.submitted, "judged": c.judged, "handed": c.handed,
+    fields = {"waiting": c.waiting, "submitted": c.submitted, "judged": c.judged, "decided": c.decided,
+              "handed": c.handed,
               "publisher_beats": c.publisher_beats + 1}
     fields.update(changes)
     return Counters(**fields)  # type: ignore[arg-type]
@@ -116,15 +117,15 @@ def test_an_idle_pipeline_is_not_stalled() -> None:
 def test_each_stage_with_work_and_no_progress_is_named() -> None:
     """A frame waiting with no submission, requests in flight with none finished, results inside the
     hand-off with none taken, a publisher loop that stopped: each is reported; movement clears it."""
-    waiting = Counters(waiting=True, submitted=10, judged=10, handed=10, publisher_beats=5)
+    waiting = Counters(waiting=True, submitted=10, judged=10, decided=10, handed=10, publisher_beats=5)
     assert stalled(waiting, _moved(waiting)) == "frames wait for the engine but none was submitted"
     assert stalled(waiting, _moved(waiting, submitted=11)) is None
 
-    flight = Counters(waiting=False, submitted=12, judged=10, handed=10, publisher_beats=5)
+    flight = Counters(waiting=False, submitted=12, judged=10, decided=10, handed=10, publisher_beats=5)
     assert stalled(flight, _moved(flight)) == "2 inference(s) in flight but none finished"
     assert stalled(flight, _moved(flight, judged=11)) is None
 
-    handoff = Counters(waiting=False, submitted=11, judged=11, handed=10, publisher_beats=5)
+    handoff = Counters(waiting=False, submitted=11, judged=11, decided=11, handed=10, publisher_beats=5)
     assert stalled(handoff, _moved(handoff)) == "results wait for the publisher but none was taken"
     assert stalled(handoff, _moved(handoff, handed=11)) is None
 
@@ -133,7 +134,7 @@ def test_each_stage_with_work_and_no_progress_is_named() -> None:
 
 def test_a_jam_names_the_most_downstream_stage_first() -> None:
     """When the publisher hand-off blocks, everything upstream waits too: the hand-off is named first."""
-    jam = Counters(waiting=True, submitted=14, judged=11, handed=10, publisher_beats=5)
+    jam = Counters(waiting=True, submitted=14, judged=11, decided=11, handed=10, publisher_beats=5)
     assert stalled(jam, _moved(jam)) == (
         "results wait for the publisher but none was taken; 3 inference(s) in flight but none finished; "
         "frames wait for the engine but none was submitted"
