@@ -86,6 +86,8 @@ def main() -> int:
             print(f"status  {msg.get('state')}{' (retained)' if retained else ''}"
                   f"{'  reason: ' + msg['reason'] if 'reason' in msg else ''}", flush=True)
             return
+        if not topic.endswith("/result"):
+            return  # the periodic <prefix>/<station>/stats and evidence images are not results
         now = time.monotonic()
         stats["first"] = stats["first"] or now
         stats["last"] = now
