@@ -213,6 +213,14 @@ drain_timeout = 10
         finally:
             db.close()
 
+    def stored_seqs(self) -> set[int]:
+        """Every seq the spool still holds (delivered or not, within retention): what replay can serve."""
+        db = sqlite3.connect(f"file:{self.state / 'spool.db'}?mode=ro", uri=True)
+        try:
+            return {int(row[0]) for row in db.execute("SELECT seq FROM results")}
+        finally:
+            db.close()
+
     def high_water(self) -> int:
         marks = [int(m) for m in re.findall(r"high-water (\d+)", self.log_path.read_text(errors="replace"))]
         return max(marks, default=0)
@@ -228,6 +236,8 @@ def _finish(fig: Figures, daemon: Daemon, sub: Collector, started: float) -> Fig
     fig.received_unique = len([s for s in seen if 1 <= s <= produced])
     fig.duplicates = sum(n - 1 for n in seen.values())
     fig.missing = produced - fig.received_unique
+    missing = sorted(set(range(1, produced + 1)) - set(seen))
+    fig.notes["missing_not_in_spool"] = len(set(missing) - daemon.stored_seqs())  # replay cannot fill these
     fig.spool_high_water = daemon.high_water()
     fig.duration_s = round(time.monotonic() - started, 1)
     statuses = [s.get("spool", {}).get("high_water", 0) or 0 for s in sub.statuses]
