@@ -236,8 +236,6 @@ def _finish(fig: Figures, daemon: Daemon, sub: Collector, started: float) -> Fig
     fig.received_unique = len([s for s in seen if 1 <= s <= produced])
     fig.duplicates = sum(n - 1 for n in seen.values())
     fig.missing = produced - fig.received_unique
-    missing = sorted(set(range(1, produced + 1)) - set(seen))
-    fig.notes["missing_not_in_spool"] = len(set(missing) - daemon.stored_seqs())  # replay cannot fill these
     fig.spool_high_water = daemon.high_water()
     fig.duration_s = round(time.monotonic() - started, 1)
     statuses = [s.get("spool", {}).get("high_water", 0) or 0 for s in sub.statuses]
@@ -274,7 +272,11 @@ def outage(work: Path, store: Path, *, seconds: float, persistence: bool, how: s
         fig.reconnect_s = _round(sub.first_arrival_after(back))
         fig.exit_codes.append(daemon.terminate())
         fig.notes["final_log_line"] = daemon.run_log().strip().splitlines()[-1]
-        return _finish(fig, daemon, sub, started)
+        fig = _finish(fig, daemon, sub, started)
+        with sub.lock:
+            missing = set(range(1, fig.produced + 1)) - set(sub.seen)
+        fig.notes["missing_not_in_spool"] = len(missing - daemon.stored_seqs())  # replay cannot fill these
+        return fig
 
 
 def _wait_drained(daemon: Daemon, sub: Collector, since: float, limit: float = 240.0) -> None:
