@@ -322,6 +322,42 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
+PROBE_TOPIC = "ovedge-bench/probe"
+
+
+def start_listener(port: int, topic: str, count: int, out: Any, path: Path) -> subprocess.Popen[bytes]:
+    """The benchmark's MQTT consumer: ``mosquitto_sub`` (C, its own process, as a line's MES client
+    would be; ~10x less CPU per message than a Python paho client, so it takes less of the cores the
+    daemon is measured on). It stamps each message on arrival (``%U``, epoch with nanoseconds),
+    QoS 1, and exits after ``count`` results. Returns once it is subscribed: a probe message
+    published until it shows up in its output.
+    """
+    proc = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic, "-t", PROBE_TOPIC,
+         "-C", str(count + 1), "-F", "%U %t %p"],
+        stdout=out, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30.0
+    while PROBE_TOPIC.encode() not in path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the MQTT listener (mosquitto_sub) did not subscribe")
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", PROBE_TOPIC, "-m", "probe"],
+                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+        time.sleep(0.1)
+    return proc
+
+
+def read_listener(path: Path, topic: str) -> list[tuple[float, str]]:
+    """``(arrival epoch, payload)`` of every result :func:`start_listener` wrote (probes left out)."""
+    received = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stamp, got_topic, payload = line.split(" ", 2)
+        if got_topic == topic:
+            received.append((float(stamp), payload))
+    return received
+
+
 def daemon_e2e(
     store: Path,
     name: str,
@@ -346,24 +382,19 @@ def daemon_e2e(
     from tools.mosquitto import Mosquitto
 
     workdir.mkdir(parents=True, exist_ok=True)
-    got = workdir / "received.jsonl"
+    got = workdir / "received.txt"
     with Mosquitto() as broker:
         cfg_path = workdir / "config.toml"
         cfg_path.write_text(
             _config_text(store, name, version, hint, video, fps, broker.port, workdir / "state"), encoding="utf-8"
         )
-        cfg = load_config(cfg_path)
+        # OVEDGE_BENCH_SET="model.static_shapes=false;spool.batch_ms=2": --set overrides for A/B runs.
+        cfg = load_config(cfg_path, [o for o in os.environ.get("OVEDGE_BENCH_SET", "").split(";") if o])
         topic = f"{cfg.station.topic_prefix}/{cfg.station.name}/cam0/result"
         before = load()
-        listener = subprocess.Popen(
-            [sys.executable, str(HERE / "listen.py"), "--port", str(broker.port), "--topic", topic,
-             "--count", str(frames), "--out", str(got)],
-            stdout=subprocess.PIPE, text=True,
-        )
+        with got.open("wb") as out:
+            listener = start_listener(broker.port, topic, frames, out, got)
         try:
-            assert listener.stdout is not None
-            if listener.stdout.readline().strip() != "ready":
-                raise RuntimeError("the MQTT listener did not subscribe")
             self0 = cpu_seconds(resource.RUSAGE_SELF)
             with Others() as others, ThreadCPU() as threads:
                 Daemon(cfg, until_sources_end=True).run(threading.Event())  # returns when the video has ended
@@ -378,7 +409,7 @@ def daemon_e2e(
         child0 = cpu_seconds(resource.RUSAGE_CHILDREN)
     broker_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - child0
     others.ours = daemon_cpu + broker_cpu + listener_cpu  # ours ran meanwhile (listener/broker: nearly all)
-    received = [(m["t"], m["payload"]) for m in map(json.loads, got.read_text(encoding="utf-8").splitlines())]
+    received = read_listener(got, topic)
     if len(received) < frames:
         raise RuntimeError(f"daemon end to end: {len(received)} of {frames} results received")
     msgs = [(t, json.loads(p)) for t, p in received]

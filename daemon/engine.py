@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,6 +51,8 @@ class LoadedModel:
     execution_devices: tuple[str, ...]
     num_requests: int
     annotate: PostProcessor  # the same decoder, regions with their outlines (CVAT); not the camera path
+    core: Any = None  # openvino.Core that compiled it (for static_copy)
+    properties: Mapping[str, Any] = field(default_factory=dict)  # its compile properties
 
     @property
     def name(self) -> str:
@@ -100,7 +102,60 @@ class LoadedModel:
             execution_devices=execution_devices(compiled),
             num_requests=cfg.num_requests or default_requests(max(1, optimal), cfg.hint),
             annotate=annotate,
+            core=core,
+            properties=props,
         )
+
+    def static_copy(self, shape: tuple[int, ...]) -> Any:
+        """The same IR compiled for frames of exactly ``shape`` (H x W x C), on the same device with
+        the same properties: the in-graph resize then runs with its sizes known at compile time
+        (``benchmark_app -shape`` vs ``-data_shape`` measures what that is worth, benchmarks/README.md).
+        Raises :class:`ModelError` when the IR cannot take that shape or does not compile for it."""
+        try:
+            model = self.core.read_model(self.version.xml)
+            model.reshape({model.input(0).get_any_name(): ov.PartialShape([1, *shape])})
+            return self.core.compile_model(model, self.device.device, dict(self.properties))
+        except RuntimeError as exc:
+            raise StaticShapeError(self.label, shape, openvino_message(exc)) from exc
+
+
+class StaticShapeError(ModelError):
+    """A static-shape copy of a model cannot be made for a frame size (the dynamic model serves it)."""
+
+    def __init__(self, label: str, shape: tuple[int, ...], problem: str) -> None:
+        self.label = label
+        self.shape = shape
+        self.problem = problem
+        super().__init__(f"{label}: no static-shape copy for {shape_text(shape)} frames: {problem}")
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``(480, 640, 3)`` -> ``"640x480x3"`` (width first, as cameras are named)."""
+    return "x".join(str(d) for d in (shape[1], shape[0], *shape[2:])) if len(shape) >= 2 else str(shape)
+
+
+def static_difference(loaded: LoadedModel, compiled: Any, image: npt.NDArray[Any]) -> float:
+    """Largest output difference between ``loaded``'s dynamic model and its static ``compiled`` copy
+    on ``image``; raises :class:`StaticShapeError` beyond the golden sample's tolerance."""
+    outputs = []
+    for model in (loaded.compiled, compiled):
+        request = model.create_infer_request()
+        # share_inputs: a copying infer() writes into the request's input tensor, which OpenVINO's CPU
+        # plugin may share with a camera frame another request of the same model was given in place.
+        request.infer({0: np.ascontiguousarray(image[np.newaxis])}, share_inputs=True)
+        outputs.append([np.array(request.get_output_tensor(i).data, copy=True) for i in range(len(model.outputs))])
+    golden = loaded.version.manifest.golden
+    atol = golden.atol if golden is not None else 1e-4
+    worst = 0.0
+    for want, got in zip(*outputs, strict=True):
+        if want.shape != got.shape:
+            raise StaticShapeError(loaded.label, image.shape, f"output shape {list(got.shape)} instead of "
+                                                              f"{list(want.shape)}")
+        worst = max(worst, float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0)))
+    if not worst <= atol:  # also catches NaN
+        raise StaticShapeError(loaded.label, image.shape, f"outputs differ from the dynamic model's by {worst:.3g} "
+                                                          f"(allowed {atol:.3g})")
+    return worst
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +178,9 @@ class ActiveModel:
     @property
     def label(self) -> str:
         return self.loaded.label
+
+
+MAX_STATIC_SHAPES = 4  # static-shape copies per model; frames of further shapes use the dynamic model
 
 
 class Submitted(NamedTuple):
@@ -150,7 +208,7 @@ class InferenceDone(NamedTuple):
 class Engine:
     """Feeds frames to the active model; results come out of :meth:`take` in completion order."""
 
-    def __init__(self, model: ActiveModel, *, extra_capacity: int = 2) -> None:
+    def __init__(self, model: ActiveModel, *, extra_capacity: int = 2, static_shapes: bool = False) -> None:
         self._model = model
         capacity = model.loaded.num_requests + extra_capacity
         self._extra_capacity = extra_capacity
@@ -159,16 +217,27 @@ class Engine:
         # Finished requests, oldest first; never longer than ``capacity`` (credits guard it).
         self._done: deque[InferenceDone] = deque()
         self._done_ready = threading.Condition(threading.Lock())
-        self._queue = self._make_queue(model)
+        self._queue = self._make_queue(model, model.loaded.compiled)
         self._retiring: list[RequestPool] = []  # replaced by swap(), requests still running
         self._submit_lock = threading.Lock()
+        # Static-shape copies of the active model, by frame shape (see _specialise); guarded by _submit_lock.
+        self._static_shapes = static_shapes
+        self._static: dict[tuple[int, ...], RequestPool] = {}
+        self._static_compiled: dict[tuple[int, ...], Any] = {}
+        self._asked: set[tuple[int, ...]] = set()
 
     @property
     def model(self) -> ActiveModel:
         return self._model
 
-    def _make_queue(self, model: ActiveModel) -> RequestPool:
-        n_outputs = len(model.loaded.compiled.outputs)
+    @property
+    def static_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The frame shapes (H, W, C) that run on a static-shape copy of the active model."""
+        with self._submit_lock:
+            return tuple(self._static)
+
+    def _make_queue(self, model: ActiveModel, compiled: Any) -> RequestPool:
+        n_outputs = len(compiled.outputs)
 
         def on_done(request: ov.InferRequest, userdata: Submitted) -> None:
             # OpenVINO's thread: copy the outputs out of the request (it is reused) and hand off.
@@ -180,7 +249,7 @@ class Engine:
                 item = InferenceDone(userdata.frame, userdata.context, model, None, 0.0, f"reading outputs: {exc}")
             self._hand_off(item)
 
-        return RequestPool(model.loaded.compiled, model.loaded.num_requests, on_done)
+        return RequestPool(compiled, model.loaded.num_requests, on_done)
 
     def submit(self, frame: Frame, context: Any, *, timeout: float | None = None) -> bool:
         """Start inference on ``frame``; blocks while every credit is taken.
@@ -194,13 +263,46 @@ class Engine:
         if frame.error is not None:  # the source could not deliver a usable picture: ERROR, never inferred
             self._hand_off(InferenceDone(frame, context, self._model, None, 0.0, frame.error))
             return True
+        image = frame.image
         with self._submit_lock:
             model = self._model
+            pool = self._static.get(image.shape)
+            if pool is None:
+                pool = self._queue
+                if self._static_shapes and image.shape not in self._asked and len(self._asked) < MAX_STATIC_SHAPES:
+                    self._asked.add(image.shape)
+                    threading.Thread(target=self._specialise, args=(model, image), name="static-shape",
+                                     daemon=True).start()
             try:
-                self._queue.start_async(frame.image, Submitted(frame, context))
+                pool.start_async(image, Submitted(frame, context))
             except Exception as exc:  # noqa: BLE001 - becomes an ERROR result
                 self._hand_off(InferenceDone(frame, context, model, None, 0.0, openvino_message(exc)))
         return True
+
+    def _specialise(self, model: ActiveModel, image: npt.NDArray[Any]) -> None:
+        """Thread ``static-shape``, once per new frame shape (at most :data:`MAX_STATIC_SHAPES` per
+        model): compile a static copy of the model for that shape, check it against the dynamic
+        model on this very frame, then route frames of that shape to it. Until then, and for good
+        when the copy fails or differs, the dynamic model serves them: no frame waits for this."""
+        shape = image.shape
+        try:
+            compiled = model.loaded.static_copy(shape)
+            diff = static_difference(model.loaded, compiled, image)
+        except StaticShapeError as exc:
+            log.warning("%s; they keep running on the dynamic model", exc)
+            return
+        except Exception:
+            log.exception("%s: static-shape copy for %s frames failed (bug); they keep running on the dynamic "
+                          "model", model.label, shape_text(shape))
+            return
+        pool = self._make_queue(model, compiled)
+        with self._submit_lock:
+            if self._model is not model:
+                return  # swapped meanwhile: the new model makes its own copies
+            self._static[shape] = pool
+            self._static_compiled[shape] = compiled
+        log.info("%s: %s frames now run on a static-shape copy (outputs within %.3g of the dynamic model)",
+                 model.label, shape_text(shape), diff)
 
     def _hand_off(self, item: InferenceDone) -> None:
         # Any thread; never blocks for long, never raises, never finds the deque full (credits).
@@ -231,7 +333,7 @@ class Engine:
     def drain(self) -> None:
         """Wait until every started request has called back."""
         with self._submit_lock:
-            for pool in [*self._retiring, self._queue]:
+            for pool in [*self._retiring, self._queue, *self._static.values()]:
                 pool.wait_all()
 
     def swap(self, model: ActiveModel) -> ActiveModel:
@@ -241,18 +343,25 @@ class Engine:
         every later frame goes to the new one: no frame is lost or inferred twice. ``model`` must
         already be compiled and self-tested (see :mod:`daemon.preflight`).
         """
-        pool = self._make_queue(model)  # outside the lock: submitting is not held up
+        pool = self._make_queue(model, model.loaded.compiled)  # outside the lock: submitting is not held up
         with self._submit_lock:
-            old_model, old_pool = self._model, self._queue
-            self._model, self._queue = model, pool
-            self._retiring.append(old_pool)
+            # The same compiled model with other rules (a reload): its static copies serve on.
+            carried = dict(self._static_compiled) if model.loaded is self._model.loaded else {}
+        static = {shape: self._make_queue(model, compiled) for shape, compiled in carried.items()}
+        with self._submit_lock:
+            old_model, old_pools = self._model, [self._queue, *self._static.values()]
+            self._model, self._queue, self._static = model, pool, static
+            self._static_compiled, self._asked = carried, set(carried)
+            self._retiring.extend(old_pools)
             grow = model.loaded.num_requests + self._extra_capacity - self._capacity
             if grow > 0:  # the new model wants more requests in flight: more credits, equal room
                 self._capacity += grow
                 self._credits.release(grow)
-        old_pool.wait_all()  # its callbacks still hand results off through the same queue
+        for old_pool in old_pools:
+            old_pool.wait_all()  # their callbacks still hand results off through the same queue
         with self._submit_lock:
-            self._retiring.remove(old_pool)
+            for old_pool in old_pools:
+                self._retiring.remove(old_pool)
         return old_model
 
 

@@ -57,6 +57,12 @@ class ModelConfig(Section):
     inference_precision: InferencePrecision | None = Field(
         None, description="execution precision hint: f32, f16 or bf16; unset = device default"
     )
+    static_shapes: bool = Field(
+        True,
+        description="after the first frame of each size, compile a static-shape copy of the model for that "
+        "size in the background (checked against the dynamic model on that frame) and run later frames "
+        "of that size on it; at most 4 sizes per model, other frames use the dynamic model",
+    )
     cache: bool = Field(True, description="cache compiled blobs (faster starts)")
     cache_dir: ConfigPath = Field(
         default_factory=default_cache_dir,

@@ -239,3 +239,82 @@ def test_a_bug_while_judging_still_gives_the_frame_one_error_result(demo_store: 
     assert result.frame_index == 5
     assert result.error is not None
     assert "internal error" in result.error
+
+
+def _until_static(engine: Engine, shape: tuple[int, ...], frames: list[Frame]) -> None:
+    """Submit ``frames`` round and round until ``shape`` runs on a static copy (liveness bound, not speed)."""
+    deadline = time.monotonic() + 120
+    i = 0
+    while shape not in engine.static_shapes:
+        assert time.monotonic() < deadline, f"no static copy for {shape}: {engine.static_shapes}"
+        assert engine.submit(frames[i % len(frames)], "cam", timeout=5)
+        engine.take_batch(timeout=0.05)
+        i += 1
+
+
+def test_engine_runs_each_frame_size_on_a_static_copy_checked_against_the_dynamic_model(
+    demo_store: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``static_shapes`` the first frame of each size has a static-shape copy compiled in the
+    background; once it is there frames of that size run on it with the dynamic model's outputs
+    (within the golden tolerance), and checking the copy wrote into no camera frame. A size the IR cannot take (a 2-D frame) gets a warning and its
+    frames still come out as ERROR results; a reload (same compiled model, new rules) keeps the copies."""
+    import dataclasses
+
+    version = ModelStore(demo_store).resolve("demo")
+    # f32 execution: outputs are then exactly reproducible (the CPU's bf16 default differs by rounding).
+    model = LoadedModel.load(ov.Core(), version, ModelConfig(inference_precision="f32"), cache_dir=None)
+    engine = Engine(ActiveModel(model, {}, golden_diff=0.0), static_shapes=True)
+    assert engine.static_shapes == ()
+    rng = np.random.default_rng(0)
+    frames = [Frame(image=rng.integers(0, 256, (96, 80, 3), np.uint8), index=i, timestamp=time.time(),
+                    monotonic=time.monotonic()) for i in range(4)]
+    originals = [f.image.copy() for f in frames]
+    with caplog.at_level("INFO", logger="daemon.engine"):
+        _until_static(engine, (96, 80, 3), frames)
+        assert "80x96x3 frames now run on a static-shape copy" in caplog.text
+        engine.drain()
+        engine.take_batch(timeout=0.1)
+        for f in frames:
+            assert engine.submit(f, "cam", timeout=5)
+        engine.drain()
+        done = sorted(engine.take_batch(timeout=1), key=lambda d: d.frame.index)
+        assert [d.frame.index for d in done] == [0, 1, 2, 3]
+        atol = version.manifest.golden.atol if version.manifest.golden else 1e-4
+        # The check of the copy ran beside in-flight frames and wrote into none of them.
+        assert all(np.array_equal(f.image, o) for f, o in zip(frames, originals, strict=True))
+        for d in done:
+            request = model.compiled.create_infer_request()
+            # share_inputs: a copying infer() could write into a frame another request was given in place
+            request.infer({0: d.frame.image[np.newaxis]}, share_inputs=True)
+            assert d.outputs is not None
+            assert np.abs(d.outputs[0] - request.get_output_tensor(0).data).max() <= atol
+
+        flat = _frame(9, (32, 32))
+        assert engine.submit(flat, "cam", timeout=5)
+        deadline = time.monotonic() + 120
+        while "no static-shape copy for 32x32 frames" not in caplog.text:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    engine.drain()
+    bad = engine.take_batch(timeout=1)
+    assert [d.frame.index for d in bad] == [9]
+    assert bad[0].outputs is None and bad[0].error
+    assert engine.static_shapes == ((96, 80, 3),)
+
+    engine.swap(dataclasses.replace(engine.model, deciders={}))  # a reload: same compiled model, other rules
+    assert engine.static_shapes == ((96, 80, 3),)
+
+
+def test_engine_without_static_shapes_keeps_the_dynamic_model(demo_store: Path) -> None:
+    """``model.static_shapes = false``: every frame runs on the dynamic model, no copy is made."""
+    version = ModelStore(demo_store).resolve("demo")
+    model = LoadedModel.load(ov.Core(), version, ModelConfig(static_shapes=False), cache_dir=None)
+    engine = Engine(ActiveModel(model, {}, golden_diff=0.0), static_shapes=False)
+    for i in range(20):
+        assert engine.submit(_frame(i), "cam", timeout=5)
+        engine.take_batch(timeout=0.01)
+    engine.drain()
+    for thread in threading.enumerate():
+        assert thread.name != "static-shape"
+    assert engine.static_shapes == ()
