@@ -39,6 +39,22 @@ class PublishError(OvedgeError):
     """Results cannot be delivered: the broker is unreachable or refuses us."""
 
 
+def describe(what: object, problem: str = "", detail: object = "", fix: str = "") -> str:
+    """``"{what} {problem}: {detail}; {fix}"`` with empty parts and their separators left out.
+
+    The one wording of :class:`DescribedError`, also used by errors that are not user errors but
+    end up in front of one (a rejected frame's reason, :class:`camera.errors.FrameRejectedError`).
+    """
+    text = str(what)
+    if problem:
+        text += f" {problem}"
+    if detail != "":
+        text += f": {detail}"
+    if fix:
+        text += f"; {fix}"
+    return text
+
+
 class DescribedError(OvedgeError):
     """Mixin for the long tail of errors: the thing it is about, what is wrong, the fix; all as fields.
 
@@ -52,14 +68,7 @@ class DescribedError(OvedgeError):
         self.problem = problem
         self.detail = detail
         self.fix = fix
-        text = str(what)
-        if problem:
-            text += f" {problem}"
-        if detail != "":
-            text += f": {detail}"
-        if fix:
-            text += f"; {fix}"
-        super().__init__(text)
+        super().__init__(describe(what, problem, detail, fix))
 
 
 class ModelFileError(DescribedError, ModelError):
