@@ -19,20 +19,31 @@ from camera.config import (
     UsbSourceConfig,
     VideoFileSourceConfig,
 )
-from camera.errors import CameraStalledError, MissingExtraError, NodeRefusedError, UnknownNodeError
+from camera.errors import (
+    CameraNotFoundError,
+    CameraStalledError,
+    FrameRejectedError,
+    FreeRunningError,
+    MissingExtraError,
+    NodeRefusedError,
+    SourceError,
+    SourceNotOpenError,
+    UnknownNodeError,
+)
 from camera.folder import ImageFolderSource
 from camera.frame import Frame, FrameSource, Image, Interruptible, SoftwareTriggerable
 from camera.genicam import GenICamSource
 from camera.opencv_source import StreamSource, UsbSource, VideoFileSource, scrub_url
 from camera.registry import open_source
 from camera.synthetic import LABELS, DefectGenerator, DefectTruth, FrameTruth, SyntheticSource
-from camera.validate import FrameCheck, FrameRejectedError
+from camera.validate import FrameCheck
 
 __all__ = [
     "LABELS",
     "SOURCE_TYPES",
     "BaslerSource",
     "BaslerSourceConfig",
+    "CameraNotFoundError",
     "CameraStalledError",
     "DefectGenerator",
     "DefectTruth",
@@ -42,6 +53,7 @@ __all__ = [
     "FrameRejectedError",
     "FrameSource",
     "FrameTruth",
+    "FreeRunningError",
     "GenICamSource",
     "GenICamSourceConfig",
     "Image",
@@ -52,6 +64,8 @@ __all__ = [
     "NodeRefusedError",
     "SoftwareTriggerable",
     "SourceConfig",
+    "SourceError",
+    "SourceNotOpenError",
     "StreamSource",
     "StreamSourceConfig",
     "SyntheticSource",

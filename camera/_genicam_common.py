@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from camera.config import NodeSettings, NodeValue
-from camera.errors import NodeRefusedError, UnknownNodeError
+from camera.errors import BufferSizeError, NodeRefusedError, PixelFormatError, UnknownNodeError
 
 __all__ = ["EXECUTE", "NodeMap", "apply_settings", "pixels", "settings_of"]
 
@@ -29,6 +29,8 @@ _BAYER: Final = {
     "BG": cv2.COLOR_BayerBGGR2BGR,
 }
 _FORMAT: Final = re.compile(r"^(Mono|Bayer(RG|GR|GB|BG)|RGB|BGR|RGBa|BGRa|RGBA|BGRA)(8|10|12|14|16)(Packed)?$")
+_SUPPORTED: Final = "Mono8/10/12, Bayer**8/10/12, RGB8, BGR8, RGBa8 or BGRa8 (packed 10/12-bit formats are not)"
+"""What :data:`_FORMAT` accepts, in the words of the message naming a format it does not."""
 
 
 class NodeMap(Protocol):
@@ -112,14 +114,12 @@ def pixels(data: npt.NDArray[Any], pixel_format: str, width: int, height: int) -
     """A buffer in ``pixel_format`` as an image :class:`camera.validate.FrameCheck` accepts, and its bit depth.
 
     Mono stays grey (the check makes it BGR), Bayer is demosaiced, RGB/RGBa are reordered to
-    BGR/BGRA. Raises ``ValueError`` (the frame's error) for a format or size that does not fit.
+    BGR/BGRA. Raises :class:`camera.errors.FrameRejectedError` (a ``ValueError``: the frame's error)
+    for a format or size that does not fit.
     """
     m = _FORMAT.match(pixel_format)
     if m is None:
-        raise ValueError(
-            f"pixel format {pixel_format} is not supported; set pixel_format to Mono8/10/12, Bayer**8/10/12, "
-            "RGB8, BGR8, RGBa8 or BGRa8 (packed 10/12-bit formats are not)"
-        )
+        raise PixelFormatError(pixel_format, _SUPPORTED)
     kind, bits = m.group(1), int(m.group(3))
     channels = {"Mono": 1, "RGB": 3, "BGR": 3}.get(kind, 1 if kind.startswith("Bayer") else 4)
     dtype = np.uint8 if bits == 8 else np.uint16
@@ -127,9 +127,7 @@ def pixels(data: npt.NDArray[Any], pixel_format: str, width: int, height: int) -
     if flat.dtype != dtype:
         flat = flat.view(dtype) if flat.dtype.itemsize < np.dtype(dtype).itemsize else flat.astype(dtype)
     if flat.size != width * height * channels:
-        raise ValueError(
-            f"a {pixel_format} buffer of {flat.size} values does not hold {width}x{height} px x {channels} channels"
-        )
+        raise BufferSizeError(pixel_format, flat.size, width, height, channels)
     image = flat.reshape((height, width) if channels == 1 else (height, width, channels))
     if kind.startswith("Bayer"):
         image = cv2.cvtColor(image, _BAYER[kind[5:]])

@@ -14,7 +14,8 @@ class Pacer:
 
     def __init__(self, fps: float) -> None:
         if fps < 0:
-            raise ValueError(f"fps must be >= 0, got {fps}")
+            msg = f"fps must be >= 0, got {fps}"  # a programming error: every config bounds fps >= 0
+            raise ValueError(msg)
         self._period = 1.0 / fps if fps > 0 else 0.0
         self._due: float | None = None
 

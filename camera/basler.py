@@ -16,10 +16,18 @@ from typing import Any, Final, Self
 
 from camera._genicam_common import apply_settings, pixels
 from camera.config import BaslerSourceConfig
-from camera.errors import CameraStalledError, MissingExtraError, NodeRefusedError
+from camera.errors import (
+    CameraNotFoundError,
+    CameraStalledError,
+    FreeRunningError,
+    MissingExtraError,
+    NodeRefusedError,
+    SourceError,
+    SourceNotOpenError,
+)
 from camera.frame import Frame
 from camera.validate import FrameCheck, failed_frame
-from ovedge.errors import CameraError
+from ovedge.errors import CameraError, openvino_message
 
 __all__ = ["BaslerSource"]
 
@@ -74,7 +82,7 @@ class BaslerSource:
         try:
             from pypylon import genicam, pylon
         except ImportError as exc:
-            raise MissingExtraError("basler", "basler", "pypylon") from exc
+            raise MissingExtraError(source_type="basler", extra="basler", module="pypylon") from exc
         self._pylon, self._sdk_error = pylon, genicam.GenericException
         self._interrupted.clear()
         try:
@@ -92,7 +100,7 @@ class BaslerSource:
             raise
         except genicam.GenericException as exc:
             self.close()
-            raise CameraError(f"{self.description} cannot be opened: {str(exc).splitlines()[0]}") from exc
+            raise SourceError(what=self.description, problem="cannot be opened", detail=openvino_message(exc)) from exc
         log.info("opened %s (%s): %s", self.description, device.GetModelName(), self._format)
         return self
 
@@ -100,10 +108,8 @@ class BaslerSource:
         wanted = self.config.serial
         chosen = [d for d in devices if wanted is None or d.GetSerialNumber() == wanted]
         if not chosen:
-            found = ", ".join(d.GetSerialNumber() for d in devices) or "none"
-            raise CameraError(
-                f"{self.description} is not found (cameras found: {found}); check power and cable, or fix `serial`"
-            )
+            serials = [str(d.GetSerialNumber()) for d in devices]
+            raise CameraNotFoundError(self.description, serials, "check power and cable, or fix `serial`")
         return chosen[0]
 
     def __exit__(
@@ -127,7 +133,7 @@ class BaslerSource:
     def feature(self, name: str) -> str:
         """The current value of a camera feature, as the camera reports it."""
         if self._nodes is None:
-            raise RuntimeError(f"{self.description} is not open")
+            raise SourceNotOpenError(self.description)
         return self._nodes.get(name)
 
     def interrupt(self) -> None:
@@ -138,30 +144,41 @@ class BaslerSource:
         """``ExecuteSoftwareTrigger`` once the camera is ready: one frame comes through the next :meth:`read`."""
         camera = self._camera
         if camera is None:
-            raise RuntimeError(f"{self.description} is not open")
+            raise SourceNotOpenError(self.description)
         if not self.config.software_trigger:
-            raise CameraError(f"{self.description} is free-running; set software_trigger = true to trigger it")
+            raise FreeRunningError(self.description)
         try:
             if not camera.WaitForFrameTriggerReady(_TRIGGER_READY_MS, self._pylon.TimeoutHandling_Return):
-                raise CameraError(f"{self.description} was not ready for a trigger within {_TRIGGER_READY_MS} ms")
+                raise SourceError(
+                    what=self.description,
+                    problem="was not ready for a trigger",
+                    detail=f"waited {_TRIGGER_READY_MS} ms",
+                    fix="trigger no faster than the camera takes frames (exposure and readout)",
+                )
             camera.ExecuteSoftwareTrigger()
         except self._sdk_error as exc:
-            raise NodeRefusedError(self.description, "TriggerSoftware", "execute", str(exc).splitlines()[0]) from exc
+            raise NodeRefusedError(self.description, "TriggerSoftware", "execute", openvino_message(exc)) from exc
 
     def read(self) -> Frame | None:
         """The next frame; ``None`` when interrupted; :class:`CameraStalledError` after ``stall_after`` s of silence."""
         camera, pylon = self._camera, self._pylon
         if camera is None:
-            raise RuntimeError(f"{self.description} is not open: use it as a context manager")
+            raise SourceNotOpenError(self.description)
         started = time.monotonic()
         while not self._interrupted.is_set():
             try:
                 result = camera.RetrieveResult(_POLL_MS, pylon.TimeoutHandling_Return)
             except self._sdk_error as exc:
-                raise CameraError(f"{self.description} stopped delivering frames: {str(exc).splitlines()[0]}") from exc
+                raise SourceError(
+                    what=self.description, problem="stopped delivering frames", detail=openvino_message(exc)
+                ) from exc
             if result is None or not result.IsValid():
                 if not camera.IsGrabbing():
-                    raise CameraError(f"{self.description} stopped grabbing (disconnected?)")
+                    raise SourceError(
+                        what=self.description,
+                        problem="stopped grabbing (disconnected?)",
+                        fix="check its power and cable (the daemon reopens it after a back-off)",
+                    )
                 stall_after = self.config.stall_after
                 if stall_after is not None and time.monotonic() - started >= stall_after:
                     raise CameraStalledError(self.description, stall_after, "timeout")

@@ -92,9 +92,8 @@ class NodeSettings(FrameLimits):
     @model_validator(mode="after")
     def _roi(self) -> NodeSettings:
         if self.roi is not None and (min(self.roi[:2]) < 0 or min(self.roi[2:]) <= 0):
-            raise ValueError(
-                f"roi is [offset_x, offset_y, width, height] with offsets >= 0 and sizes > 0, got {list(self.roi)}"
-            )
+            msg = f"roi is [offset_x, offset_y, width, height] with offsets >= 0 and sizes > 0, got {list(self.roi)}"
+            raise ValueError(msg)
         return self
 
 
@@ -143,7 +142,8 @@ class ImageFolderSourceConfig(FrameLimits):
     @model_validator(mode="after")
     def _watch(self) -> ImageFolderSourceConfig:
         if self.watch and self.loop:
-            raise ValueError("a watched folder (watch = true) cannot loop: each file is read once")
+            msg = "a watched folder (watch = true) cannot loop: each file is read once"
+            raise ValueError(msg)
         return self
 
 
@@ -164,7 +164,8 @@ class StreamSourceConfig(FrameLimits):
     @model_validator(mode="after")
     def _transport(self) -> StreamSourceConfig:
         if self.transport is not None and not self.url.lower().startswith(("rtsp://", "rtsps://")):
-            raise ValueError("transport applies to rtsp:// URLs only; remove it for this stream")
+            msg = "transport applies to rtsp:// URLs only; remove it for this stream"
+            raise ValueError(msg)
         return self
 
 
@@ -197,7 +198,8 @@ class GenICamSourceConfig(NodeSettings):
     def _one_selector(self) -> GenICamSourceConfig:
         given = [k for k in ("serial", "user_id", "index") if getattr(self, k) is not None]
         if len(given) > 1:
-            raise ValueError(f"choose the device by one of serial, user_id, index; got {', '.join(given)}")
+            msg = f"choose the device by one of serial, user_id, index; got {', '.join(given)}"
+            raise ValueError(msg)
         return self
 
 

@@ -31,9 +31,9 @@ import numpy as np
 
 from camera._pacing import Pacer
 from camera.config import ImageFolderSourceConfig
+from camera.errors import SourceError, SourceNotOpenError
 from camera.frame import Frame
 from camera.validate import FrameCheck, failed_frame
-from ovedge.errors import CameraError
 
 __all__ = ["DONE_DIR", "FAILED_DIR", "IMAGE_SUFFIXES", "LEDGER", "ImageFolderSource"]
 
@@ -86,7 +86,7 @@ class ImageFolderSource:
 
     def __enter__(self) -> Self:
         if not self.path.is_dir():
-            raise CameraError(f"{self.description}: the folder does not exist; fix the camera's `path`")
+            raise SourceError(what=self.description, problem="does not exist", fix="fix the camera's `path`")
         self._pacer.reset()
         self._interrupted.clear()
         if self.config.watch:
@@ -99,9 +99,11 @@ class ImageFolderSource:
     def _enter_listing(self) -> None:
         found = sorted(self._candidates(), key=lambda p: p.name)
         if not found:
-            raise CameraError(
-                f"{self.description} holds no images; add some or fix `pattern` "
-                f"(with '*', files ending in {', '.join(sorted(IMAGE_SUFFIXES))} are taken)"
+            raise SourceError(
+                what=self.description,
+                problem="holds no images",
+                detail=f"with '*', files ending in {', '.join(sorted(IMAGE_SUFFIXES))} are taken",
+                fix="add some or fix `pattern`",
             )
         self._files = found
         # A reopen goes on after the last image delivered: nothing already inspected comes again.
@@ -115,16 +117,23 @@ class ImageFolderSource:
                 try:
                     (self.path / sub).mkdir(exist_ok=True)
                 except OSError as exc:
-                    raise CameraError(
-                        f"{self.description}: cannot create {sub}/ ({exc.strerror}); let this user write "
-                        "the folder or set after = \"keep\""
+                    raise SourceError(
+                        what=self.description,
+                        problem=f"cannot create {sub}/",
+                        detail=exc.strerror,
+                        fix='let this user write the folder or set after = "keep"',
                     ) from exc
         else:
             ledger = self.path / LEDGER
             try:
                 lines = ledger.read_text(encoding="utf-8").splitlines() if ledger.exists() else []
             except OSError as exc:
-                raise CameraError(f"{self.description}: cannot read {ledger} ({exc.strerror})") from exc
+                raise SourceError(
+                    what=self.description,
+                    problem=f"cannot read {LEDGER} (its list of the files already read)",
+                    detail=exc.strerror,
+                    fix="let this user read and write it",
+                ) from exc
             self._ledger = set(lines)
         self._stable.clear()
         log.info("watching %s", self.description)
@@ -145,7 +154,7 @@ class ImageFolderSource:
     def read(self) -> Frame | None:
         """The next image as a frame; ``None`` after the last (listing, no loop) or when interrupted."""
         if not self._open:
-            raise RuntimeError(f"{self.description} is not open: use it as a context manager")
+            raise SourceNotOpenError(self.description)
         if self.config.watch:
             return self._read_watched()
         if self._next >= len(self._files):

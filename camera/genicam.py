@@ -16,10 +16,18 @@ import numpy as np
 
 from camera._genicam_common import apply_settings, pixels
 from camera.config import GenICamSourceConfig
-from camera.errors import CameraStalledError, MissingExtraError, NodeRefusedError
+from camera.errors import (
+    CameraNotFoundError,
+    CameraStalledError,
+    FreeRunningError,
+    MissingExtraError,
+    NodeRefusedError,
+    SourceError,
+    SourceNotOpenError,
+)
 from camera.frame import Frame
 from camera.validate import FrameCheck, failed_frame
-from ovedge.errors import CameraError
+from ovedge.errors import CameraError, openvino_message
 
 __all__ = ["GenICamSource"]
 
@@ -89,9 +97,14 @@ class GenICamSource:
             from genicam import genapi, gentl
             from harvesters.core import Harvester
         except ImportError as exc:
-            raise MissingExtraError("genicam", "genicam", "harvesters") from exc
+            raise MissingExtraError(source_type="genicam", extra="genicam", module="harvesters") from exc
         if not self.cti.is_file():
-            raise CameraError(f"{self.description}: GenTL producer {self.cti} does not exist; fix `cti`")
+            raise SourceError(
+                what=self.description,
+                problem="cannot be opened",
+                detail=f"GenTL producer {self.cti} does not exist",
+                fix="fix `cti`",
+            )
         self._timeout_exc = gentl.TimeoutException
         self._sdk_error = genapi.GenericException
         self._interrupted.clear()
@@ -110,15 +123,14 @@ class GenICamSource:
             raise
         except (genapi.GenericException, gentl.GenericException) as exc:
             self.close()
-            raise CameraError(f"{self.description} cannot be opened: {str(exc).splitlines()[0]}") from exc
+            raise SourceError(what=self.description, problem="cannot be opened", detail=openvino_message(exc)) from exc
         log.info("opened %s: %s", self.description, self._format)
         return self
 
     def _device_index(self, infos: list[Any]) -> int:
         if not infos:
-            raise CameraError(
-                f"{self.description}: the producer finds no camera; check power, cable and (GigE) that "
-                "the camera is in this host's subnet"
+            raise CameraNotFoundError(
+                self.description, (), "check power, cable and (GigE) that the camera is in this host's subnet"
             )
         c = self.config
 
@@ -136,9 +148,9 @@ class GenICamSource:
         else:
             found = [c.index or 0] if (c.index or 0) < len(infos) else []
         if not found:
-            serials = ", ".join(attr(info, "serial_number") or "?" for info in infos)
-            raise CameraError(
-                f"{self.description} is not among the cameras found (serials: {serials}); fix the selector"
+            serials = [attr(info, "serial_number") or "?" for info in infos]
+            raise CameraNotFoundError(
+                self.description, serials, "check power and cable, or fix the selector (serial, user_id or index)"
             )
         return found[0]
 
@@ -165,7 +177,7 @@ class GenICamSource:
     def feature(self, name: str) -> str:
         """The current value of a camera feature, as the camera reports it."""
         if self._nodes is None:
-            raise RuntimeError(f"{self.description} is not open")
+            raise SourceNotOpenError(self.description)
         return self._nodes.get(name)
 
     def interrupt(self) -> None:
@@ -175,18 +187,18 @@ class GenICamSource:
     def trigger(self) -> None:
         """Fire ``TriggerSoftware``: one frame comes through the next :meth:`read`."""
         if self._nodes is None:
-            raise RuntimeError(f"{self.description} is not open")
+            raise SourceNotOpenError(self.description)
         if not self.config.software_trigger:
-            raise CameraError(f"{self.description} is free-running; set software_trigger = true to trigger it")
+            raise FreeRunningError(self.description)
         try:
             self._nodes.execute("TriggerSoftware")
         except self._sdk_error as exc:
-            raise NodeRefusedError(self.description, "TriggerSoftware", "execute", str(exc).splitlines()[0]) from exc
+            raise NodeRefusedError(self.description, "TriggerSoftware", "execute", openvino_message(exc)) from exc
 
     def read(self) -> Frame | None:
         """The next frame; ``None`` when interrupted; :class:`CameraStalledError` after ``stall_after`` s of silence."""
         if self._acquirer is None:
-            raise RuntimeError(f"{self.description} is not open: use it as a context manager")
+            raise SourceNotOpenError(self.description)
         started = time.monotonic()
         while not self._interrupted.is_set():
             try:

@@ -24,7 +24,7 @@ import cv2
 from camera import native_logs
 from camera._pacing import Pacer
 from camera.config import FrameLimits, StreamSourceConfig, UsbSourceConfig, VideoFileSourceConfig
-from camera.errors import CameraStalledError
+from camera.errors import CameraStalledError, SourceError, SourceNotOpenError
 from camera.frame import Frame
 from camera.validate import FrameCheck
 from ovedge.errors import CameraError, openvino_message
@@ -81,9 +81,10 @@ class CaptureSource:
 
     def _failed(self, waited: float) -> CameraError:
         """The error for a live source whose read failed after ``waited`` seconds."""
-        return CameraError(
-            f"{self.description} stopped delivering frames; check the device or network "
-            "(the daemon reopens it after a back-off)"
+        return SourceError(
+            what=self.description,
+            problem="stopped delivering frames",
+            fix="check the device or network (the daemon reopens it after a back-off)",
         )
 
     # FrameSource ---------------------------------------------------------------------------
@@ -118,7 +119,7 @@ class CaptureSource:
         Raises :class:`CameraError` when a stream or camera stops delivering frames.
         """
         if self._cap is None:
-            raise RuntimeError(f"{self.description} is not open: use it as a context manager")
+            raise SourceNotOpenError(self.description)
         self._pacer.wait()
         started = time.monotonic()
         ok, image = self._cap.read()
@@ -132,7 +133,11 @@ class CaptureSource:
             self._position = 0
             ok, image = self._cap.read()
             if not ok or image is None:
-                raise CameraError(f"{self.description} could not be read again after looping to its start")
+                raise SourceError(
+                    what=self.description,
+                    problem="could not be read again after looping to its start",
+                    fix="check that the file is still there and readable",
+                )
         frame = self._check.frame(image, index=self._index, ref=self._source_ref())
         self._index += 1
         self._position += 1
@@ -156,12 +161,16 @@ class VideoFileSource(CaptureSource):
 
     def _open_capture(self) -> cv2.VideoCapture:
         if not self.path.is_file():
-            raise CameraError(f"{self.description} does not exist; fix the camera's `path` in the config")
+            raise SourceError(
+                what=self.description, problem="does not exist", fix="fix the camera's `path` in the config"
+            )
         cap = cv2.VideoCapture(str(self.path), cv2.CAP_ANY)
         if not cap.isOpened():
             cap.release()
-            raise CameraError(
-                f"{self.description} cannot be decoded by OpenCV; re-encode it (e.g. H.264 .mp4 or MJPG .avi)"
+            raise SourceError(
+                what=self.description,
+                problem="cannot be decoded by OpenCV",
+                fix="re-encode it (e.g. H.264 .mp4 or MJPG .avi)",
             )
         return cap
 
@@ -214,12 +223,16 @@ class StreamSource(CaptureSource):
                     else:
                         os.environ[_FFMPEG_OPTIONS] = before
         except cv2.error as exc:
-            raise CameraError(f"{self.description} cannot be opened: {scrub_url(openvino_message(exc))}") from exc
+            raise SourceError(
+                what=self.description, problem="cannot be opened", detail=scrub_url(openvino_message(exc))
+            ) from exc
         if not cap.isOpened():
             cap.release()
-            raise CameraError(
-                f"{self.description} cannot be opened; check that the camera or server is up, the URL "
-                "and its credentials, and that this host can reach it"
+            raise SourceError(
+                what=self.description,
+                problem="cannot be opened",
+                fix="check that the camera or server is up, the URL and its credentials, "
+                "and that this host can reach it",
             )
         return cap
 
@@ -241,16 +254,19 @@ class UsbSource(CaptureSource):
     def _open_capture(self) -> cv2.VideoCapture:
         api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         if isinstance(self.device, str) and not Path(self.device).exists():
-            raise CameraError(
-                f"{self.description} does not exist; plug the camera in or fix `device` "
-                "(`v4l2-ctl --list-devices` lists them)"
+            raise SourceError(
+                what=self.description,
+                problem="does not exist",
+                fix="plug the camera in or fix `device` (`v4l2-ctl --list-devices` lists them)",
             )
         cap = cv2.VideoCapture(self.device, api)
         if not cap.isOpened():
             cap.release()
-            raise CameraError(
-                f"{self.description} cannot be opened; check it is plugged in, not used by another "
-                "program, and that this user may open it (group `video`)"
+            raise SourceError(
+                what=self.description,
+                problem="cannot be opened",
+                fix="check it is plugged in, not used by another program, "
+                "and that this user may open it (group `video`)",
             )
         c = self.config
         for prop, value in (

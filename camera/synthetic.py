@@ -109,10 +109,13 @@ class DefectGenerator:
     """Renders frame ``index`` of the stream named by ``seed``: an H x W x 3 uint8 BGR image and its truth."""
 
     def __init__(self, seed: int, width: int, height: int, defect_rate: float) -> None:
+        # Programming errors: the config's own bounds (SyntheticSourceConfig) keep users from these.
         if width < 16 or height < 16:
-            raise ValueError(f"frame size must be at least 16x16, got {width}x{height}")
+            msg = f"frame size must be at least 16x16, got {width}x{height}"
+            raise ValueError(msg)
         if not 0.0 <= defect_rate <= 1.0:
-            raise ValueError(f"defect_rate must be within [0, 1], got {defect_rate}")
+            msg = f"defect_rate must be within [0, 1], got {defect_rate}"
+            raise ValueError(msg)
         self.seed = seed
         self.width = width
         self.height = height
@@ -129,7 +132,8 @@ class DefectGenerator:
         is defective, so two generators that differ only in ``defect_rate`` render the same part.
         """
         if index < 0:
-            raise ValueError(f"frame index must be >= 0, got {index}")
+            msg = f"frame index must be >= 0, got {index}"  # a programming error
+            raise ValueError(msg)
         root = np.random.SeedSequence([self.seed % 2**64, index])
         return tuple(np.random.default_rng(child) for child in root.spawn(4))
 

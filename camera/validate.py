@@ -25,20 +25,13 @@ import numpy as np
 import numpy.typing as npt
 
 from camera.config import FrameLimits
+from camera.errors import FrameAspectError, FrameRejectedError, FrameSizeError
 from camera.frame import Frame, Image
 
-__all__ = ["CONVERTED", "FrameCheck", "FrameRejectedError", "failed_frame"]
+__all__ = ["CONVERTED", "FrameCheck", "failed_frame"]
 
 CONVERTED: Final = "converted"
 """Key of ``Frame.extra`` holding what was converted, e.g. ``"grey -> BGR"``."""
-
-
-class FrameRejectedError(ValueError):
-    """A capture that cannot become a BGR frame; ``reason`` says why and what to change."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 def _placeholder(height: int, width: int) -> Image:
@@ -75,7 +68,9 @@ class FrameCheck:
     def convert(self, raw: npt.NDArray[Any], *, bits: int | None = None) -> tuple[Image, str | None]:
         """``raw`` as H x W x 3 uint8 BGR and what was converted (None: nothing); or :class:`FrameRejectedError`."""
         if raw.ndim not in (2, 3):
-            raise FrameRejectedError(f"a capture of shape {raw.shape} is no image (expected H x W or H x W x C)")
+            raise FrameRejectedError(
+                what=f"a capture of shape {raw.shape}", problem="is no image (expected H x W or H x W x C)"
+            )
         height, width = int(raw.shape[0]), int(raw.shape[1])
         self._check_size(width, height)
         notes: list[str] = []
@@ -86,8 +81,9 @@ class FrameCheck:
             notes.append(f"{bits or 16}-bit -> 8-bit (>> {shift})")
         elif image.dtype != np.uint8:
             raise FrameRejectedError(
-                f"pixel type {image.dtype} is not supported (8 or 16-bit unsigned only); "
-                "save or capture the images as 8/16-bit"
+                what=f"pixel type {image.dtype}",
+                problem="is not supported (8 or 16-bit unsigned only)",
+                fix="save or capture the images as 8/16-bit",
             )
         channels = 1 if image.ndim == 2 else int(image.shape[2])
         if channels == 1:
@@ -97,23 +93,17 @@ class FrameCheck:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
             notes.append("BGRA -> BGR (alpha dropped)")
         elif channels != 3:
-            raise FrameRejectedError(f"{channels} channels are not supported (1 grey, 3 BGR or 4 BGRA)")
+            raise FrameRejectedError(what=f"{channels} channels", problem="are not supported (1 grey, 3 BGR or 4 BGRA)")
         out: Image = np.ascontiguousarray(image)
         return out, ", ".join(notes) or None
 
     def _check_size(self, width: int, height: int) -> None:
         if width < self.min_width or height < self.min_height:
-            raise FrameRejectedError(
-                f"frame {width}x{height} px is smaller than the minimum {self.min_width}x{self.min_height} "
-                "(source `min_width`/`min_height`)"
-            )
+            raise FrameSizeError(width, height, self.min_width, self.min_height)
         if self.max_aspect > 0:
             aspect = max(width, height) / max(min(width, height), 1)
             if aspect > self.max_aspect:
-                raise FrameRejectedError(
-                    f"frame {width}x{height} px has an aspect ratio of {aspect:.1f}:1, above the source's "
-                    f"`max_aspect` {self.max_aspect:g}; a cut-off or line-scan frame? raise `max_aspect` if intended"
-                )
+                raise FrameAspectError(width, height, aspect, self.max_aspect)
 
     def frame(
         self,

@@ -87,6 +87,22 @@ class ReloadRefusedError(ConfigError):
         super().__init__(f"reload refused: {problem}")
 
 
+class ReloadWithoutFileError(ReloadRefusedError):
+    """``reload`` in a daemon built without ``config_path``: there is no file to read again."""
+
+    def __init__(self) -> None:
+        super().__init__("the daemon was started without a config file")
+
+
+class ReloadRulesError(ReloadRefusedError):
+    """The reloaded rules do not fit the running model (``cause`` says how); the old rules stay."""
+
+    def __init__(self, model: str, cause: OvedgeError) -> None:
+        self.model = model
+        self.cause = cause
+        super().__init__(f"the rules do not fit model {model}: {cause}")
+
+
 class Daemon:
     def __init__(
         self,
@@ -523,7 +539,7 @@ class Daemon:
         changes.
         """
         if self._config_path is None:
-            raise ReloadRefusedError("the daemon was started without a config file")
+            raise ReloadWithoutFileError
         new = load_config(self._config_path, self._overrides)
         with self._reload_lock:
             return self._apply(new)
@@ -549,7 +565,7 @@ class Daemon:
                     deciders = loader.rules(active.loaded)
                 except OvedgeError as exc:
                     loader.use_rules(old)
-                    raise ReloadRefusedError(f"the rules do not fit model {active.label}: {exc}") from exc
+                    raise ReloadRulesError(active.label, exc) from exc
                 engine.swap(replace(active, deciders=deciders))  # between two frames, like a model swap
             applied.append("rules")
         if new.logging != old.logging:

@@ -31,7 +31,7 @@ from camera.frame import Frame
 from daemon.config import ModelConfig, PerformanceHint
 from daemon.decision import Decider
 from daemon.devices import DeviceChoice, choose_device, compile_properties, execution_devices
-from ovedge.errors import ModelError, openvino_message
+from ovedge.errors import ModelCompileError, ModelFileError, openvino_message
 from ovedge.irmeta import IRMeta, read_rt_info
 from ovedge.layouts import PostProcessor, build_postprocessor, output_shapes
 from ovedge.store import ModelVersion
@@ -68,7 +68,9 @@ class LoadedModel:
         try:
             model = core.read_model(version.xml)
         except RuntimeError as exc:
-            raise ModelError(f"{source} cannot be read by OpenVINO: {openvino_message(exc)}") from exc
+            raise ModelFileError(
+                what=source, problem="cannot be read by OpenVINO", detail=openvino_message(exc)
+            ) from exc
         meta = read_rt_info(model, source=source)
         choice = choose_device(core, cfg.device, cfg.fallback)
         props = compile_properties(
@@ -83,8 +85,8 @@ class LoadedModel:
             # From the path, not the read model, so that the blob cache can skip compilation.
             compiled = core.compile_model(str(version.xml) if cache_dir else model, choice.device, props)
         except RuntimeError as exc:
-            raise ModelError(
-                f"{version.name} v{version.version} failed to compile on {choice.device}: {openvino_message(exc)}"
+            raise ModelCompileError(
+                model=f"{version.name} v{version.version}", device=choice.device, reason=openvino_message(exc)
             ) from exc
         shapes = output_shapes(compiled)  # dynamic dimensions as -1
         post = build_postprocessor(meta, shapes)

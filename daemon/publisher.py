@@ -45,7 +45,7 @@ from daemon.config import DaemonConfig
 from daemon.result import STATUS_SCHEMA, Publishable, utc_iso
 from daemon.security import configure_security
 from daemon.spool import Row, RowState, Spool
-from ovedge.errors import PublishError
+from ovedge.errors import BrokerRefusedError, BrokerSilentError, BrokerUnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,6 @@ class Publisher:
 
     def __enter__(self) -> Self:
         c = self._mqtt
-        where = f"MQTT broker {c.host}:{c.port}"
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho untyped
         props.SessionExpiryInterval = c.session_expiry
         self._acks.start()
@@ -263,15 +262,14 @@ class Publisher:
                 self._client.connect_async(c.host, c.port, keepalive=c.keepalive, clean_start=False, properties=props)
         except (OSError, socket.gaierror) as exc:
             self._stop.set()
-            raise PublishError(
-                f"{where} is unreachable ({exc.strerror or exc}); start the broker or fix [mqtt] host/port "
-                "in the config (set mqtt.require_at_start = false to start without it)"
+            raise BrokerUnreachableError(
+                c.host, c.port, exc.strerror or exc, require_at_start=c.require_at_start
             ) from exc
         self._client.loop_start()
         if c.require_at_start and not (self._answered.wait(c.connect_timeout) and self._connected.is_set()):
             self._shutdown_client()
             reason = self._connect_error or f"no CONNACK within {c.connect_timeout:g} s"
-            raise PublishError(f"{where} refused the connection: {reason}; check [mqtt] credentials and TLS")
+            raise BrokerRefusedError(c.host, c.port, reason)
         if self._spool is not None:
             self._sender.start()
         return self
@@ -664,7 +662,6 @@ def probe_broker(cfg: DaemonConfig) -> None:
     client id would take its connection over).
     """
     c = cfg.mqtt
-    where = f"MQTT broker {c.host}:{c.port}"
     answered = threading.Event()
     outcome: list[str] = []
 
@@ -679,14 +676,13 @@ def probe_broker(cfg: DaemonConfig) -> None:
     try:
         client.connect(c.host, c.port, keepalive=c.keepalive)
     except OSError as exc:
-        raise PublishError(f"{where} is unreachable ({exc.strerror or exc}); start the broker or fix "
-                           "[mqtt] host/port") from exc
+        raise BrokerUnreachableError(c.host, c.port, exc.strerror or exc) from exc
     client.loop_start()
     try:
         if not answered.wait(c.connect_timeout):
-            raise PublishError(f"{where} did not answer within {c.connect_timeout:g} s")
+            raise BrokerSilentError(c.host, c.port, c.connect_timeout)
         if outcome[0]:
-            raise PublishError(f"{where} refused the connection: {outcome[0]}; check [mqtt] credentials")
+            raise BrokerRefusedError(c.host, c.port, outcome[0])
     finally:
         client.disconnect()
         client.loop_stop()

@@ -264,7 +264,8 @@ class Spool:
     def _prepare(self, db: sqlite3.Connection) -> None:
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"journal mode stays {mode!r}")
+            msg = f"journal mode stays {mode!r}"  # an sqlite3.Error like the others: the callers word it
+            raise sqlite3.OperationalError(msg)
         db.execute(f"PRAGMA synchronous={self._cfg.synchronous.upper()}")
         db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")  # a small WAL: small disks recover
         db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")

@@ -39,6 +39,61 @@ class PublishError(OvedgeError):
     """Results cannot be delivered: the broker is unreachable or refuses us."""
 
 
+def describe(what: object, problem: str = "", detail: object = "", fix: str = "") -> str:
+    """``"{what} {problem}: {detail}; {fix}"`` with empty parts and their separators left out.
+
+    The one wording of :class:`DescribedError`, also used by errors that are not user errors but
+    end up in front of one (a rejected frame's reason, :class:`camera.errors.FrameRejectedError`).
+    """
+    text = str(what)
+    if problem:
+        text += f" {problem}"
+    if detail != "":
+        text += f": {detail}"
+    if fix:
+        text += f"; {fix}"
+    return text
+
+
+class BrokerUnreachableError(PublishError):
+    """No connection to the MQTT broker could be made (refused, no route, unknown host)."""
+
+    def __init__(self, host: str, port: int, reason: object, *, require_at_start: bool = False) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        self.require_at_start = require_at_start
+        text = f"MQTT broker {host}:{port} is unreachable ({reason}); start the broker or fix [mqtt] host/port"
+        if require_at_start:
+            text += " (or set mqtt.require_at_start = false to start without it)"
+        super().__init__(text)
+
+
+class BrokerRefusedError(PublishError):
+    """The MQTT broker answered but refused the connection (``reason``: its reason code, or no CONNACK)."""
+
+    def __init__(self, host: str, port: int, reason: object) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        super().__init__(
+            f"MQTT broker {host}:{port} refused the connection: {reason}; check [mqtt] credentials and TLS"
+        )
+
+
+class BrokerSilentError(PublishError):
+    """A connection to the MQTT broker was made but no CONNACK came within ``seconds``."""
+
+    def __init__(self, host: str, port: int, seconds: float) -> None:
+        self.host = host
+        self.port = port
+        self.seconds = seconds
+        super().__init__(
+            f"MQTT broker {host}:{port} did not answer within {seconds:g} s; check that it is an MQTT broker "
+            "and whether it expects TLS ([mqtt.tls]), or raise mqtt.connect_timeout"
+        )
+
+
 class DescribedError(OvedgeError):
     """Mixin for the long tail of errors: the thing it is about, what is wrong, the fix; all as fields.
 
@@ -52,14 +107,7 @@ class DescribedError(OvedgeError):
         self.problem = problem
         self.detail = detail
         self.fix = fix
-        text = str(what)
-        if problem:
-            text += f" {problem}"
-        if detail != "":
-            text += f": {detail}"
-        if fix:
-            text += f"; {fix}"
-        super().__init__(text)
+        super().__init__(describe(what, problem, detail, fix))
 
 
 class ModelFileError(DescribedError, ModelError):
@@ -102,6 +150,16 @@ class ModelNotFoundError(ModelError):
             )
         found = ", ".join(self.models) or "none"
         super().__init__(f"model {name!r} not found in the store {store} (models there: {found}); {how}")
+
+
+class ModelCompileError(ModelError):
+    """OpenVINO cannot compile a model for the device chosen (``reason``: OpenVINO's own line)."""
+
+    def __init__(self, model: str, device: str, reason: str) -> None:
+        self.model = model
+        self.device = device
+        self.reason = reason
+        super().__init__(f"{model} failed to compile on {device}: {reason}")
 
 
 class DeviceUnavailableError(ModelError):

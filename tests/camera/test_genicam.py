@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from camera import (
+    CameraNotFoundError,
     CameraStalledError,
     GenICamSource,
     GenICamSourceConfig,
@@ -89,8 +90,9 @@ def test_unknown_node_and_refused_value_are_named(viky: Path) -> None:
 
 def test_device_selection_errors(viky: Path, tmp_path: Path) -> None:
     """An unknown serial lists the serials found; a missing .cti names the path; two selectors are refused at load."""
-    with pytest.raises(CameraError, match=r"not among the cameras found \(serials: 0, 1, 2\)"):
+    with pytest.raises(CameraNotFoundError, match=r"serial 99 .* is not found \(cameras found: 0, 1, 2\)") as err:
         GenICamSource(GenICamSourceConfig(cti=viky, serial="99")).__enter__()
+    assert err.value.serials == ("0", "1", "2")
     with pytest.raises(CameraError, match=r"GenTL producer .*nothere\.cti does not exist; fix `cti`"):
         GenICamSource(GenICamSourceConfig(cti=tmp_path / "nothere.cti")).__enter__()
     with pytest.raises(ValidationError, match="one of serial, user_id, index"):

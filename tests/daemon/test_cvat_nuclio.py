@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino.opset13 as ops
@@ -193,11 +194,19 @@ def test_handler_in_process_and_threshold(function_dir: Path) -> None:
     finally:
         sys.path.remove(str(function_dir))
     platform = nuclio_sdk.test.Platform()
-    first = platform.call_handler(main.handler, nuclio_sdk.Event(body=_requests(0.0)[0]))
+    detectors: list[object] = []
+
+    def look(context: Any) -> Any:  # the handler's own context, as init_context left it
+        detectors.append(context.user_data.detector)
+        return context
+
+    first = platform.call_handler_with_context_mutation(
+        main.handler, nuclio_sdk.Event(body=_requests(0.0)[0]), look)
     top = json.loads(first.body)[0]["confidence"]
-    above = platform.call_handler(main.handler, nuclio_sdk.Event(body={**_requests(0.0)[0], "threshold": top + 1e-3}))
+    above = platform.call_handler_with_context_mutation(
+        main.handler, nuclio_sdk.Event(body={**_requests(0.0)[0], "threshold": top + 1e-3}), look)
     assert json.loads(above.body) == []
-    assert isinstance(platform._get_handler_context(main.handler).user_data.detector, CvatDetector)
+    assert isinstance(detectors[0], CvatDetector) and detectors[1] is detectors[0]  # loaded once
 
 
 def test_bad_sources_are_one_line_errors(tmp_path: Path, demo_store: Path) -> None:

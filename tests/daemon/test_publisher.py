@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -69,15 +71,33 @@ def test_status_online_retained_then_stopped_on_clean_stop(broker: Mosquitto, tm
         assert body["reason"] == "shutdown"
 
 
-def test_last_will_says_offline_when_the_connection_dies(broker: Mosquitto, tmp_path: Path) -> None:
-    """When the daemon's connection drops without a DISCONNECT, the broker publishes offline (Will), no time."""
-    cfg = _cfg(tmp_path, broker.port)
-    pub = Publisher(cfg, dict).__enter__()
+_HOLD_PUBLISHER = """
+import sys, time
+from pathlib import Path
+from daemon.config import load_config
+from daemon.publisher import Publisher
+with Publisher(load_config(Path(sys.argv[1])), dict):
+    print("connected", flush=True)
+    time.sleep(3600)
+"""
+
+
+def test_last_will_says_offline_when_the_connection_dies(broker: Mosquitto, tmp_path: Path, repo_root: Path) -> None:
+    """When the daemon dies without a DISCONNECT (SIGKILL of a process holding a publisher), the broker
+    publishes offline (Will), without a time."""
+    config = write_config(tmp_path, station={"name": "s1"}, mqtt={"port": broker.port, "connect_timeout": 5})
     with Subscriber(broker.port, ["ovedge/s1/status"]) as sub:
-        assert _wait(lambda: not sub.messages.empty())
-        sub.drain()
-        pub._client.loop_stop()
-        pub._client.socket().close()
+        child = subprocess.Popen([sys.executable, "-c", _HOLD_PUBLISHER, str(config)], cwd=repo_root,
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "connected"
+            assert _wait(lambda: not sub.messages.empty())
+            sub.drain()
+        finally:
+            child.kill()
+            child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
         assert _wait(lambda: not sub.messages.empty())
         body = json.loads(sub.messages.get()[1])
     assert body["state"] == "offline"
