@@ -5,8 +5,9 @@ the ``spool-writer`` thread takes everything queued, numbers and stores it in on
 wakes the ``mqtt-send`` thread, which publishes from the spool. While results queue (one arrives
 within :data:`BUSY_GAP` of the last transaction) it first waits up to ``[spool] batch_ms`` for
 more, at most ``batch_max``: a transaction of one result costs ~180 us of CPU with
-``synchronous = full`` (the fsync), of 16 results ~27 us each. A lone result is stored at once. The fsync of a transaction therefore never stalls
-inference, and the slower the disk, the larger the batches (group commit). The queue is bounded
+``synchronous = full`` (the fsync), of 16 results ~27 us each. A lone result is stored at once.
+The fsync of a transaction never stalls inference, and the slower the disk, the larger the
+batches (group commit). The queue is bounded
 (:data:`MAX_QUEUED` batches): when the disk cannot keep up, ``submit`` waits (back-pressure, the
 cameras' slots then apply their drop policy); nothing is dropped here.
 

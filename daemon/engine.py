@@ -31,7 +31,7 @@ from camera.frame import Frame
 from daemon.config import ModelConfig, PerformanceHint
 from daemon.decision import Decider
 from daemon.devices import DeviceChoice, choose_device, compile_properties, execution_devices
-from ovedge.errors import ModelCompileError, ModelFileError, openvino_message
+from ovedge.errors import ModelCompileError, ModelError, ModelFileError, openvino_message
 from ovedge.irmeta import IRMeta, read_rt_info
 from ovedge.layouts import PostProcessor, build_postprocessor, output_shapes
 from ovedge.store import ModelVersion

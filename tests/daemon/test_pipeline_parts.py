@@ -257,8 +257,9 @@ def test_engine_runs_each_frame_size_on_a_static_copy_checked_against_the_dynami
 ) -> None:
     """With ``static_shapes`` the first frame of each size has a static-shape copy compiled in the
     background; once it is there frames of that size run on it with the dynamic model's outputs
-    (within the golden tolerance), and checking the copy wrote into no camera frame. A size the IR cannot take (a 2-D frame) gets a warning and its
-    frames still come out as ERROR results; a reload (same compiled model, new rules) keeps the copies."""
+    (within the golden tolerance), and checking the copy wrote into no camera frame. A size the IR
+    cannot take (a 2-D frame) gets a warning and its frames still come out as ERROR results; a
+    reload (same compiled model, new rules) keeps the copies."""
     import dataclasses
 
     version = ModelStore(demo_store).resolve("demo")
