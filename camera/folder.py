@@ -23,7 +23,6 @@ import os
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Self
 
 import cv2
@@ -32,7 +31,7 @@ import numpy as np
 from camera._pacing import Pacer
 from camera.config import ImageFolderSourceConfig
 from camera.errors import SourceError, SourceNotOpenError
-from camera.frame import Frame
+from camera.frame import ClosedOnExit, Frame
 from camera.validate import FrameCheck, failed_frame
 
 __all__ = ["DONE_DIR", "FAILED_DIR", "IMAGE_SUFFIXES", "LEDGER", "ImageFolderSource"]
@@ -49,7 +48,7 @@ LEDGER: Final = ".ovedge-read"
 """With ``after = "keep"``: one line per file read (name, size, mtime in ns), so a restart skips it."""
 
 
-class ImageFolderSource:
+class ImageFolderSource(ClosedOnExit):
     """Images of a folder: listed once in name order, or watched as a drop folder (see the module)."""
 
     def __init__(self, config: ImageFolderSourceConfig) -> None:
@@ -138,12 +137,8 @@ class ImageFolderSource:
         self._stable.clear()
         log.info("watching %s", self.description)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Forget the listing; a new ``with`` lists again (idempotent)."""
         self._open = False
         self._files = []
 

@@ -58,6 +58,22 @@ class FrameSource(Protocol):
         ...
 
 
+class ClosedOnExit:
+    """Base of a source whose ``with`` block ends in :meth:`close`, however the block ends."""
+
+    def close(self) -> None:
+        """Release what the source holds (idempotent)."""
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 @runtime_checkable
 class Interruptible(Protocol):
     """A source whose ``read()`` may wait indefinitely (a watched folder, a triggered camera).

@@ -7,27 +7,15 @@ cameras are standard). ``harvesters`` is imported only when such a camera is ope
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
 
-from camera._genicam_common import apply_settings, pixels
+from camera._genicam_common import NodeMap, apply_settings
+from camera._genicam_source import GenICamFamilySource
 from camera.config import GenICamSourceConfig
-from camera.errors import (
-    CameraNotFoundError,
-    CameraStalledError,
-    FreeRunningError,
-    MissingExtraError,
-    NodeRefusedError,
-    SourceError,
-    SourceNotOpenError,
-)
+from camera.errors import CameraNotFoundError, MissingExtraError, SourceError
 from camera.frame import Frame
-from camera.validate import FrameCheck, failed_frame
-from ovedge.errors import CameraError, openvino_message
 
 __all__ = ["GenICamSource"]
 
@@ -64,21 +52,16 @@ class _HarvestersNodes:
         self._node(name).execute()
 
 
-class GenICamSource:
+class GenICamSource(GenICamFamilySource):
     """A :class:`camera.frame.FrameSource` over one GenTL device; software-triggerable when configured."""
 
     def __init__(self, config: GenICamSourceConfig) -> None:
+        super().__init__(config)
+        self.config: GenICamSourceConfig = config
         self.cti = config.cti
-        self.config = config
-        self._check = FrameCheck.of(config)
         self._harvester: Any = None
         self._acquirer: Any = None
-        self._nodes: _HarvestersNodes | None = None
         self._timeout_exc: type[BaseException] = TimeoutError
-        self._sdk_error: type[BaseException] = RuntimeError
-        self._format = ""
-        self._index = 0
-        self._interrupted = threading.Event()
 
     @property
     def description(self) -> str:
@@ -109,7 +92,7 @@ class GenICamSource:
         self._sdk_error = genapi.GenericException
         self._interrupted.clear()
         harvester = self._harvester = Harvester()
-        try:
+        with self._opening(genapi.GenericException, gentl.GenericException):
             harvester.add_file(str(self.cti))
             harvester.update()
             index = self._device_index(harvester.device_info_list)
@@ -118,12 +101,6 @@ class GenICamSource:
             apply_settings(self.config, nodes, description=self.description, sdk_error=genapi.GenericException)
             self._format = nodes.get("PixelFormat")
             acquirer.start()
-        except CameraError:
-            self.close()
-            raise
-        except (genapi.GenericException, gentl.GenericException) as exc:
-            self.close()
-            raise SourceError(what=self.description, problem="cannot be opened", detail=openvino_message(exc)) from exc
         log.info("opened %s: %s", self.description, self._format)
         return self
 
@@ -154,14 +131,6 @@ class GenICamSource:
             )
         return found[0]
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         """Stop acquisition and release the device and the producer (idempotent)."""
         acquirer, harvester = self._acquirer, self._harvester
@@ -174,53 +143,17 @@ class GenICamSource:
         if harvester is not None:
             harvester.reset()
 
-    def feature(self, name: str) -> str:
-        """The current value of a camera feature, as the camera reports it."""
-        if self._nodes is None:
-            raise SourceNotOpenError(self.description)
-        return self._nodes.get(name)
+    def _fire(self, nodes: NodeMap) -> None:
+        """Execute ``TriggerSoftware``."""
+        nodes.execute("TriggerSoftware")
 
-    def interrupt(self) -> None:
-        """Make a waiting (or the next) :meth:`read` return ``None`` once, soon (any thread)."""
-        self._interrupted.set()
-
-    def trigger(self) -> None:
-        """Fire ``TriggerSoftware``: one frame comes through the next :meth:`read`."""
-        if self._nodes is None:
-            raise SourceNotOpenError(self.description)
-        if not self.config.software_trigger:
-            raise FreeRunningError(self.description)
+    def _poll(self) -> Frame | None:
         try:
-            self._nodes.execute("TriggerSoftware")
-        except self._sdk_error as exc:
-            raise NodeRefusedError(self.description, "TriggerSoftware", "execute", openvino_message(exc)) from exc
-
-    def read(self) -> Frame | None:
-        """The next frame; ``None`` when interrupted; :class:`CameraStalledError` after ``stall_after`` s of silence."""
-        if self._acquirer is None:
-            raise SourceNotOpenError(self.description)
-        started = time.monotonic()
-        while not self._interrupted.is_set():
-            try:
-                buffer = self._acquirer.fetch(timeout=_POLL)
-            except self._timeout_exc:
-                stall_after = self.config.stall_after
-                if stall_after is not None and time.monotonic() - started >= stall_after:
-                    raise CameraStalledError(self.description, stall_after, "timeout") from None
-                continue
-            with buffer:
-                component = buffer.payload.components[0]
-                fmt, width, height = str(component.data_format), int(component.width), int(component.height)
-                data = np.array(component.data, copy=True)  # the buffer goes back to the camera on exit
-            return self._frame(data, fmt, width, height)
-        self._interrupted.clear()  # one interrupt, one None
-        return None
-
-    def _frame(self, data: Any, fmt: str, width: int, height: int) -> Frame:
-        index = self._index
-        self._index += 1
-        try:
-            image, bits = pixels(data, fmt, width, height)
-        except ValueError as exc:
-            return failed_frame(str(exc), index=index, ref=None, height=height, width=width)
-        return self._check.frame(image, index=index, ref=None, bits=bits)
+            buffer = self._acquirer.fetch(timeout=_POLL)
+        except self._timeout_exc:
+            return None
+        with buffer:
+            component = buffer.payload.components[0]
+            fmt, width, height = str(component.data_format), int(component.width), int(component.height)
+            data = np.array(component.data, copy=True)  # the buffer goes back to the camera on exit
+        return self._frame(data, fmt, index=self._next_index(), width=width, height=height)

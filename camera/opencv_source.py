@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Self
 
 import cv2
@@ -25,7 +24,7 @@ from camera import native_logs
 from camera._pacing import Pacer
 from camera.config import FrameLimits, StreamSourceConfig, UsbSourceConfig, VideoFileSourceConfig
 from camera.errors import CameraStalledError, SourceError, SourceNotOpenError
-from camera.frame import Frame
+from camera.frame import ClosedOnExit, Frame
 from camera.validate import FrameCheck
 from ovedge.errors import CameraError, openvino_message
 
@@ -52,7 +51,7 @@ def scrub_url(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", url))
 
 
-class CaptureSource:
+class CaptureSource(ClosedOnExit):
     """A :class:`camera.frame.FrameSource` over ``cv2.VideoCapture``; subclasses say what to open."""
 
     finite: bool = False  # True: a failed read is the end of the frames, not a fault
@@ -98,14 +97,6 @@ class CaptureSource:
         self._pacer.reset()
         log.info("opened %s", self.description)
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Release the capture (idempotent)."""

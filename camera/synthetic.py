@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Final, Self
 
 import cv2
@@ -33,7 +32,7 @@ import numpy.typing as npt
 
 from camera._pacing import Pacer
 from camera.config import SyntheticSourceConfig
-from camera.frame import Frame, Image
+from camera.frame import ClosedOnExit, Frame, Image
 
 __all__ = ["LABELS", "DefectGenerator", "DefectTruth", "FrameTruth", "SyntheticSource"]
 
@@ -439,7 +438,7 @@ class DefectGenerator:
         return out
 
 
-class SyntheticSource:
+class SyntheticSource(ClosedOnExit):
     """A :class:`camera.frame.FrameSource` that renders frames with :class:`DefectGenerator`.
 
     ``Frame.source_ref`` is ``"synthetic:<seed>:<index>"``; ``Frame.extra["truth"]`` is the
@@ -463,13 +462,8 @@ class SyntheticSource:
         self._pacer.reset()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
+    def close(self) -> None:
+        """Nothing to release: frames are rendered on demand."""
 
     def read(self) -> Frame | None:
         """The next frame, paced to ``fps``; ``None`` after ``count`` frames (0: never ends)."""

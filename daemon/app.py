@@ -152,6 +152,11 @@ class Daemon:
         self._decided = 0  # decide: results produced (handed on: Delivery.handed)
         self._fps = 0.0  # results per second over the last status period
 
+    @property
+    def publisher(self) -> Publisher | None:
+        """The running publisher, None before :meth:`run` starts it."""
+        return self._publisher
+
     # -- status ---------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:

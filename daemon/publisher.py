@@ -31,7 +31,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -398,6 +398,13 @@ class Publisher:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the hand-off lock for the ``with`` block, for tests and diagnostics: every hand-off
+        to the publisher (a result, a spool row, a PUBACK) waits until the block ends."""
+        with self._lock:
+            yield
 
     # -- paho's thread: hand off only -----------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Shared test factories: tiny OpenVINO IRs built from opset ops (no torch), and versions in a real store.
+"""Shared test factories: tiny OpenVINO IRs built from opset ops (no torch), versions in a real store,
+and results as the decide thread hands them to the spool.
 
 Import them as ``from tests.factories import ...`` (``tests/conftest.py`` puts the repository on
 the path), or take the ``tiny_ir`` fixture.
@@ -14,6 +15,7 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
+from daemon.result import Result, Verdict
 from ovedge.irmeta import IRMeta, write_rt_info
 from ovedge.signing import sign_manifest
 from ovedge.store import ModelStore, ModelVersion, VersionDraft
@@ -79,3 +81,20 @@ def add_version(
         key = sign_with
         sign = None if key is None else (lambda manifest: sign_manifest(manifest, key))
         return store.add_version(name, staged, draft, sign=sign)
+
+
+def result_draft(index: int, **changes: Any) -> Result:
+    """The result of frame ``index`` as the decide thread hands it over (``seq`` 0: the spool numbers
+    it): station s1, camera cam0, an 8 x 8 OK frame judged by model demo v1 on CPU; ``changes``
+    replace fields."""
+    draft = Result(
+        seq=0, station="s1", camera="cam0", time=1_767_225_600.0, frame_index=index, frame_ref=None,
+        captured=1_767_225_600.0, width=8, height=8, model_name="demo", model_version=1, device="CPU",
+        verdict=Verdict.OK, defects=(), inference_ms=1.0, capture_to_result_ms=2.0,
+    )
+    return draft._replace(**changes)
+
+
+def result_drafts(n: int, **changes: Any) -> list[Result]:
+    """:func:`result_draft` for frames 0 .. n-1."""
+    return [result_draft(i, **changes) for i in range(n)]

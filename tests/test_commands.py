@@ -10,14 +10,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.configs import write_config
+from tests.waiting import wait_until
 from tools.mosquitto import Mosquitto, find_mosquitto
 from tools.request import Requester
 from tools.subscriber import Subscriber
@@ -25,15 +25,6 @@ from tools.subscriber import Subscriber
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STATION = "station1"
-
-
-def _wait(predicate: Callable[[], bool], seconds: float = 60.0) -> bool:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed requirement
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 class Running:
@@ -63,7 +54,7 @@ class Running:
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen([str(BIN / "ovedged"), "run", "--config", str(self.config)], cwd=ROOT,
                                          stdout=fh, stderr=fh, env=env, start_new_session=True)
-        assert _wait(lambda: "running:" in self.text() or self.proc is None or self.proc.poll() is not None, 180)
+        assert wait_until(lambda: "running:" in self.text() or self.proc is None or self.proc.poll() is not None, 180)
         assert "running:" in self.text(), self.text()[-3000:]
 
     def text(self) -> str:
@@ -155,7 +146,7 @@ def test_inspect_answers_with_the_next_result_tagged_with_the_part_id(line: tupl
             got.extend(json.loads(p) for _, p, _ in sub.drain())
             return any(r["seq"] == seq for r in got)
 
-        assert _wait(seen)
+        assert wait_until(seen)
     assert next(r for r in got if r["seq"] == seq)["frame"]["ref"] == "A-1234"
 
 
@@ -164,7 +155,7 @@ def test_replay_republishes_stored_results_and_says_the_range(line: tuple[Runnin
     and answers with count, first, last and more."""
     _daemon, broker = line
     with Requester(broker.port, station=STATION) as req:
-        assert _wait(lambda: req.ask("replay", {"since": 7, "limit": 1})["count"] == 1)  # seq 8 is stored
+        assert wait_until(lambda: req.ask("replay", {"since": 7, "limit": 1})["count"] == 1)  # seq 8 is stored
         with Subscriber(broker.port, [f"ovedge/{STATION}/cam0/result"]) as sub:
             answer = req.ask("replay", {"since": 2, "limit": 5})
             assert answer["ok"] is True, answer
@@ -176,7 +167,7 @@ def test_replay_republishes_stored_results_and_says_the_range(line: tuple[Runnin
                 got.update(json.loads(p)["seq"] for _, p, _ in sub.drain())
                 return wanted <= got
 
-            assert _wait(seen)
+            assert wait_until(seen)
 
 
 @pytest.mark.parametrize(("verb", "body", "needle"), [
@@ -213,7 +204,7 @@ def test_model_command_swaps_through_the_self_test(line: tuple[Running, Mosquitt
         again = req.ask("model", {"version": 2}, timeout=60)
         assert again["ok"] is True and again["swapped"] is False
     with Subscriber(broker.port, [f"ovedge/{STATION}/cam0/result"]) as sub:
-        assert _wait(lambda: any(json.loads(p)["model"]["version"] == 2 for _, p, _ in sub.drain()))
+        assert wait_until(lambda: any(json.loads(p)["model"]["version"] == 2 for _, p, _ in sub.drain()))
 
 
 def test_reload_refuses_a_bad_file_and_applies_rules_not_mqtt(line: tuple[Running, Mosquitto]) -> None:
@@ -260,11 +251,11 @@ def test_ng_results_name_an_evidence_image_that_is_written_and_published(line: t
                     images.put((topic, payload))
             return bool(ng) and images.qsize() > 0
 
-        assert _wait(collect)
+        assert wait_until(collect)
         props = [p for t, p in list(sub.properties.queue) if t.endswith("/evidence")]
     name = ng[0]["evidence"]
     assert name is not None and name.startswith("evidence/cam0/")
-    assert _wait((daemon.state / name).is_file)
+    assert wait_until((daemon.state / name).is_file)
     assert (daemon.state / name).read_bytes()[:2] == b"\xff\xd8"  # JPEG
     _, jpeg = images.get_nowait()
     assert jpeg[:2] == b"\xff\xd8"

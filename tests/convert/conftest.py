@@ -1,4 +1,4 @@
-"""Fixtures of the converter tests: the zoo saved in every format, calibration images, a runner."""
+"""Fixtures of the converter tests: the zoo saved in every format, calibration images, runners."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from convert import zoo
+from convert.cli import main
 from convert.options import ConvertOptions
 from convert.pipeline import ConvertResult, convert
 from convert.zoo import tinted_frame
@@ -151,3 +152,21 @@ def make_options() -> Callable[..., ConvertOptions]:
 @pytest.fixture(scope="session")
 def run_ir() -> Callable[[Path, np.ndarray], list[np.ndarray]]:
     return infer
+
+
+@pytest.fixture
+def cli_error(capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
+    """``cli_error(*argv)``: run the ``ovedge-convert`` CLI in-process; assert a non-zero exit and exactly
+    one stderr line ``ovedge-convert: error: ...`` (no traceback); return that line."""
+
+    def run(*argv: object) -> str:
+        code = main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert code != 0
+        assert len(lines) == 1, err
+        assert lines[0].startswith("ovedge-convert: error: ")
+        assert "Traceback" not in err
+        return lines[0]
+
+    return run

@@ -20,18 +20,6 @@ IMAGENET_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_STD = [58.395, 57.12, 57.375]
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> str:
-    """Run the CLI in-process; assert a non-zero exit and exactly one stderr line; return it."""
-    code = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code != 0
-    assert len(lines) == 1, err
-    assert lines[0].startswith("ovedge-convert: error: ")
-    assert "Traceback" not in err
-    return lines[0]
-
-
 def _manifest(out: Path, name: str) -> dict:
     return json.loads((out / name / "1" / "manifest.json").read_text(encoding="utf-8"))
 
@@ -39,20 +27,20 @@ def _manifest(out: Path, name: str) -> dict:
 # -- refusals: one line each, naming the fix ---------------------------------------------------------
 
 
-def test_no_normalisation_is_refused(capsys, checkpoint, tmp_path: Path) -> None:
+def test_no_normalisation_is_refused(cli_error, checkpoint, tmp_path: Path) -> None:
     """The README's old example (no --mean/--std/--norm, nothing recorded in the state_dict) is refused,
     naming the three ways to give it; nothing is written."""
-    line = run_cli(capsys, checkpoint("resnet", "state_dict"), "--name", "m", *ARCH, *LABELS, "--ok-labels", "ok",
+    line = cli_error(checkpoint("resnet", "state_dict"), "--name", "m", *ARCH, *LABELS, "--ok-labels", "ok",
                    *SIZE, "--out", tmp_path, "--quiet")
     assert "the input normalisation is not known and is not guessed" in line
     assert "--mean r,g,b --std r,g,b" in line and "--norm imagenet|unit" in line
     assert not (tmp_path / "m").exists()
 
 
-def test_no_normalisation_is_refused_for_formats_that_cannot_record_it(capsys, checkpoint, tmp_path: Path) -> None:
+def test_no_normalisation_is_refused_for_formats_that_cannot_record_it(cli_error, checkpoint, tmp_path: Path) -> None:
     """TorchScript and ONNX files carry no normalisation: without the options they are refused too."""
     for fmt in ("torchscript", "onnx"):
-        line = run_cli(capsys, checkpoint("resnet", fmt), "--name", "m", *LABELS, "--ok-labels", "ok", *SIZE,
+        line = cli_error(checkpoint("resnet", fmt), "--name", "m", *LABELS, "--ok-labels", "ok", *SIZE,
                        "--out", tmp_path, "--quiet")
         assert "the input normalisation is not known and is not guessed" in line
 
@@ -65,34 +53,34 @@ def test_no_normalisation_is_refused_for_formats_that_cannot_record_it(capsys, c
         (["--norm", "unit", "--mean", "1,2,3", "--std", "4,5,6"], "--norm unit and --mean/--std both given"),
     ],
 )
-def test_half_or_twice_given_normalisation_is_refused(capsys, checkpoint, tmp_path: Path, extra, problem) -> None:
+def test_half_or_twice_given_normalisation_is_refused(cli_error, checkpoint, tmp_path: Path, extra, problem) -> None:
     """Half of mean/std, or a preset as well as mean/std, is refused naming the clash."""
-    line = run_cli(capsys, checkpoint("resnet", "torchscript"), "--name", "m", *LABELS, "--ok-labels", "ok", *SIZE,
+    line = cli_error(checkpoint("resnet", "torchscript"), "--name", "m", *LABELS, "--ok-labels", "ok", *SIZE,
                    *extra, "--out", tmp_path, "--quiet")
     assert f"{problem}: give either --mean and --std together, or --norm imagenet|unit" in line
 
 
-def test_classifier_without_ok_label_is_refused(capsys, checkpoint, tmp_path: Path) -> None:
+def test_classifier_without_ok_label_is_refused(cli_error, checkpoint, tmp_path: Path) -> None:
     """A classifier with no --ok-labels and no --no-ok-label is refused, listing its classes."""
-    line = run_cli(capsys, checkpoint("resnet", "torchscript"), "--name", "m", *LABELS, *SIZE, "--norm", "imagenet",
+    line = cli_error(checkpoint("resnet", "torchscript"), "--name", "m", *LABELS, *SIZE, "--norm", "imagenet",
                    "--out", tmp_path, "--quiet")
     assert "which of the classes ok, scratch, dent means a good part? give --ok-labels (e.g. --ok-labels ok)" in line
     assert "or --no-ok-label if every class is a defect" in line
     assert not (tmp_path / "m").exists()
 
 
-def test_ok_labels_and_no_ok_label_together_are_refused(capsys, checkpoint, tmp_path: Path) -> None:
+def test_ok_labels_and_no_ok_label_together_are_refused(cli_error, checkpoint, tmp_path: Path) -> None:
     """--no-ok-label contradicts --ok-labels."""
-    line = run_cli(capsys, checkpoint("resnet", "torchscript"), "--name", "m", *LABELS, *SIZE, "--norm", "imagenet",
+    line = cli_error(checkpoint("resnet", "torchscript"), "--name", "m", *LABELS, *SIZE, "--norm", "imagenet",
                    "--ok-labels", "ok", "--no-ok-label", "--out", tmp_path, "--quiet")
     assert "--no-ok-label and --ok-labels ok contradict: give one" in line
 
 
-def test_unreadable_recorded_normalisation_is_refused(capsys, tmp_path: Path) -> None:
+def test_unreadable_recorded_normalisation_is_refused(cli_error, tmp_path: Path) -> None:
     """A checkpoint recording a normalisation that is neither a preset nor three numbers is refused."""
     ckpt = tmp_path / "bad.pt"
     torch.save({"model": zoo.ResNetTiny().state_dict(), "normalization": "sepia"}, ckpt)
-    line = run_cli(capsys, ckpt, "--name", "m", *ARCH, *LABELS, "--ok-labels", "ok", *SIZE, "--out", tmp_path,
+    line = cli_error(ckpt, "--name", "m", *ARCH, *LABELS, "--ok-labels", "ok", *SIZE, "--out", tmp_path,
                    "--quiet")
     assert "normalization = 'sepia' is not a preset name or three numbers per mean/std" in line
 

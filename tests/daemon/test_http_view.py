@@ -4,7 +4,6 @@ real compiled model: readiness reasons, counters read from the pipeline, the ad-
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,15 +16,7 @@ from daemon.http_view import LiveView
 from daemon.metrics import CameraTally
 from daemon.slots import FrameHub
 from tests.daemon.http_parts import load_demo
-
-
-def _until(predicate: Callable[[], bool], seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed requirement
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+from tests.waiting import wait_until
 
 
 def test_readiness_and_metrics_from_the_running_parts(demo_store: Path, tmp_path: Path,
@@ -51,7 +42,7 @@ def test_readiness_and_metrics_from_the_running_parts(demo_store: Path, tmp_path
     for w in workers:
         w.start()
     try:
-        assert _until(lambda: workers[1].last_error is not None and workers[0].frames >= 3)
+        assert wait_until(lambda: workers[1].last_error is not None and workers[0].frames >= 3)
         ready = view.readiness()
         assert ready.ready is False
         assert ready.model is None
@@ -61,7 +52,7 @@ def test_readiness_and_metrics_from_the_running_parts(demo_store: Path, tmp_path
         assert states == {"good": "running", "gone": "reconnecting"}
         assert view.adhoc_model() is None
         assert view.status() == {"state": "starting", "station": "station1", "cameras": ["good", "gone"]}
-        assert _until(lambda: sum(hub.dropped().values()) >= 2)
+        assert wait_until(lambda: sum(hub.dropped().values()) >= 2)
 
         snap = view.metrics()
         by_id = {c.id: c for c in snap.cameras}

@@ -10,96 +10,31 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import itertools
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.configs import write_config
+from tests.daemon.notify_parts import (
+    HANG_GUARD,
+    PERIOD,
+    WATCHDOG_USEC,
+    Message,
+    NotifySocket,
+    largest_gap,
+    notify_socket,
+    pings,
+)
 from tools.subscriber import Subscriber
 
 BIN = Path(sys.executable).parent
-WATCHDOG_USEC = 3_000_000
-PERIOD = WATCHDOG_USEC / 1e6  # seconds systemd waits for a ping before it aborts the service
-HANG_GUARD = 300.0
-
-
-@dataclass(frozen=True)
-class Message:
-    at: float  # time.monotonic() when received
-    fields: dict[str, str]
-
-
-class NotifySocket:
-    """The systemd side of the protocol: a bound datagram socket and everything received on it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.messages: list[Message] = []
-        self._seen = 0  # messages before this index were looked at by wait_for
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def skip(self) -> None:
-        """Let :meth:`wait_for` look only at messages that arrive from now on."""
-        self.sock.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                self.sock.recv(4096)  # already sent: not "from now on"
-        self._seen = len(self.messages)
-
-    def read_for(self, seconds: float) -> list[Message]:
-        """Everything that arrives during ``seconds``."""
-        end = time.monotonic() + seconds
-        got: list[Message] = []
-        while (left := end - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                break
-            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
-            got.append(Message(time.monotonic(), fields))
-        self.messages += got
-        return got
-
-    def wait_for(self, pred: Callable[[Message], bool], what: str, proc: subprocess.Popen[bytes],
-                 log: Path) -> Message:
-        """The first message not yet looked at for which ``pred`` holds; fails if the daemon exits first."""
-        deadline = time.monotonic() + HANG_GUARD
-        while time.monotonic() < deadline:
-            for i in range(self._seen, len(self.messages)):
-                if pred(self.messages[i]):
-                    self._seen = i + 1
-                    return self.messages[i]
-            self._seen = len(self.messages)
-            if proc.poll() is not None:
-                pytest.fail(f"ovedged exited ({proc.returncode}) before {what}:\n{log.read_text()[-3000:]}")
-            self.read_for(0.5)
-        pytest.fail(f"no {what} within the hang guard:\n{log.read_text()[-3000:]}")
-
-
-def pings(messages: list[Message]) -> list[float]:
-    return [m.at for m in messages if m.fields.get("WATCHDOG") == "1"]
-
-
-def largest_gap(times: list[float], start: float, end: float) -> float:
-    """The longest stretch of [start, end] without a ping."""
-    marks = [start, *sorted(t for t in times if start <= t <= end), end]
-    return max(b - a for a, b in itertools.pairwise(marks))
 
 
 @contextlib.contextmanager
@@ -115,11 +50,10 @@ def daemon(tmp_path: Path, demo_store: Path, broker_port: int, repo_root: Path, 
         mqtt={"port": broker_port, "keepalive": keepalive},
         state={"dir": state},
     )
-    short = Path(tempfile.mkdtemp(prefix="ovn-", dir="/tmp"))  # AF_UNIX paths are limited to 107 bytes
-    notify = NotifySocket(short / "notify")
     log = tmp_path / "daemon.log"
     # A subscriber, so that results are delivered (not answered "no matching subscribers").
-    with log.open("wb") as err, Subscriber(broker_port, ["ovt/#"], on_message=lambda *_: None):
+    with notify_socket() as notify, log.open("wb") as err, \
+            Subscriber(broker_port, ["ovt/#"], on_message=lambda *_: None):
         st = os.fstat(err.fileno())
         env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(WATCHDOG_USEC),
                "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}", "PYTHONPATH": str(repo_root)}
@@ -132,10 +66,6 @@ def daemon(tmp_path: Path, demo_store: Path, broker_port: int, repo_root: Path, 
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            notify.close()
-            with contextlib.suppress(OSError):
-                notify.path.unlink()
-                short.rmdir()
 
 
 def test_notify_protocol_ready_status_watchdog_reload_stop(demo_store: Path, broker, tmp_path: Path,

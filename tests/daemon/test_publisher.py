@@ -16,6 +16,7 @@ from daemon.publisher import Publisher, probe_broker
 from daemon.result import FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict
 from ovedge.errors import PublishError
 from tests.configs import write_config
+from tests.waiting import wait_until
 from tools.mosquitto import Mosquitto, free_port
 from tools.subscriber import Subscriber
 
@@ -34,22 +35,13 @@ def _record(seq: int) -> ResultRecord:
     )
 
 
-def _wait(predicate, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed requirement
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_results_are_delivered_and_acknowledged(broker: Mosquitto, tmp_path: Path) -> None:
     """Each result reaches a subscriber once at QoS 1 and its PUBACK is counted as delivered."""
     cfg = _cfg(tmp_path, broker.port)
     with Subscriber(broker.port, ["ovedge/s1/#"]) as sub, Publisher(cfg, dict) as pub:
         for seq in range(1, 21):
             pub.publish_result(_record(seq))
-        assert _wait(lambda: pub.counters.delivered == 20)
+        assert wait_until(lambda: pub.counters.delivered == 20)
         assert pub.outstanding() == 0
     got = [json.loads(p) for t, p, _ in sub.drain() if t == "ovedge/s1/cam0/result"]
     assert [m["seq"] for m in got] == list(range(1, 21))
@@ -59,13 +51,13 @@ def test_status_online_retained_then_stopped_on_clean_stop(broker: Mosquitto, tm
     """The retained status says online while running and stopped/shutdown after a clean stop."""
     cfg = _cfg(tmp_path, broker.port)
     with Publisher(cfg, lambda: {"model": {"name": "m"}}), Subscriber(broker.port, ["ovedge/s1/status"]) as late:
-        assert _wait(lambda: not late.messages.empty())
+        assert wait_until(lambda: not late.messages.empty())
         _topic, payload, retained = late.messages.get()
         assert retained
         assert json.loads(payload)["state"] == "online"
         assert json.loads(payload)["model"] == {"name": "m"}
     with Subscriber(broker.port, ["ovedge/s1/status"]) as after:
-        assert _wait(lambda: not after.messages.empty())
+        assert wait_until(lambda: not after.messages.empty())
         body = json.loads(after.messages.get()[1])
         assert body["state"] == "stopped"
         assert body["reason"] == "shutdown"
@@ -91,14 +83,14 @@ def test_last_will_says_offline_when_the_connection_dies(broker: Mosquitto, tmp_
                                  stdout=subprocess.PIPE, text=True)
         try:
             assert child.stdout is not None and child.stdout.readline().strip() == "connected"
-            assert _wait(lambda: not sub.messages.empty())
+            assert wait_until(lambda: not sub.messages.empty())
             sub.drain()
         finally:
             child.kill()
             child.wait()
             if child.stdout is not None:
                 child.stdout.close()
-        assert _wait(lambda: not sub.messages.empty())
+        assert wait_until(lambda: not sub.messages.empty())
         body = json.loads(sub.messages.get()[1])
     assert body["state"] == "offline"
     assert body["reason"] == "connection lost"
@@ -111,7 +103,7 @@ def test_puback_not_authorised_is_not_a_delivery(tmp_path: Path) -> None:
     acl.write_text("topic readwrite ovedge/s1/status\n", encoding="utf-8")
     with Mosquitto(extra=f"acl_file {acl}") as b, Publisher(_cfg(tmp_path, b.port), dict) as pub:
         pub.publish_result(_record(1))
-        assert _wait(lambda: pub.counters.rejected == 1)
+        assert wait_until(lambda: pub.counters.rejected == 1)
         assert pub.counters.delivered == 0
 
 
@@ -124,13 +116,13 @@ def test_results_published_during_an_outage_arrive_after_reconnect(tmp_path: Pat
     try:
         with Publisher(cfg, dict) as pub:
             first.stop()
-            assert _wait(lambda: not pub.connected)
+            assert wait_until(lambda: not pub.connected)
             for seq in range(1, 6):
                 pub.publish_result(_record(seq))
             first.start()  # same port, persistent store in the same folder
             with Subscriber(port, ["ovedge/s1/cam0/result"]) as sub:
                 # the publisher reconnects within its 1-5 s back-off and resends
-                assert _wait(lambda: pub.counters.delivered + pub.counters.no_subscribers == 5, 30)
+                assert wait_until(lambda: pub.counters.delivered + pub.counters.no_subscribers == 5, 30)
                 got = [json.loads(p)["seq"] for _, p, _ in sub.drain()]
     finally:
         first.stop()
@@ -167,8 +159,8 @@ def test_a_batch_of_results_is_published_in_one_call_each_once(broker: Mosquitto
     with Subscriber(broker.port, ["ovedge/s1/cam0/result"]) as sub, Publisher(cfg, dict) as pub:
         pub.publish_results([_record(seq) for seq in range(1, 31)])
         pub.publish_results([])
-        assert _wait(lambda: pub.counters.delivered == 30)
-        assert _wait(lambda: sub.messages.qsize() >= 30)
+        assert wait_until(lambda: pub.counters.delivered == 30)
+        assert wait_until(lambda: sub.messages.qsize() >= 30)
         assert pub.counters.published == 30
         assert pub.outstanding() == 0
     got = [json.loads(p)["seq"] for _, p, _ in sub.drain()]
@@ -193,7 +185,7 @@ def test_no_subscriber_logs_one_warning_then_a_summary(
     with Publisher(cfg, dict, no_subscriber_log_every=3600) as pub:
         for seq in range(1, 51):
             pub.publish_result(_record(seq))
-        assert _wait(lambda: pub.counters.no_subscribers == 50)
+        assert wait_until(lambda: pub.counters.no_subscribers == 50)
         warnings, summaries = _no_subscriber_lines(caplog)
         assert len(warnings) == 1
         assert "result seq 1:" in warnings[0]
@@ -214,7 +206,7 @@ def test_no_subscriber_summary_is_periodic_and_only_when_the_count_moved(
     with Publisher(cfg, dict, no_subscriber_log_every=0.0) as pub:
         for seq in range(1, 31):
             pub.publish_result(_record(seq))
-        assert _wait(lambda: any(s.endswith("30 since start") for s in _no_subscriber_lines(caplog)[1]))
+        assert wait_until(lambda: any(s.endswith("30 since start") for s in _no_subscriber_lines(caplog)[1]))
         lines_then = len(caplog.records)
         time.sleep(0.5)  # several ack-loop turns with an unchanged count (not a timing assertion)
         assert len(caplog.records) == lines_then

@@ -4,39 +4,21 @@ are filled in by the replay command, against a real Mosquitto with a small per-c
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from daemon.commands import CommandContext, Commands
 from daemon.config import load_config
 from daemon.inspect import InspectRequests
 from daemon.publisher import Publisher
-from daemon.result import Result, Verdict
 from daemon.spool import Spool
 from tests.configs import write_config
+from tests.factories import result_drafts
+from tests.waiting import wait_until
 from tools.mosquitto import Mosquitto
 from tools.request import Requester
 from tools.subscriber import Subscriber
 
 TOPIC = "ovedge/station1/cam0/result"
-
-
-def _drafts(n: int) -> list[Result]:
-    return [Result(
-        seq=0, station="station1", camera="cam0", time=1_767_225_600.0, frame_index=i, frame_ref=None,
-        captured=1_767_225_600.0, width=8, height=8, model_name="demo", model_version=1, device="CPU",
-        verdict=Verdict.OK, defects=(), inference_ms=1.0, capture_to_result_ms=2.0,
-    ) for i in range(n)]
-
-
-def _wait(predicate: Callable[[], bool], seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed requirement
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_replay_fills_the_gap_the_brokers_queue_dropped(tmp_path: Path) -> None:
@@ -57,12 +39,12 @@ def test_replay_fills_the_gap_the_brokers_queue_dropped(tmp_path: Path) -> None:
                                          versions=lambda _n: [1], cameras=("cam0",), inspect=InspectRequests(),
                                          reload=dict))
             with commands:
-                spool.commit(_drafts(60))
+                spool.commit(result_drafts(60, station="station1"))
                 pub.wake()
-                assert _wait(lambda: spool.depth == 0)  # every one acknowledged with success by the broker
+                assert wait_until(lambda: spool.depth == 0)  # every one acknowledged with success by the broker
                 got: set[int] = set()
                 with Subscriber(b.port, [TOPIC], client_id="mes-gap", session_expiry=3600) as sub:
-                    _wait(lambda: False, 1.0)  # let the queued ones arrive; the count is checked, not the time
+                    wait_until(lambda: False, 1.0)  # let the queued ones arrive; the count is checked, not the time
                     got.update(json.loads(p)["seq"] for _, p, _ in sub.drain())
                     before = len(got)
                     with Requester(b.port, station="station1") as req:
@@ -72,6 +54,6 @@ def test_replay_fills_the_gap_the_brokers_queue_dropped(tmp_path: Path) -> None:
                         got.update(json.loads(p)["seq"] for _, p, _ in sub.drain())
                         return got == set(range(1, 61))
 
-                    assert _wait(complete)
+                    assert wait_until(complete)
     assert before < 60  # the broker's queue dropped results it had acknowledged
     assert answer["ok"] is True and (answer["count"], answer["first"], answer["last"]) == (60, 1, 60)

@@ -8,8 +8,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,11 @@ from daemon.commands import CommandContext, Commands
 from daemon.config import DaemonConfig, load_config
 from daemon.inspect import InspectRequests
 from daemon.publisher import Publisher
-from daemon.result import Result, Verdict
 from daemon.security import PASSWORD_ENV, TlsFileError
 from daemon.spool import RowState, Spool
 from tests.configs import write_config
+from tests.factories import result_drafts
+from tests.waiting import wait_until
 from tools.certs import make_certs
 from tools.mosquitto import Mosquitto, TlsListener, free_port, make_password_file
 from tools.request import Requester
@@ -44,23 +43,6 @@ def _cfg(tmp_path: Path, port: int, *, station: str = "station1", mqtt: dict[str
     return load_config(path)
 
 
-def _drafts(station: str, n: int) -> list[Result]:
-    return [Result(
-        seq=0, station=station, camera="cam0", time=1_767_225_600.0, frame_index=i, frame_ref=None,
-        captured=1_767_225_600.0, width=8, height=8, model_name="demo", model_version=1, device="CPU",
-        verdict=Verdict.OK, defects=(), inference_ms=1.0, capture_to_result_ms=2.0,
-    ) for i in range(n)]
-
-
-def _wait(predicate: Callable[[], bool], seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed requirement
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_results_are_delivered_over_mutual_tls(tmp_path: Path) -> None:
     """With [mqtt.tls] (CA, client certificate and key made by the test) the daemon connects to a
     Mosquitto TLS listener that requires a client certificate, and its spooled results are delivered."""
@@ -73,9 +55,9 @@ def test_results_are_delivered_over_mutual_tls(tmp_path: Path) -> None:
         sub.client.tls_set(ca_certs=str(certs.ca), certfile=str(certs.client_cert), keyfile=str(certs.client_key))
         with Spool(cfg.state_dir(), cfg.spool) as spool, sub, Publisher(cfg, dict, spool=spool) as pub:
             assert "TLS with a client certificate" in pub.security
-            spool.commit(_drafts("station1", 10))
+            spool.commit(result_drafts(10, station="station1"))
             pub.wake()
-            assert _wait(lambda: spool.depth == 0)
+            assert wait_until(lambda: spool.depth == 0)
             assert {r.state for r in spool.since(0)} == {RowState.DELIVERED}
         got = sorted(json.loads(p)["seq"] for _, p, _ in sub.drain())
     assert got == list(range(1, 11))
@@ -159,9 +141,9 @@ def test_documented_acl_lets_the_daemon_write_its_topics_and_answer_commands(tmp
                                          reload=dict))
             with commands, Requester(b.port, station="station1", client_id="mes", username="mes",
                                      password="mes-pw") as req:
-                spool.commit(_drafts("station1", 5))
+                spool.commit(result_drafts(5, station="station1"))
                 pub.wake()
-                assert _wait(lambda: spool.depth == 0)
+                assert wait_until(lambda: spool.depth == 0)
                 answer = req.ask("status", timeout=30)
             assert pub.counters.rejected == 0
         topics = [t for t, _, _ in sub.drain()]
@@ -180,9 +162,9 @@ def test_documented_acl_refuses_other_topics_the_alarm_is_raised_and_rows_stay(t
         sub = Subscriber(b.port, ["ovedge/#"], client_id="mes-sub")
         sub.client.username_pw_set("mes", "mes-pw")
         with Spool(cfg.state_dir(), cfg.spool) as spool, sub, Publisher(cfg, dict, spool=spool) as pub:
-            spool.commit(_drafts("station2", 5))
+            spool.commit(result_drafts(5, station="station2"))
             pub.wake()
-            assert _wait(lambda: pub.counters.rejected >= 5)
+            assert wait_until(lambda: pub.counters.rejected >= 5)
             assert "rejected:cam0" in pub.alarms.active()
             assert "0x87" in pub.alarms.active()["rejected:cam0"]
             assert spool.depth == 5

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from daemon.config import DaemonConfig, load_config
 from daemon.publisher import Publisher
-from daemon.result import Result, Verdict
 from daemon.spool import RowState, Spool
+from tests.factories import result_drafts
+from tests.waiting import wait_until
 from tools.mosquitto import Mosquitto
 from tools.subscriber import Subscriber
 
@@ -39,32 +39,15 @@ drain_timeout = 5
     return load_config(path)
 
 
-def _drafts(n: int) -> list[Result]:
-    return [Result(
-        seq=0, station="s1", camera="cam0", time=1_767_225_600.0, frame_index=i, frame_ref=None,
-        captured=1_767_225_600.0, width=8, height=8, model_name="demo", model_version=2, device="CPU",
-        verdict=Verdict.OK, defects=(), inference_ms=1.0, capture_to_result_ms=2.0,
-    ) for i in range(n)]
-
-
-def _wait(predicate: Callable[[], bool], seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed requirement
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_stored_results_are_delivered_marked_and_carry_v5_properties(broker: Mosquitto, tmp_path: Path) -> None:
     """Rows committed to the spool reach the subscriber in seq order, are marked delivered on PUBACK,
     and carry content type, message expiry and the station/camera/model user properties."""
     cfg = _cfg(tmp_path, broker.port, spool="message_expiry = 600")
     with Spool(cfg.state_dir(), cfg.spool) as spool, Subscriber(broker.port, ["ovedge/s1/cam0/result"]) as sub, \
             Publisher(cfg, dict, spool=spool) as pub:
-        records = spool.commit(_drafts(20))
+        records = spool.commit(result_drafts(20, model_version=2))
         pub.wake()
-        assert _wait(lambda: spool.depth == 0)
+        assert wait_until(lambda: spool.depth == 0)
         assert all(r.state is RowState.DELIVERED for r in spool.since(0))
     assert [r.seq for r in records] == list(range(1, 21))
     got = [json.loads(p)["seq"] for _, p, _ in sub.drain()]
@@ -83,14 +66,14 @@ def test_not_authorised_raises_an_alarm_and_keeps_the_rows(tmp_path: Path) -> No
         cfg = _cfg(tmp_path, b.port)
         with Spool(cfg.state_dir(), cfg.spool) as spool, Subscriber(b.port, ["ovedge/s1/#"]) as sub, \
                 Publisher(cfg, dict, spool=spool) as pub:
-            spool.commit(_drafts(5))
+            spool.commit(result_drafts(5, model_version=2))
             pub.wake()
-            assert _wait(lambda: pub.counters.rejected >= 5)
+            assert wait_until(lambda: pub.counters.rejected >= 5)
             assert spool.depth == 5
             assert {r.state for r in spool.since(0)} == {RowState.REJECTED}
-            assert _wait(lambda: any(t.endswith("/alarm") for t, _, _ in list(sub.messages.queue)))
+            assert wait_until(lambda: any(t.endswith("/alarm") for t, _, _ in list(sub.messages.queue)))
             pub.publish_status()
-            assert _wait(lambda: any(t.endswith("/status") and json.loads(p)["alarms"]
+            assert wait_until(lambda: any(t.endswith("/status") and json.loads(p)["alarms"]
                                      for t, p, _ in list(sub.messages.queue)))
         alarms = [json.loads(p) for t, p, _ in sub.drain() if t.endswith("/alarm")]
     assert alarms[0]["alarm"] == "rejected:cam0" and alarms[0]["active"] is True
@@ -102,13 +85,13 @@ def test_no_subscriber_keeps_rows_until_someone_listens(broker: Mosquitto, tmp_p
     """PUBACK 0x10 (nobody subscribed) is not a delivery: the rows stay and go again once a subscriber exists."""
     cfg = _cfg(tmp_path, broker.port)
     with Spool(cfg.state_dir(), cfg.spool) as spool, Publisher(cfg, dict, spool=spool) as pub:
-        spool.commit(_drafts(5))
+        spool.commit(result_drafts(5, model_version=2))
         pub.wake()
-        assert _wait(lambda: pub.counters.no_subscribers >= 5)
+        assert wait_until(lambda: pub.counters.no_subscribers >= 5)
         assert spool.depth == 5
         assert {r.state for r in spool.pending(0, 10)} == {RowState.NO_SUBSCRIBER}
         with Subscriber(broker.port, ["ovedge/s1/cam0/result"]) as sub:
-            assert _wait(lambda: spool.depth == 0)  # retried after retry_interval
+            assert wait_until(lambda: spool.depth == 0)  # retried after retry_interval
             got = sorted({json.loads(p)["seq"] for _, p, _ in sub.drain()})
     assert got == [1, 2, 3, 4, 5]
 
@@ -120,14 +103,14 @@ def test_backlog_goes_out_in_order_within_the_window(broker: Mosquitto, tmp_path
     with Spool(cfg.state_dir(), cfg.spool) as spool, Subscriber(broker.port, ["ovedge/s1/cam0/result"]) as sub, \
             Publisher(cfg, dict, spool=spool) as pub:
         for _ in range(15):
-            spool.commit(_drafts(100))
+            spool.commit(result_drafts(100, model_version=2))
         pub.wake()
         deadline = time.monotonic() + 120  # a hang guard
         while spool.depth and time.monotonic() < deadline:
             most = max(most, pub.outstanding())
             time.sleep(0.001)
         assert spool.depth == 0
-        assert _wait(lambda: sub.messages.qsize() >= 1500)
+        assert wait_until(lambda: sub.messages.qsize() >= 1500)
     seqs = [json.loads(p)["seq"] for _, p, _ in sub.drain()]
     assert seqs == list(range(1, 1501))
     assert 0 < most <= 40

@@ -8,10 +8,7 @@ to appear have hang guards only.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import queue
-import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,60 +21,17 @@ from daemon.app import Daemon
 from daemon.config import load_config
 from daemon.systemd import Notifier
 from tests.configs import write_config
+from tests.daemon.notify_parts import HANG_GUARD, PERIOD, WATCHDOG_USEC, NotifySocket, largest_gap, notify_socket, pings
 from tools.subscriber import Subscriber
-
-WATCHDOG_USEC = 3_000_000
-PERIOD = WATCHDOG_USEC / 1e6
-HANG_GUARD = 300.0
-
-Message = tuple[float, dict[str, str]]
-
-
-class Systemd:
-    """The notify socket and what arrived on it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.messages: list[Message] = []
-
-    def read_for(self, seconds: float) -> list[Message]:
-        end, got = time.monotonic() + seconds, []
-        while (left := end - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                break
-            got.append((time.monotonic(), dict(ln.split("=", 1) for ln in data.decode().splitlines())))
-        self.messages += got
-        return got
-
-    def wait_for(self, pred: Callable[[dict[str, str]], bool], what: str) -> float:
-        deadline = time.monotonic() + HANG_GUARD
-        while time.monotonic() < deadline:
-            for at, fields in self.read_for(0.5):
-                if pred(fields):
-                    return at
-        raise AssertionError(f"no {what} within the hang guard")
-
-
-def pings(messages: list[Message]) -> list[float]:
-    return [at for at, f in messages if f.get("WATCHDOG") == "1"]
 
 
 @pytest.fixture
-def systemd() -> Iterator[Systemd]:
-    folder = Path(tempfile.mkdtemp(prefix="ovn-", dir="/tmp"))
-    s = Systemd(folder / "notify")
-    yield s
-    s.sock.close()
-    s.path.unlink()
-    folder.rmdir()
+def systemd() -> Iterator[NotifySocket]:
+    with notify_socket() as notify:
+        yield notify
 
 
-def _run(tmp_path: Path, demo_store: Path, port: int, systemd: Systemd, source: dict[str, Any], mode: str,
+def _run(tmp_path: Path, demo_store: Path, port: int, systemd: NotifySocket, source: dict[str, Any], mode: str,
          script: Callable[[Daemon], None]) -> None:
     """Run the daemon in this thread until ``script`` (on a helper thread) returns; both must succeed."""
     cfg = load_config(write_config(
@@ -113,14 +67,14 @@ def _run(tmp_path: Path, demo_store: Path, port: int, systemd: Systemd, source: 
 
 
 def test_an_idle_camera_does_not_stop_the_pings(demo_store: Path, broker, tmp_path: Path,
-                                                systemd: Systemd) -> None:
+                                                systemd: NotifySocket) -> None:
     """A camera whose source ended (as a triggered camera between parts): nothing waits anywhere, so
     the pings go on with no gap as long as WATCHDOG_USEC for 4 periods, and STATUS says 0.0 fps."""
     count = 12
     with Subscriber(broker.port, ["ovt/st/cam0/result"]) as sub:
 
         def script(_d: Daemon) -> None:
-            systemd.wait_for(lambda f: f.get("READY") == "1", "READY=1")
+            systemd.wait_for(lambda m: m.fields.get("READY") == "1", "READY=1")
             got = 0
             deadline = time.monotonic() + HANG_GUARD
             while got < count and time.monotonic() < deadline:
@@ -130,33 +84,34 @@ def test_an_idle_camera_does_not_stop_the_pings(demo_store: Path, broker, tmp_pa
             assert got == count, f"{got} results of {count}"
             start = time.monotonic()
             window = systemd.read_for(4 * PERIOD)
-            marks = [start, *pings(window), start + 4 * PERIOD]
-            assert max(b - a for a, b in itertools.pairwise(marks)) < PERIOD, pings(window)
-            assert not any(f.get("STATUS", "").startswith("stalled") for _, f in window)
-            assert any(", 0.0 fps," in f.get("STATUS", "") for _, f in window)
+            assert largest_gap(pings(window), start, start + 4 * PERIOD) < PERIOD, pings(window)
+            assert not any(m.fields.get("STATUS", "").startswith("stalled") for m in window)
+            assert any(", 0.0 fps," in m.fields.get("STATUS", "") for m in window)
 
         _run(tmp_path, demo_store, broker.port, systemd,
              {"type": "synthetic", "seed": 1, "fps": 0, "count": count}, "every-frame", script)
 
 
 def test_a_publisher_that_never_returns_stops_the_pings(demo_store: Path, broker, tmp_path: Path,
-                                                        systemd: Systemd) -> None:
+                                                        systemd: NotifySocket) -> None:
     """The publisher's lock held and never released (a deadlock): the decide thread blocks inside the
     hand-off, STATUS turns 'stalled: results wait for the publisher ...' and no WATCHDOG=1 comes for
     2 x WATCHDOG_USEC; once the lock is released the pings and 'inspecting' come back."""
 
     def script(d: Daemon) -> None:
-        systemd.wait_for(lambda f: f.get("READY") == "1", "READY=1")
-        systemd.wait_for(lambda f: f.get("WATCHDOG") == "1", "a first ping")
-        lock = d._publisher._lock  # type: ignore[union-attr]  # the wedge under test
-        with lock:
-            stalled_at = systemd.wait_for(
-                lambda f: f.get("STATUS", "").startswith("stalled: ")
-                and "results wait for the publisher" in f["STATUS"], "a stalled STATUS")
+        systemd.wait_for(lambda m: m.fields.get("READY") == "1", "READY=1")
+        systemd.wait_for(lambda m: m.fields.get("WATCHDOG") == "1", "a first ping")
+        publisher = d.publisher
+        assert publisher is not None, "READY=1 came before the publisher ran"
+        with publisher.hold():  # the wedge under test
+            stalled = systemd.wait_for(
+                lambda m: m.fields.get("STATUS", "").startswith("stalled: ")
+                and "results wait for the publisher" in m.fields["STATUS"], "a stalled STATUS")
             systemd.read_for(2 * PERIOD)
-            assert not [t for t in pings(systemd.messages) if t > stalled_at], "pinged while stalled"
-        systemd.wait_for(lambda f: f.get("WATCHDOG") == "1", "pings after the release")
-        systemd.wait_for(lambda f: f.get("STATUS", "").startswith("inspecting: "), "inspecting again")
+            assert not [t for t in pings(systemd.messages) if t > stalled.at], "pinged while stalled"
+        systemd.skip()  # only what comes after the release counts
+        systemd.wait_for(lambda m: m.fields.get("WATCHDOG") == "1", "pings after the release")
+        systemd.wait_for(lambda m: m.fields.get("STATUS", "").startswith("inspecting: "), "inspecting again")
 
     with Subscriber(broker.port, ["ovt/#"], on_message=lambda *_: None):
         _run(tmp_path, demo_store, broker.port, systemd,
