@@ -35,7 +35,8 @@ def main() -> int:
     video = runners.write_video(Path(f"/tmp/thread-cpu-{os.getpid()}.avi"), frames, args.frames)
     try:
         fig = runners.daemon_e2e(args.store, args.name, args.version, hint="throughput", video=video,
-                                 frames=args.frames, fps=0.0, warmup=20, workdir=Path(f"/tmp/thread-cpu-{os.getpid()}"))
+                                 frames=args.frames, fps=0.0, warmup=20, workdir=Path(f"/tmp/thread-cpu-{os.getpid()}"),
+                                 settle_s=run.E2E_SETTLE_S)
     finally:
         video.unlink()
     per = fig["thread_cpu_ms_per_frame"]
