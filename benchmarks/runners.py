@@ -336,6 +336,19 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
+def _watch_static_shapes(daemon: Any, stop: threading.Event) -> list[float]:
+    """A list that gets the time (epoch) at which the daemon's status first lists a static-shape copy."""
+    found: list[float] = []
+
+    def watch() -> None:
+        while not found and not stop.wait(0.02):
+            if daemon.status()["model"].get("static_shapes"):
+                found.append(time.time())
+
+    threading.Thread(target=watch, name="bench-static-watch", daemon=True).start()
+    return found
+
+
 PROBE_TOPIC = "ovedge-bench/probe"
 
 
@@ -411,9 +424,12 @@ def daemon_e2e(
             listener = start_listener(broker.port, topic, frames, out, got)
         try:
             self0 = cpu_seconds(resource.RUSAGE_SELF)
+            daemon, ended = Daemon(cfg, until_sources_end=True), threading.Event()
+            static_at = _watch_static_shapes(daemon, ended)
             with Others() as others, ThreadCPU() as threads:
-                Daemon(cfg, until_sources_end=True).run(threading.Event())  # returns when the video has ended
+                daemon.run(threading.Event())  # returns when the video has ended
                 daemon_cpu = cpu_seconds(resource.RUSAGE_SELF) - self0
+            ended.set()
             child0 = cpu_seconds(resource.RUSAGE_CHILDREN)
             listener.wait(timeout=60)
             listener_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - child0
@@ -428,9 +444,11 @@ def daemon_e2e(
     if len(received) < frames:
         raise RuntimeError(f"daemon end to end: {len(received)} of {frames} results received")
     msgs = [(t, json.loads(p)) for t, p in received]
-    # Warm-up: the first ``warmup`` results, and those received within ``settle_s`` of the first
-    # (the static-shape copy of the model is compiled after the first frame; steady state follows).
-    warmup = max(warmup, next((i for i, (t, _) in enumerate(msgs) if t >= msgs[0][0] + settle_s), len(msgs)))
+    # Warm-up: the first ``warmup`` results, and those received before the frames' static-shape copy
+    # of the model served (status "static_shapes"; compiled after the first frame), or, when no copy
+    # came, within ``settle_s`` of the first result. The steady state a line runs in follows.
+    steady_from = static_at[0] if static_at else msgs[0][0] + settle_s
+    warmup = max(warmup, next((i for i, (t, _) in enumerate(msgs) if t >= steady_from), len(msgs)))
     if len(msgs) - warmup < len(msgs) // 2:
         raise RuntimeError(f"daemon end to end: only {len(msgs) - warmup} of {len(msgs)} results after the "
                            f"{settle_s:g} s warm-up; give it more frames")

@@ -5,6 +5,8 @@ Threads (all named):
 * ``camera-<id>``  one per camera (:mod:`daemon.capture`): source -> the camera's slot
 * ``dispatch``     slots -> :meth:`Engine.submit` (round-robin, blocks on free requests)
 * OpenVINO's own callback threads: copy outputs out of the request, hand off (:mod:`daemon.engine`)
+* ``static-shape`` once per new frame size: compile and check a static-shape copy of the model
+  (``model.static_shapes``; :meth:`Engine._specialise`)
 * ``decide``       every finished request at once (:meth:`Engine.take_batch`): post-process, rules ->
                    verdict, :class:`Result` each (seq 0); the batch -> :meth:`Delivery.submit` in one call
 * ``spool-writer`` numbers and stores the queued results in one transaction per batch (:mod:`daemon.delivery`)
@@ -51,7 +53,7 @@ from daemon.commands import CommandContext, Commands
 from daemon.config import CameraMode, DaemonConfig, load_config
 from daemon.crops import CropGroup, CropPart, camera_of, cut, detections
 from daemon.delivery import Delivery
-from daemon.engine import Engine, InferenceDone
+from daemon.engine import Engine, InferenceDone, shape_text
 from daemon.evidence import EvidenceStore, EvidenceWriter
 from daemon.http import HttpServer, create_app, resolve_token
 from daemon.http_view import LiveView
@@ -170,6 +172,7 @@ class Daemon:
                 "requested_device": self.cfg.model.device,
                 "fell_back": m.device.fell_back,
                 "execution_devices": list(m.execution_devices),
+                "static_shapes": [shape_text(shape) for shape in self._engine.static_shapes],
             }
         body: dict[str, Any] = {
             "started": utc_iso(self.started),

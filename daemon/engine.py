@@ -112,10 +112,10 @@ class LoadedModel:
         """The same IR compiled for frames of exactly ``shape`` (H x W x C), on the same device with
         the same properties: the in-graph resize then runs with its sizes known at compile time
         (``benchmark_app -shape`` vs ``-data_shape`` measures what that is worth, benchmarks/README.md).
-        Raises :class:`ModelError` when the IR cannot take that shape or does not compile for it."""
+        Raises :class:`StaticShapeError` when the IR cannot take that shape or does not compile for it."""
         try:
             model = self.core.read_model(self.version.xml)
-            model.reshape({model.input(0).get_any_name(): ov.PartialShape([1, *shape])})
+            model.reshape(ov.PartialShape([1, *shape]))  # the frame is input 0, the only one
             return self.core.compile_model(model, self.device.device, dict(self.properties))
         except RuntimeError as exc:
             raise StaticShapeError(self.label, shape, openvino_message(exc)) from exc
