@@ -39,10 +39,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# PYTHONUTF8: the tests read tools' output (systemd-analyze's arrows, pip's) as text; UTF-8 mode keeps
+# that independent of whatever locale the machine, or a library the tests load, has set.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
+	PYTHONUTF8=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) $(DEMO_IR)
 	$(BIN)/python benchmarks/run.py

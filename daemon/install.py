@@ -165,7 +165,7 @@ def _user(base: Path, root: Path | None, *, dry_run: bool, create: bool, say: Ca
             problem="useradd is not installed",
             fix="install the Debian package passwd, or use --no-user",
         )
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, capture_output=True, encoding="utf-8", errors="replace", check=False)
     if done.returncode != 0:
         raise InstallError(
             problem=f"useradd failed: {done.stderr.strip()}",

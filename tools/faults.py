@@ -361,7 +361,7 @@ def storage_fault(work: Path, store: Path, *, kind: str) -> Figures:
         pid = daemon.proc.pid
 
         def ns(*cmd: str) -> None:
-            done = subprocess.run(["nsenter", "-t", str(pid), "-m", *cmd], capture_output=True, text=True,
+            done = subprocess.run(["nsenter", "-t", str(pid), "-m", *cmd], capture_output=True, encoding="utf-8",
                                   check=False)
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd)} in the daemon's namespace failed: {done.stderr.strip()}")

@@ -38,7 +38,7 @@ class RtspCamera:
         if not SYSTEM_PYTHON.exists():
             raise RtspServerError(f"{SYSTEM_PYTHON} is missing")
         proc = self._proc = subprocess.Popen(
-            self._args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            self._args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8", errors="replace"
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()  # "ready", or "" when the server died first
