@@ -221,6 +221,15 @@ drain_timeout = 10
         finally:
             db.close()
 
+    def acked_before(self, seqs: set[int], epoch: float) -> set[int]:
+        """Those of ``seqs`` whose success PUBACK the spool recorded before ``epoch`` (time.time())."""
+        db = sqlite3.connect(f"file:{self.state / 'spool.db'}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT seq, acked FROM results WHERE state = 1 AND acked IS NOT NULL").fetchall()
+        finally:
+            db.close()
+        return {int(seq) for seq, acked in rows if int(seq) in seqs and float(acked) < epoch}
+
     def high_water(self) -> int:
         marks = [int(m) for m in re.findall(r"high-water (\d+)", self.log_path.read_text(errors="replace"))]
         return max(marks, default=0)
@@ -253,7 +262,7 @@ def outage(work: Path, store: Path, *, seconds: float, persistence: bool, how: s
         daemon.start()
         time.sleep(3)
         rss0 = daemon.rss_mb()
-        t0 = time.monotonic()
+        t0, away_epoch = time.monotonic(), time.time()
         if how == "freeze":
             broker.freeze()
         elif how == "kill":
@@ -276,6 +285,10 @@ def outage(work: Path, store: Path, *, seconds: float, persistence: bool, how: s
         with sub.lock:
             missing = set(range(1, fig.produced + 1)) - set(sub.seen)
         fig.notes["missing_not_in_spool"] = len(missing - daemon.stored_seqs())  # replay cannot fill these
+        # A broker that dies (kill) or restarts without persistence loses what it had PUBACKed but not
+        # yet forwarded or saved: those seqs were acknowledged before it went away. Any other missing
+        # seq would be the daemon's fault.
+        fig.notes["missing_acked_after_outage"] = len(missing - daemon.acked_before(missing, away_epoch))
         return fig
 
 
