@@ -341,7 +341,7 @@ def _watch_static_shapes(daemon: Any, stop: threading.Event) -> list[float]:
     found: list[float] = []
 
     def watch() -> None:
-        while not found and not stop.wait(0.02):
+        while not found and not stop.wait(0.1):  # a status every 0.1 s: light beside the run it measures
             if daemon.status()["model"].get("static_shapes"):
                 found.append(time.time())
 

@@ -136,24 +136,32 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "x".join(str(d) for d in (shape[1], shape[0], *shape[2:])) if len(shape) >= 2 else str(shape)
 
 
+def infer_once(compiled: Any, image: npt.NDArray[Any]) -> list[npt.NDArray[Any]]:
+    """One synchronous inference of ``image`` (H x W x C) on a new request of ``compiled``; copies of
+    its outputs. Outside the engine's pool every inference goes through here: ``share_inputs`` because
+    a copying ``infer()`` writes into the request's input tensor, which OpenVINO's CPU plugin may share
+    with a camera frame another request of the same model was given in place (seen on 2026.4)."""
+    request = compiled.create_infer_request()
+    request.infer({0: np.ascontiguousarray(image[np.newaxis])}, share_inputs=True)
+    return [np.array(request.get_output_tensor(i).data, copy=True) for i in range(len(compiled.outputs))]
+
+
+def largest_difference(got: npt.NDArray[Any], want: npt.NDArray[Any]) -> float:
+    """Largest absolute difference of two outputs of the same shape, in float64 (NaN stays NaN)."""
+    return float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0))
+
+
 def static_difference(loaded: LoadedModel, compiled: Any, image: npt.NDArray[Any]) -> float:
     """Largest output difference between ``loaded``'s dynamic model and its static ``compiled`` copy
     on ``image``; raises :class:`StaticShapeError` beyond the golden sample's tolerance."""
-    outputs = []
-    for model in (loaded.compiled, compiled):
-        request = model.create_infer_request()
-        # share_inputs: a copying infer() writes into the request's input tensor, which OpenVINO's CPU
-        # plugin may share with a camera frame another request of the same model was given in place.
-        request.infer({0: np.ascontiguousarray(image[np.newaxis])}, share_inputs=True)
-        outputs.append([np.array(request.get_output_tensor(i).data, copy=True) for i in range(len(model.outputs))])
     golden = loaded.version.manifest.golden
     atol = golden.atol if golden is not None else 1e-4
     worst = 0.0
-    for want, got in zip(*outputs, strict=True):
+    for want, got in zip(infer_once(loaded.compiled, image), infer_once(compiled, image), strict=True):
         if want.shape != got.shape:
             raise StaticShapeError(loaded.label, image.shape, f"output shape {list(got.shape)} instead of "
                                                               f"{list(want.shape)}")
-        worst = max(worst, float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0)))
+        worst = max(worst, largest_difference(got, want))
     if not worst <= atol:  # also catches NaN
         raise StaticShapeError(loaded.label, image.shape, f"outputs differ from the dynamic model's by {worst:.3g} "
                                                           f"(allowed {atol:.3g})")

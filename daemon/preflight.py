@@ -36,7 +36,7 @@ import numpy as np
 from daemon.config import DaemonConfig
 from daemon.config.http import resolve_token
 from daemon.decision import Decider
-from daemon.engine import ActiveModel, LoadedModel
+from daemon.engine import ActiveModel, LoadedModel, infer_once, largest_difference
 from ovedge.errors import CameraError, ModelError, ModelFileError, OvedgeError, openvino_message
 from ovedge.signing import TrustedKeys
 from ovedge.store import ModelStore, ModelVersion
@@ -179,12 +179,10 @@ def self_test(model: LoadedModel) -> float:
         raise ModelFileError(
             what=label, detail=f"golden outputs {version.path / golden.outputs} cannot be read ({exc})"
         ) from exc
-    request = model.compiled.create_infer_request()
     try:
-        request.infer({0: frame[np.newaxis]})
+        actual = infer_once(model.compiled, frame)
     except RuntimeError as exc:
         raise SelfTestError(label, "the golden frame does not run", openvino_message(exc), failed=False) from exc
-    actual = [np.array(t.data, copy=True) for t in request.output_tensors]
     if len(actual) != len(expected):
         raise SelfTestError(label, f"{len(actual)} outputs, the golden sample recorded {len(expected)}")
     worst = 0.0
@@ -193,7 +191,7 @@ def self_test(model: LoadedModel) -> float:
             raise SelfTestError(
                 label, f"output {index} has shape {list(got.shape)}, the golden sample recorded {list(want.shape)}"
             )
-        diff = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0))
+        diff = largest_difference(got, want)
         worst = max(worst, diff)
         if not diff <= golden.atol:  # also catches NaN
             raise SelfTestError(
