@@ -21,11 +21,20 @@ from tools.subscriber import Subscriber
 TOPIC = "ovedge/station1/cam0/result"
 
 
+# Mosquitto's window for one subscriber: max_inflight_messages (20) plus max_queued_messages (10, below).
+# A replay page no larger than it arrives whole however long the subscriber stalls; a bigger burst
+# (or the whole replay at replay_rate) is dropped by the broker beyond it while the subscriber lags,
+# which is what failed this test on a loaded CI machine.
+WINDOW = 20 + 10
+PAGE = 20  # <= WINDOW
+
+
 def test_replay_fills_the_gap_the_brokers_queue_dropped(tmp_path: Path) -> None:
     """With max_queued_messages 10, a persistent-session subscriber away while 60 results are delivered
-    (PUBACK success: the broker accepted them) gets back fewer than 60; cmd/replay {"since": 0} then
-    re-publishes all of them and the subscriber has every seq 1..60."""
-    with Mosquitto(extra="max_queued_messages 10") as b:
+    (PUBACK success: the broker accepted them) gets back fewer than 60; paging through cmd/replay
+    {"since": S, "limit": 20} (each page waited for, as a subscriber with a small broker queue must)
+    then gives it every seq 1..60, and the answers chain by ``last`` and ``more``."""
+    with Mosquitto(extra="max_inflight_messages 20\nmax_queued_messages 10") as b:
         cfg = load_config(write_config(
             tmp_path, station={"name": "station1"}, state={"dir": tmp_path / "state"},
             mqtt={"port": b.port, "connect_timeout": 5}, spool={"replay_delay": 0, "retry_interval": 1},
@@ -47,13 +56,23 @@ def test_replay_fills_the_gap_the_brokers_queue_dropped(tmp_path: Path) -> None:
                     wait_until(lambda: False, 1.0)  # let the queued ones arrive; the count is checked, not the time
                     got.update(json.loads(p)["seq"] for _, p, _ in sub.drain())
                     before = len(got)
+                    answers = []
                     with Requester(b.port, station="station1") as req:
-                        answer = req.ask("replay", {"since": 0})
+                        since = 0
+                        while True:
+                            answer = req.ask("replay", {"since": since, "limit": PAGE})
+                            answers.append(answer)
+                            page = set(range(answer["first"], answer["last"] + 1))
 
-                    def complete() -> bool:
-                        got.update(json.loads(p)["seq"] for _, p, _ in sub.drain())
-                        return got == set(range(1, 61))
+                            def arrived(page: set[int] = page) -> bool:
+                                got.update(json.loads(p)["seq"] for _, p, _ in sub.drain())
+                                return page <= got
 
-                    assert wait_until(complete)
+                            assert wait_until(arrived), f"page {sorted(page)[0]}..{sorted(page)[-1]} incomplete"
+                            if not answer["more"]:
+                                break
+                            since = answer["last"]
     assert before < 60  # the broker's queue dropped results it had acknowledged
-    assert answer["ok"] is True and (answer["count"], answer["first"], answer["last"]) == (60, 1, 60)
+    assert got == set(range(1, 61))
+    assert [(a["ok"], a["count"], a["first"], a["last"], a["more"]) for a in answers] == [
+        (True, 20, 1, 20, True), (True, 20, 21, 40, True), (True, 20, 41, 60, False)]
