@@ -280,7 +280,7 @@ class Daemon:
                                      "verifying, compiling, self-testing"):
             active = run_preflight(cfg, loader, broker=False, report=log.info)
         token = resolve_token(cfg.http) if cfg.http.enabled else None
-        self._engine = engine = Engine(active, static_shapes=cfg.model.static_shapes)
+        self._engine = engine = Engine(active, static_shapes=cfg.model.static_shapes, on_static=self._status_changed)
         self._workers = workers = []
         for c in cfg.cameras:
             changed = functools.partial(self._camera_changed, c.id)

@@ -218,8 +218,10 @@ class InferenceDone(NamedTuple):
 class Engine:
     """Feeds frames to the active model; results come out of :meth:`take` in completion order."""
 
-    def __init__(self, model: ActiveModel, *, extra_capacity: int = 2, static_shapes: bool = False) -> None:
+    def __init__(self, model: ActiveModel, *, extra_capacity: int = 2, static_shapes: bool = False,
+                 on_static: Callable[[], None] | None = None) -> None:
         self._model = model
+        self._on_static = on_static  # called (thread static-shape) once a copy serves: the status changed
         capacity = model.loaded.num_requests + extra_capacity
         self._extra_capacity = extra_capacity
         self._capacity = capacity
@@ -313,6 +315,11 @@ class Engine:
             self._static_compiled[shape] = compiled
         log.info("%s: %s frames now run on a static-shape copy (outputs within %.3g of the dynamic model)",
                  model.label, shape_text(shape), diff)
+        if self._on_static is not None:
+            try:
+                self._on_static()
+            except Exception:
+                log.exception("bug while announcing the static-shape copy (it serves anyway)")
 
     def _hand_off(self, item: InferenceDone) -> None:
         # Any thread; never blocks for long, never raises, never finds the deque full (credits).

@@ -14,6 +14,7 @@ from typing import Any
 from camera.synthetic import DefectGenerator
 from daemon.result import ResultRecord, Verdict
 from tests.configs import write_config
+from tests.waiting import wait_until
 from tools.subscriber import Subscriber
 
 FRAMES = 60
@@ -21,12 +22,12 @@ SEED = 3
 BIN = Path(sys.executable).parent
 
 
-def _config(folder: Path, *, store: Path, port: int, state: Path, count: int = FRAMES,
+def _config(folder: Path, *, store: Path, port: int, state: Path, count: int | None = FRAMES, fps: float = 0,
             more_cameras: tuple[dict[str, Any], ...] = ()) -> Path:
     camera = {
         "id": "cam0",
         "mode": "every-frame",
-        "source": {"type": "synthetic", "seed": SEED, "fps": 0, "count": count},
+        "source": {"type": "synthetic", "seed": SEED, "fps": fps, **({} if count is None else {"count": count})},
     }
     return write_config(
         folder,
@@ -55,6 +56,12 @@ def test_checkpoint_to_mqtt_round_trip(demo_store: Path, broker, tmp_path: Path,
                 elif topic == f"{prefix}/status":
                     statuses.append(json.loads(payload))
             time.sleep(0.05)
+
+        def copy_announced() -> bool:  # the retained status says when the static-shape copy serves
+            statuses.extend(json.loads(p) for t, p, _ in sub.drain() if t == f"{prefix}/status")
+            return any(s["model"].get("static_shapes") for s in statuses if s.get("model"))
+
+        announced = wait_until(copy_announced)
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
@@ -79,6 +86,35 @@ def test_checkpoint_to_mqtt_round_trip(demo_store: Path, broker, tmp_path: Path,
     assert agree / FRAMES >= 0.9, f"verdicts match the injected defects for only {agree}/{FRAMES} frames"
     assert statuses and statuses[0]["state"] == "online"
     assert statuses[-1]["state"] == "stopped" and statuses[-1]["reason"] == "shutdown", statuses[-1]
+    assert announced, "no retained status listed the static-shape copy"
+    assert [s for s in statuses if s.get("model")][-1]["model"]["static_shapes"] == ["256x256x3"]
+    assert "Traceback" not in err
+
+
+def test_the_retained_status_says_when_the_static_copy_serves(demo_store: Path, broker, tmp_path: Path,
+                                                              repo_root: Path) -> None:
+    """A camera at 5 fps that never ends (no state change after its first frame): the static-shape copy
+    of the model for its 256x256 frames is compiled in the background, and the retained status lists
+    it (republished when the copy serves rather than at the next 10 s refresh: the engine's
+    ``on_static`` call is pinned in test_pipeline_parts)."""
+    cfg = _config(tmp_path, store=demo_store, port=broker.port, state=tmp_path / "state", count=None, fps=5)
+    topic = "ovt/st-test/status"
+    with Subscriber(broker.port, [topic]) as sub:
+        proc = subprocess.Popen([str(BIN / "ovedged"), "run", "--config", str(cfg)], cwd=repo_root,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        models: list[dict[str, Any]] = []
+
+        def listed() -> bool:
+            models.extend(m for _, p, _ in sub.drain() if (m := json.loads(p).get("model")))
+            return any(m["static_shapes"] for m in models) or proc.poll() is not None
+
+        assert wait_until(listed)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert models[0]["static_shapes"] == []  # the first status: the dynamic model serves
+    assert models[-1]["static_shapes"] == ["256x256x3"]
     assert "Traceback" not in err
 
 

@@ -259,13 +259,16 @@ def test_engine_runs_each_frame_size_on_a_static_copy_checked_against_the_dynami
     background; once it is there frames of that size run on it with the dynamic model's outputs
     (within the golden tolerance), and checking the copy wrote into no camera frame. A size the IR
     cannot take (a 2-D frame) gets a warning and its frames still come out as ERROR results; a
-    reload (same compiled model, new rules) keeps the copies."""
+    reload (same compiled model, new rules) keeps the copies. ``on_static`` is called once per copy
+    that serves (the daemon republishes its retained status then)."""
     import dataclasses
 
     version = ModelStore(demo_store).resolve("demo")
     # f32 execution: outputs are then exactly reproducible (the CPU's bf16 default differs by rounding).
     model = LoadedModel.load(ov.Core(), version, ModelConfig(inference_precision="f32"), cache_dir=None)
-    engine = Engine(ActiveModel(model, {}, golden_diff=0.0), static_shapes=True)
+    announced: list[tuple[tuple[int, ...], ...]] = []  # what the engine serves when it says a copy is there
+    engine = Engine(ActiveModel(model, {}, golden_diff=0.0), static_shapes=True,
+                    on_static=lambda: announced.append(engine.static_shapes))
     assert engine.static_shapes == ()
     rng = np.random.default_rng(0)
     frames = [Frame(image=rng.integers(0, 256, (96, 80, 3), np.uint8), index=i, timestamp=time.time(),
@@ -302,6 +305,7 @@ def test_engine_runs_each_frame_size_on_a_static_copy_checked_against_the_dynami
     assert [d.frame.index for d in bad] == [9]
     assert bad[0].outputs is None and bad[0].error
     assert engine.static_shapes == ((96, 80, 3),)
+    assert announced == [((96, 80, 3),)]  # once, after the copy served; not for the size that failed
 
     engine.swap(dataclasses.replace(engine.model, deciders={}))  # a reload: same compiled model, other rules
     assert engine.static_shapes == ((96, 80, 3),)
