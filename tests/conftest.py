@@ -1,8 +1,10 @@
-"""Shared fixtures: a real Mosquitto broker per test, the repository paths, the demo IR, the config writer."""
+"""Shared fixtures: a real Mosquitto broker per test, the repository paths, the demo IR, the config writer,
+a real headless Chromium."""
 
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -54,3 +56,33 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert done.returncode == 0, done.stderr
     assert (store / "demo" / "1" / "manifest.json").is_file()
     return store
+
+
+def _chromium() -> tuple[str, str]:
+    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if browser is None or driver is None:
+        pytest.fail("headless Chromium is not installed: apt-get install -y chromium chromium-driver "
+                    "(.ci/run does this)")
+    return browser, driver
+
+
+@pytest.fixture
+def chrome(tmp_path: Path) -> Iterator[object]:
+    """A real headless Chromium driven by chromedriver (selenium), no background networking."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-default-apps", "--disable-extensions", "--no-first-run", "--metrics-recording-only",
+                "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(arg)
+    service = Service(executable_path=driver, log_output=str(tmp_path / "chromedriver.log"))
+    drv = webdriver.Chrome(service=service, options=options)
+    try:
+        yield drv
+    finally:
+        drv.quit()

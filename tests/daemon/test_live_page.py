@@ -3,12 +3,11 @@ against a real ``ovedged run`` (synthetic cameras, a real Mosquitto, the demo IR
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -114,36 +113,7 @@ def test_tally_keeps_the_last_not_ok_records() -> None:
 
 
 # ------------------------------------------------------------------------------------ Chromium
-
-
-def _chromium() -> tuple[str, str]:
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if browser is None or driver is None:
-        pytest.fail("headless Chromium is not installed: apt-get install -y chromium chromium-driver "
-                    "(.ci/run does this)")
-    return browser, driver
-
-
-@pytest.fixture
-def chrome(tmp_path: Path) -> Iterator[object]:
-    """A real headless Chromium driven by chromedriver (selenium), no background networking."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    browser, driver = _chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-default-apps", "--disable-extensions", "--no-first-run", "--metrics-recording-only",
-                "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(arg)
-    service = Service(executable_path=driver, log_output=str(tmp_path / "chromedriver.log"))
-    drv = webdriver.Chrome(service=service, options=options)
-    try:
-        yield drv
-    finally:
-        drv.quit()
+# (the `chrome` fixture is in tests/conftest.py)
 
 
 def _wait(predicate: Callable[[], object], what: str, proc: subprocess.Popen[str], seconds: float = 120.0) -> None:
