@@ -66,8 +66,12 @@ def test_checkpoint_to_mqtt_round_trip(demo_store: Path, broker, tmp_path: Path,
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
-        time.sleep(0.5)
-        statuses += [json.loads(p) for t, p, _ in sub.drain() if t == f"{prefix}/status"]
+
+        def stopped() -> bool:  # the last status, sent before the daemon exited; the subscriber may lag
+            statuses.extend(json.loads(p) for t, p, _ in sub.drain() if t == f"{prefix}/status")
+            return statuses[-1]["state"] == "stopped"
+
+        wait_until(stopped)
 
     assert len(results) == FRAMES, f"got {len(results)} results; daemon log:\n{err[-2000:]}"
     seqs = [r.seq for r in results]
@@ -155,8 +159,15 @@ def test_two_cameras_share_one_model_until_their_sources_end(demo_store: Path, b
         done = subprocess.run([str(BIN / "ovedged"), "run", "--config", str(cfg), "--until-sources-end"],
                               capture_output=True, text=True, cwd=repo_root, timeout=300, check=False)
         assert done.returncode == 0, done.stderr
-        time.sleep(0.5)
-        got = [ResultRecord.model_validate_json(p) for _, p, _ in sub.drain()]
+        got: list[ResultRecord] = []
+
+        def arrived(n: int) -> bool:  # PUBACKed before the daemon exited; the subscriber may lag
+            got.extend(ResultRecord.model_validate_json(p) for _, p, _ in sub.drain())
+            return len(got) >= n
+
+        assert wait_until(lambda: arrived(20)), len(got)
+        time.sleep(0.5)  # a duplicate would arrive now
+        arrived(0)
     by_cam = {cam: [r for r in got if r.camera == cam] for cam in ("cam0", "cam1")}
     assert len(by_cam["cam0"]) == 12
     assert sorted(r.frame.ref or "" for r in by_cam["cam1"]) == sorted(truth)
@@ -193,7 +204,14 @@ def test_stop_mid_stream_publishes_every_frame_that_entered_once(demo_store: Pat
         watcher.start()
         assert daemon.run(stop) == 0  # in this thread: the daemon installs its SIGHUP handler
         watcher.join()
-        time.sleep(0.5)
+        judged = sum(daemon.verdicts.values())
+
+        def all_arrived() -> bool:  # every judged result was PUBACKed before run() returned
+            got.extend(ResultRecord.model_validate_json(p) for _, p, _ in sub.drain())
+            return len(got) >= judged
+
+        assert wait_until(all_arrived), (len(got), judged)
+        time.sleep(0.5)  # a duplicate would arrive now
         got += [ResultRecord.model_validate_json(p) for _, p, _ in sub.drain()]
     indices = [r.frame.index for r in got]
     assert len(got) >= 100
