@@ -14,7 +14,7 @@ from typing import Any
 from camera.synthetic import DefectGenerator
 from daemon.result import ResultRecord, Verdict
 from tests.configs import write_config
-from tests.waiting import wait_until
+from tests.waiting import receive_all, wait_until
 from tools.subscriber import Subscriber
 
 FRAMES = 60
@@ -159,15 +159,7 @@ def test_two_cameras_share_one_model_until_their_sources_end(demo_store: Path, b
         done = subprocess.run([str(BIN / "ovedged"), "run", "--config", str(cfg), "--until-sources-end"],
                               capture_output=True, text=True, cwd=repo_root, timeout=300, check=False)
         assert done.returncode == 0, done.stderr
-        got: list[ResultRecord] = []
-
-        def arrived(n: int) -> bool:  # PUBACKed before the daemon exited; the subscriber may lag
-            got.extend(ResultRecord.model_validate_json(p) for _, p, _ in sub.drain())
-            return len(got) >= n
-
-        assert wait_until(lambda: arrived(20)), len(got)
-        time.sleep(0.5)  # a duplicate would arrive now
-        arrived(0)
+        got = receive_all(sub, 20, ResultRecord.model_validate_json)
     by_cam = {cam: [r for r in got if r.camera == cam] for cam in ("cam0", "cam1")}
     assert len(by_cam["cam0"]) == 12
     assert sorted(r.frame.ref or "" for r in by_cam["cam1"]) == sorted(truth)
@@ -204,15 +196,8 @@ def test_stop_mid_stream_publishes_every_frame_that_entered_once(demo_store: Pat
         watcher.start()
         assert daemon.run(stop) == 0  # in this thread: the daemon installs its SIGHUP handler
         watcher.join()
-        judged = sum(daemon.verdicts.values())
-
-        def all_arrived() -> bool:  # every judged result was PUBACKed before run() returned
-            got.extend(ResultRecord.model_validate_json(p) for _, p, _ in sub.drain())
-            return len(got) >= judged
-
-        assert wait_until(all_arrived), (len(got), judged)
-        time.sleep(0.5)  # a duplicate would arrive now
-        got += [ResultRecord.model_validate_json(p) for _, p, _ in sub.drain()]
+        # every judged result was PUBACKed before run() returned
+        got += receive_all(sub, sum(daemon.verdicts.values()) - len(got), ResultRecord.model_validate_json)
     indices = [r.frame.index for r in got]
     assert len(got) >= 100
     assert sorted(indices) == list(range(len(got)))  # no frame lost, none twice

@@ -64,6 +64,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_listening(proc: subprocess.Popen[bytes], port: int, what: str, log: Path, seconds: float = 10.0) -> None:
+    """Until ``proc`` accepts connections on ``127.0.0.1:port``; its log's tail in the error if it exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited at start: {log.read_text(errors='replace')[-500:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port} within {seconds:g} s")
+
+
 class Mosquitto:
     """``with Mosquitto() as broker: broker.port`` — started, ready, stopped and cleaned up."""
 
@@ -111,16 +125,7 @@ class Mosquitto:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log,
                                      start_new_session=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited at start: {self.log_path.read_text(errors='replace')[-500:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not listen on {self.port} within 10 s")
+        wait_listening(self.proc, self.port, "mosquitto", self.log_path)
 
     def freeze(self) -> None:
         """SIGSTOP: the broker keeps its sockets open but answers nothing (a hung broker)."""

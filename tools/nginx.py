@@ -6,14 +6,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Self
 
-from tools.mosquitto import free_port
+from tools.mosquitto import free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "deploy" / "nginx" / "ovedge.conf"
@@ -77,16 +75,7 @@ class Nginx:
         log = (self.dir / "stderr.log").open("ab")
         self.proc = subprocess.Popen([self.binary, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
                                       "-g", "daemon off;"], stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited at start: {(self.dir / 'error.log').read_text(errors='replace')}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"nginx did not listen on {self.port} within 10 s")
+        wait_listening(self.proc, self.port, "nginx", self.dir / "error.log")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

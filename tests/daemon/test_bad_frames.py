@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -13,7 +12,7 @@ import numpy as np
 from camera.synthetic import DefectGenerator
 from daemon.result import ResultRecord, Verdict
 from tests.configs import write_config
-from tests.waiting import wait_until
+from tests.waiting import receive_all
 from tools.subscriber import Subscriber
 
 BIN = Path(sys.executable).parent
@@ -51,15 +50,7 @@ def test_folder_with_unreadable_and_odd_images_ends_with_one_result_per_file(
         done = subprocess.run([str(BIN / "ovedged"), "run", "--config", str(cfg), "--until-sources-end"],
                               capture_output=True, text=True, cwd=repo_root, timeout=300, check=False)
         assert done.returncode == 0, done.stderr
-        results: list[ResultRecord] = []
-
-        def arrived(n: int) -> bool:  # PUBACKed before the daemon exited; the subscriber may lag
-            results.extend(ResultRecord.model_validate_json(p) for _, p, _ in sub.drain())
-            return len(results) >= n
-
-        assert wait_until(lambda: arrived(8)), len(results)
-        time.sleep(0.5)  # a duplicate would arrive now
-        arrived(0)
+        results = receive_all(sub, 8, ResultRecord.model_validate_json)
     by_ref = {r.frame.ref: r for r in results}
     assert len(results) == 8 and len(by_ref) == 8, [r.frame.ref for r in results]  # each file exactly once
     errors = {ref: r.error or "" for ref, r in by_ref.items() if r.verdict is Verdict.ERROR}
