@@ -14,10 +14,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from camera._genicam_common import NodeMap, pixels
+from camera._genicam_common import NodeMap
 from camera.config import NodeSettings
 from camera.errors import CameraStalledError, FreeRunningError, NodeRefusedError, SourceError, SourceNotOpenError
 from camera.frame import ClosedOnExit, Frame
+from camera.pixels import pixels
 from camera.validate import FrameCheck, failed_frame
 from ovedge.errors import CameraError, openvino_message
 

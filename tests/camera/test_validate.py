@@ -1,4 +1,4 @@
-"""Frame checks (camera.validate) and pixel formats to BGR (camera._genicam_common.pixels), on real arrays and files."""
+"""Frame checks (camera.validate) and pixel formats to BGR (camera.pixels), on real arrays and files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from camera import FrameCheck, ImageFolderSource, ImageFolderSourceConfig
-from camera._genicam_common import pixels
+from camera.pixels import pixels
 from camera.validate import CONVERTED
 
 
