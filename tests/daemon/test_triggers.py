@@ -7,7 +7,6 @@ triggers, collects the results from the broker and stops it.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from daemon.config import load_config
 from daemon.result import ResultRecord, Verdict
 from daemon.triggers import CameraNotTriggeredError, UnknownCameraError
 from tests.configs import write_config
+from tests.daemon.in_process import run_beside
 from tools.request import Requester
 from tools.subscriber import Subscriber
 
@@ -30,31 +30,7 @@ HANG_GUARD = 120.0  # seconds: only against a hung test, never a speed threshold
 
 def run_daemon(cfg_path: Path, drive: Callable[[Daemon], None]) -> None:
     """Run ``Daemon.run`` here; ``drive(daemon)`` in a thread once it is ready, then stop it."""
-    daemon = Daemon(load_config(cfg_path))
-    stop = threading.Event()
-    failed: list[BaseException] = []
-
-    def driver() -> None:
-        try:
-            if daemon.ready.wait(HANG_GUARD):
-                drive(daemon)
-            else:
-                failed.append(TimeoutError("the daemon did not become ready"))
-        except BaseException as exc:  # re-raised in the test's thread
-            failed.append(exc)
-        finally:
-            stop.set()
-
-    thread = threading.Thread(target=driver, name="test-driver")
-    thread.start()
-    try:
-        code = daemon.run(stop)
-    finally:
-        stop.set()
-        thread.join()
-    if failed:
-        raise failed[0]
-    assert code == 0
+    run_beside(Daemon(load_config(cfg_path)), drive)
 
 
 def results_until(sub: Subscriber, pred: Callable[[list[ResultRecord]], bool], got: list[ResultRecord]) -> None:

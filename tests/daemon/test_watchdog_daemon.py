@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from daemon.app import Daemon
 from daemon.config import load_config
 from daemon.systemd import Notifier
 from tests.configs import write_config
+from tests.daemon.in_process import run_beside
 from tests.daemon.notify_parts import HANG_GUARD, PERIOD, WATCHDOG_USEC, NotifySocket, largest_gap, notify_socket, pings
 from tools.subscriber import Subscriber
 
@@ -43,27 +43,7 @@ def _run(tmp_path: Path, demo_store: Path, port: int, systemd: NotifySocket, sou
         state={"dir": tmp_path / "state"},
     ))
     notifier = Notifier({"NOTIFY_SOCKET": str(systemd.path), "WATCHDOG_USEC": str(WATCHDOG_USEC)})
-    d = Daemon(cfg, notifier=notifier)
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def drive() -> None:
-        try:
-            script(d)
-        except BaseException as exc:  # handed to the main thread, which fails the test with it
-            failure.append(exc)
-        finally:
-            stop.set()
-
-    helper = threading.Thread(target=drive, name="test-systemd")
-    helper.start()
-    try:
-        assert d.run(stop) == 0
-    finally:
-        stop.set()
-        helper.join()
-    if failure:
-        raise failure[0]
+    run_beside(Daemon(cfg, notifier=notifier), script, when_ready=False)  # the script plays systemd from the start
 
 
 def test_an_idle_camera_does_not_stop_the_pings(demo_store: Path, broker, tmp_path: Path,
