@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="do not create the system user ovedge")
     inst.add_argument("--ovedged", type=Path, default=None, metavar="PATH",
                       help="the ovedged the unit runs (default: the one running this command)")
+    inst.add_argument("--instance", default=None, metavar="NAME",
+                      help="one of several daemons on this PC: the template unit ovedged@.service and "
+                      "/etc/ovedge/NAME.toml for station NAME (run once per station)")
     return parser
 
 
@@ -63,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from daemon.install import install_service
 
             install_service(root=args.root, dry_run=args.dry_run, create_user=args.create_user,
-                            ovedged=args.ovedged)
+                            ovedged=args.ovedged, instance=args.instance)
             return 0
         # A fatal signal (the watchdog's SIGABRT, a crash in native code) writes every thread's
         # Python stack to stderr, i.e. the journal.

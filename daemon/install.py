@@ -10,6 +10,12 @@ What it does (``--dry-run`` prints the same lines without doing anything):
 4. prints what is left to do: ``systemctl daemon-reload``, ``enable --now``, and for GPU/NPU the
    ``render``/``video`` groups and drivers.
 
+``--instance NAME`` installs one of several daemons on the PC instead (one per station, behind
+``deploy/nginx/ovedge.conf``): the template unit ``ovedged@.service`` (config
+``/etc/ovedge/%i.toml``, state ``/var/lib/ovedge/%i``, cache ``/var/cache/ovedge/%i``) and
+``/etc/ovedge/NAME.toml`` with ``[station] name = NAME``; ``systemctl enable --now ovedged@NAME``.
+Run it once per station; the model store ``/var/lib/ovedge/models`` is shared.
+
 ``--root DIR`` installs into another root (an image being built, the tests); it implies no
 ``systemctl`` and does not need root. Without it, root is required.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +38,9 @@ from ovedge.errors import OvedgeError
 __all__ = ["InstallError", "install_service", "source_files"]
 
 UNIT_NAME = "ovedged.service"
+INSTANCE_UNIT_NAME = "ovedged@.service"
+INSTANCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a unit instance, a file name and an MQTT topic level
+STATION_LINE = 'name = "station1"'
 USER = "ovedge"
 TEMPLATE_EXEC = "/opt/ovedge/venv/bin/ovedged"
 STORE_LINE = 'store = "ir_models"'
@@ -87,14 +97,52 @@ def render_unit(template: str, ovedged: Path) -> str:
     return template.replace(TEMPLATE_EXEC, str(ovedged))
 
 
-def render_config(example: str) -> str:
-    """The example config with the model store under the service's state folder."""
-    if STORE_LINE not in example:
+# What makes the unit a template: (what the single unit says, what an instance's says).
+_INSTANCE_EDITS = (
+    ("--config /etc/ovedge/config.toml", "--config /etc/ovedge/%i.toml"),
+    ("\nStateDirectory=ovedge\n", "\nStateDirectory=ovedge/%i\n"),
+    ("\nCacheDirectory=ovedge\n", "\nCacheDirectory=ovedge/%i\n"),
+    ("\nDescription=ovedge OpenVINO defect-inspection daemon\n",
+     "\nDescription=ovedge OpenVINO defect-inspection daemon, station %i\n"),
+)
+
+
+def render_instance_unit(unit: str) -> str:
+    """The (rendered) unit as the template ``ovedged@.service``: config, state and cache per instance."""
+    for single, per_instance in _INSTANCE_EDITS:
+        if unit.count(single) != 1:
+            raise InstallError(
+                problem=f"the unit template does not have exactly one {single.strip()!r}",
+                fix="restore deploy/systemd",
+            )
+        unit = unit.replace(single, per_instance)
+    return unit
+
+
+def check_instance(name: str) -> str:
+    """``name`` when it can be a unit instance, a config file name and a station (an MQTT topic level)."""
+    if not INSTANCE_NAME.match(name):
         raise InstallError(
-            problem=f"config.toml has no line {STORE_LINE!r}",
-            fix="restore the documented config.toml",
+            problem=f"--instance {name!r} is not a usable station name",
+            fix="use 1-64 letters, digits, '-' or '_' (it names the unit ovedged@NAME, /etc/ovedge/NAME.toml "
+            "and the MQTT topic level)",
         )
-    return example.replace(STORE_LINE, INSTALLED_STORE_LINE + "  # ovedge-convert ... --out /var/lib/ovedge/models", 1)
+    return name
+
+
+def render_config(example: str, station: str | None = None) -> str:
+    """The example config with the model store under the service's state folder (and, for an
+    instance, its station name)."""
+    for line in (STORE_LINE, *((STATION_LINE,) if station is not None else ())):
+        if line not in example:
+            raise InstallError(
+                problem=f"config.toml has no line {line!r}",
+                fix="restore the documented config.toml",
+            )
+    text = example.replace(STORE_LINE, INSTALLED_STORE_LINE + "  # ovedge-convert ... --out /var/lib/ovedge/models", 1)
+    if station is not None:
+        text = text.replace(STATION_LINE, f'name = "{station}"', 1)
+    return text
 
 
 def install_service(
@@ -103,9 +151,12 @@ def install_service(
     dry_run: bool,
     create_user: bool,
     ovedged: Path | None,
+    instance: str | None = None,
     say: Callable[[str], None] = print,
 ) -> None:
     """Install the unit, the example config and the user (see the module docstring)."""
+    if instance is not None:
+        check_instance(instance)
     if root is None and not dry_run and os.geteuid() != 0:
         raise InstallError(problem="writing /etc and creating a system user needs root",
                            fix="run it with sudo, or --dry-run to see what it would do, or --root DIR")
@@ -117,22 +168,30 @@ def install_service(
             problem=f"{exe} is not an executable",
             fix="pass --ovedged with the path of the installed ovedged",
         )
-    unit_path = base / "etc" / "systemd" / "system" / UNIT_NAME
-    config_path = base / "etc" / "ovedge" / "config.toml"
+    config_name = f"{instance}.toml" if instance is not None else "config.toml"
+    unit_path = base / "etc" / "systemd" / "system" / (INSTANCE_UNIT_NAME if instance is not None else UNIT_NAME)
+    config_path = base / "etc" / "ovedge" / config_name
     act = "would " if dry_run else ""
+    unit_text = render_unit(files.unit.read_text(encoding="utf-8"), exe)
+    if instance is not None:
+        unit_text = render_instance_unit(unit_text)
 
-    say(f"{act}write {unit_path} (ExecStart={exe} run --config /etc/ovedge/config.toml)")
+    exec_config = "/etc/ovedge/%i.toml" if instance is not None else "/etc/ovedge/config.toml"
+    say(f"{act}write {unit_path} (ExecStart={exe} run --config {exec_config})")
     if not dry_run:
         unit_path.parent.mkdir(parents=True, exist_ok=True)
-        unit_path.write_text(render_unit(files.unit.read_text(encoding="utf-8"), exe), encoding="utf-8")
+        unit_path.write_text(unit_text, encoding="utf-8")
         unit_path.chmod(0o644)
     if config_path.exists():
         say(f"keep {config_path} (it exists; compare it with {files.config} for new keys)")
     else:
-        say(f"{act}write {config_path} (the documented example; edit [station], [model], [[cameras]], [mqtt])")
+        edit = "[model], [[cameras]], [mqtt]" + (", and [http] port: one of its own" if instance else "")
+        say(f"{act}write {config_path} (the documented example"
+            f"{f', station {instance!r}' if instance else ''}; edit [station], {edit})")
         if not dry_run:
             config_path.parent.mkdir(parents=True, exist_ok=True)
-            config_path.write_text(render_config(files.config.read_text(encoding="utf-8")), encoding="utf-8")
+            config_path.write_text(render_config(files.config.read_text(encoding="utf-8"), instance),
+                                   encoding="utf-8")
             config_path.chmod(0o644)
     _user(base, root, dry_run=dry_run, create=create_user, say=say)
     # The venv's interpreter may live elsewhere (pyenv under /root): both must stay visible.
@@ -141,7 +200,7 @@ def install_service(
             say(f"warning: {needed} is under a home folder, which ProtectHome=yes hides from the service; "
                 "install Python and ovedge under /usr or /opt (e.g. a venv in /opt/ovedge/venv made with "
                 "the system python3) and run install-service from there")
-    for line in _next_steps(root):
+    for line in _next_steps(root, instance):
         say(line)
 
 
@@ -181,16 +240,21 @@ def _exists(lookup: Callable[[str], object], name: str) -> bool:
     return True
 
 
-def _next_steps(root: Path | None) -> list[str]:
+def _next_steps(root: Path | None, instance: str | None) -> list[str]:
+    unit = f"ovedged@{instance}" if instance is not None else "ovedged"
+    config = f"/etc/ovedge/{instance}.toml" if instance is not None else "/etc/ovedge/config.toml"
     lines = ["", "next:"]
     if root is None:
         lines += ["  systemctl daemon-reload",
-                  "  sudo -u ovedge ovedged check-config --config /etc/ovedge/config.toml",
-                  "  systemctl enable --now ovedged",
-                  "  journalctl -u ovedged -f        (journalctl -u ovedged -p warning: problems only)"]
+                  f"  sudo -u ovedge ovedged check-config --config {config}",
+                  f"  systemctl enable --now {unit}",
+                  f"  journalctl -u {unit} -f        (journalctl -u {unit} -p warning: problems only)"]
     else:
         lines.append(f"  the files are under {root}; on the target: "
-                     "systemctl daemon-reload && systemctl enable --now ovedged")
+                     f"systemctl daemon-reload && systemctl enable --now {unit}")
+    if instance is not None:
+        lines += ["  several stations on this PC: run install-service --instance once per station, give each",
+                  "  its own [http] port and put deploy/nginx/ovedge.conf in front (docs/HTTP.md)"]
     lines += [
         "",
         "GPU / NPU:",

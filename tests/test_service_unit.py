@@ -135,6 +135,50 @@ def test_install_service_writes_unit_and_config_and_never_overwrites_a_config(tm
     assert "render" in again.stdout and "video" in again.stdout  # what GPU/NPU need
 
 
+def test_instances_share_one_template_unit_each_with_its_config_state_and_cache(tmp_path: Path) -> None:
+    """install-service --instance, once per station: one template ovedged@.service whose instances verify
+    without a word and score <= 2.0 like the single unit, with the config, state and cache folders of
+    the instance; one valid /etc/ovedge/NAME.toml per station naming it; a name that cannot be a unit
+    instance, a file and a topic level is refused in one line."""
+    root = tmp_path / "root"
+    for station in ("station2", "line-b"):
+        done = _install(root, "--no-user", "--instance", station)
+        assert done.returncode == 0, done.stderr
+        assert f"systemctl enable --now ovedged@{station}" in done.stdout
+    units = root / "etc/systemd/system"
+    assert sorted(p.name for p in units.iterdir()) == ["ovedged@.service"]
+    keys = _keys((units / "ovedged@.service").read_text())
+    assert keys["ExecStart"] == [f"{BIN / 'ovedged'} run --config /etc/ovedge/%i.toml"]
+    assert keys["StateDirectory"] == ["ovedge/%i"] and keys["CacheDirectory"] == ["ovedge/%i"]
+    # the rest is the single unit's, hardening included
+    single = _keys(UNIT.read_text())
+    for key in ("User", "WatchdogSec", "ProtectSystem", "SystemCallFilter", "DeviceAllow", "Type"):
+        assert keys[key] == single[key], key
+
+    (units / "ovedged@station2.service").symlink_to("ovedged@.service")  # how systemd names an instance
+    instance = units / "ovedged@station2.service"
+    verify = subprocess.run([_analyze(), "verify", str(instance)], capture_output=True, text=True, check=False)
+    assert verify.returncode == 0 and verify.stderr == "" and verify.stdout == "", verify.stderr + verify.stdout
+    security = subprocess.run([_analyze(), "security", "--offline=true", "--no-pager", str(instance)],
+                              capture_output=True, text=True, check=False)
+    found = re.search(r"Overall exposure level for ovedged@station2\.service: (\d+\.\d+)", security.stdout)
+    assert found and float(found.group(1)) <= MAX_EXPOSURE, security.stdout[-500:] + security.stderr
+
+    for station in ("station2", "line-b"):
+        config = root / f"etc/ovedge/{station}.toml"
+        assert f'name = "{station}"' in config.read_text()
+        check = subprocess.run([str(BIN / "ovedged"), "check-config", "--syntax-only", "--config", str(config)],
+                               capture_output=True, text=True, check=False)
+        assert check.returncode == 0, check.stderr
+
+    bad = _install(root, "--no-user", "--instance", "line/b")
+    assert bad.returncode != 0
+    assert bad.stderr.splitlines() == [
+        "ovedged: error: install-service: --instance 'line/b' is not a usable station name; use 1-64 letters, "
+        "digits, '-' or '_' (it names the unit ovedged@NAME, /etc/ovedge/NAME.toml and the MQTT topic level)"
+    ]
+
+
 def test_install_service_refuses_a_missing_ovedged_in_one_line(tmp_path: Path) -> None:
     """--ovedged naming nothing: exit non-zero, one `ovedged: error:` line naming the path, no traceback."""
     done = _install(tmp_path, "--no-user", "--ovedged", str(tmp_path / "nope"))
