@@ -54,7 +54,7 @@ from daemon.config import CameraMode, DaemonConfig, load_config
 from daemon.crops import CropGroup, CropPart, camera_of, cut, detections
 from daemon.delivery import Delivery
 from daemon.engine import Engine, InferenceDone, shape_text
-from daemon.evidence import EvidenceStore, EvidenceWriter
+from daemon.evidence import EvidenceStore, EvidenceWriter, Review
 from daemon.http import HttpServer, create_app, resolve_token
 from daemon.http_view import LiveView
 from daemon.inspect import InspectRequests
@@ -125,6 +125,8 @@ class Daemon:
         self._inspect = InspectRequests()
         self._commands = Commands(cfg) if cfg.commands.enabled else None
         self._evidence: EvidenceWriter | None = None
+        # Frames kept for re-labelling (decided per frame only when set; a change needs a restart, like [evidence])
+        self._uncertain_margin = cfg.evidence.uncertain_margin if cfg.evidence.enabled else 0.0
         self._loader: ModelLoader | None = None
         self._reload_lock = threading.Lock()
         self.started = time.time()
@@ -508,7 +510,7 @@ class Daemon:
                     ready.append(item)
             if not ready:
                 continue
-            results = [self._extras(self.judge(item), item) for item in ready]
+            results = [self._extras(*self.assess(item), item) for item in ready]
             for result in results:
                 verdicts[result.verdict] += 1
             # One call per batch: numbered and stored in one transaction; the cameras' tallies are
@@ -516,8 +518,9 @@ class Daemon:
             delivery.submit(results, [(i.frame.image, i.latency_ms if i.outputs is not None else None) for i in ready])
             self._decided += len(results)
 
-    def _extras(self, result: Result, item: InferenceDone) -> Result:
-        """The inspect request waiting for this camera claims it; an evidence image is queued for it.
+    def _extras(self, result: Result, review: Review | None, item: InferenceDone) -> Result:
+        """The inspect request waiting for this camera claims it; an evidence image (and a frame kept
+        for re-labelling, with ``review``) is queued for it.
 
         Both are no-ops costing a look-up unless a request waits or ``[evidence]`` is on; a bug in
         either keeps the result as judged (logged), never loses it.
@@ -525,7 +528,7 @@ class Daemon:
         try:
             result = self._inspect.claim(result)
             if self._evidence is not None:
-                result = self._evidence.offer(result, item.frame.image)  # put_nowait, never waits
+                result = self._evidence.offer(result, item.frame.image, review)  # put_nowait, never waits
         except Exception:
             log.exception("bug while tagging the result of frame %d of %s", item.frame.index, item.context)
         return result
@@ -601,13 +604,18 @@ class Daemon:
         ``ERROR`` with the reason (logged, rate-limited); a bug while judging gives an ``ERROR``
         saying so (with its traceback in the log), so every frame still has its one result.
         """
+        return self.assess(item)[0]
+
+    def assess(self, item: InferenceDone) -> tuple[Result, Review | None]:
+        """:meth:`judge`, and a :class:`Review` when ``[evidence] uncertain_margin`` is set and a score
+        on the frame lies that close to its label's threshold (the frame is kept for re-labelling)."""
         try:
             return self._judge(item)
         except Exception:
             log.exception("bug while judging frame %d of %s", item.frame.index, item.context)
             return self._judge(item._replace(outputs=None, error="internal error while judging (see the log)"))
 
-    def _judge(self, item: InferenceDone) -> Result:
+    def _judge(self, item: InferenceDone) -> tuple[Result, Review | None]:
         camera_id = camera_of(item.context)
         frame = item.frame
         model = item.model
@@ -616,12 +624,17 @@ class Daemon:
         defects: tuple[DefectData, ...] = ()
         error = item.error
         h, w = frame.image.shape[:2]
+        review: Review | None = None
         if item.outputs is not None:
             try:
-                verdict, counted = model.deciders[camera_id].decide(detections(item))
+                found = detections(item)
+                decider = model.deciders[camera_id]
+                verdict, counted = decider.decide(found)
                 defects = tuple(
                     DefectData(d.label, min(1.0, max(0.0, float(d.score))), d.box, d.area) for d in counted
                 )
+                if self._uncertain_margin and decider.near_threshold(found, self._uncertain_margin):
+                    review = Review(tuple(found), model.loaded.meta.labels, model.label)
             except (OvedgeError, ValueError, IndexError) as exc:
                 error = f"post-processing failed: {exc}"
         if error is not None:
@@ -629,7 +642,7 @@ class Daemon:
             if self._errors_logged <= 10 or self._errors_logged % 1000 == 0:
                 log.error("camera %s frame %d: ERROR verdict: %s (%d so far)",
                           camera_id, frame.index, error, self._errors_logged)
-        return Result(
+        result = Result(
             seq=0,  # numbered by the spool
             station=self.cfg.station.name,
             camera=camera_id,
@@ -651,6 +664,7 @@ class Daemon:
             part_id=None if trigger is None else trigger.part_id,
             trigger_id=None if trigger is None else trigger.id,
         )
+        return result, review
 
     def _log_stats(self, *, final: bool = False) -> None:
         pub = self._publisher

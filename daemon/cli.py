@@ -1,5 +1,6 @@
-"""``ovedged``: ``run`` the inspection service, ``check-config`` without starting anything, or
-``install-service`` (the systemd unit, an example config, the service user).
+"""``ovedged``: ``run`` the inspection service, ``check-config`` without starting anything,
+``install-service`` (the systemd unit, an example config, the service user), or ``export-review``
+(the frames kept for re-labelling, as a CVAT task).
 
 User-fixable problems (:class:`ovedge.errors.OvedgeError`) leave as one line each on stderr and
 a non-zero exit code; anything else is a bug and keeps its traceback.
@@ -15,6 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -45,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
                        help="only validate the file; do not touch the model, cameras or broker")
     check.add_argument("--no-broker", action="store_true",
                        help="check the file, the model (verify, compile, self-test) and the cameras, not the broker")
+    review = sub.add_parser("export-review",
+                            help="the frames kept for re-labelling ([evidence] uncertain_margin) as a CVAT task zip")
+    review.add_argument("--config", type=Path, default=Path(os.environ.get("OVEDGE_CONFIG", DEFAULT_CONFIG)),
+                        help="the daemon's config: its state folder holds the frames")
+    review.add_argument("--out", type=Path, required=True, metavar="ZIP", help="the task to write, e.g. review.zip")
+    review.add_argument("--camera", dest="cameras", action="append", default=[], metavar="ID",
+                        help="only this camera's frames (repeatable; default: all)")
+    review.add_argument("--since", type=_utc, default=None, metavar="ISO8601",
+                        help="only frames kept from this time on, e.g. 2026-11-30T06:00:00Z")
+    review.add_argument("--force", action="store_true", help="replace --out when it exists")
     inst = sub.add_parser("install-service", help="install the systemd unit, /etc/ovedge/config.toml and the user")
     inst.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
     inst.add_argument("--root", type=Path, default=None, metavar="DIR",
@@ -59,9 +71,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _utc(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        msg = f"{text!r} is not an ISO 8601 time (e.g. 2026-11-30T06:00:00Z)"
+        raise argparse.ArgumentTypeError(msg) from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "export-review":
+            return _export_review(args.config, args.out, cameras=args.cameras, since=args.since, force=args.force)
         if args.command == "install-service":
             from daemon.install import install_service
 
@@ -109,6 +132,23 @@ def _run(cfg: object, *, until_sources_end: bool, path: Path, overrides: Sequenc
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _export_review(config: Path, out: Path, *, cameras: Sequence[str], since: datetime | None, force: bool) -> int:
+    from daemon.config import load_config
+    from daemon.review import NothingKeptError, UnknownCamerasError, collect, write_cvat_task
+
+    cfg = load_config(config)
+    unknown = sorted(set(cameras) - {c.id for c in cfg.cameras})
+    if unknown:
+        raise UnknownCamerasError(unknown, [c.id for c in cfg.cameras], config)
+    kept, skipped = collect(cfg.state_dir(), cameras=cameras, since=since)
+    if not kept:
+        raise NothingKeptError(cfg.state_dir())
+    n = write_cvat_task(kept, out, name=f"{cfg.station.name} review", force=force)
+    print(f"{out}: {n} frame(s) kept for re-labelling, as a CVAT for images 1.1 task"
+          + (f" ({skipped} left out: image expired or unreadable)" if skipped else ""))
+    return 0
 
 
 def _check(cfg: object, *, syntax_only: bool, broker: bool, path: Path) -> int:

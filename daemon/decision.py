@@ -72,6 +72,16 @@ class Decider:
         counted = [d for d in detections if self._counts(d)]
         return (Verdict.NG if counted else Verdict.OK), counted
 
+    def near_threshold(self, detections: Sequence[Detection], margin: float) -> bool:
+        """Whether a finding the rules look at scored within ``margin`` of its label's threshold (either
+        side): the model was unsure about this frame. Ignored labels do not count."""
+        for d in detections:
+            if d.label in self.ignore_labels:
+                continue
+            if abs(d.score - self.thresholds.get(d.label, self.default_threshold)) < margin:
+                return True
+        return False
+
     def _counts(self, d: Detection) -> bool:
         if d.label in self.ok_labels or d.label in self.ignore_labels:
             return False

@@ -11,10 +11,19 @@ The ``evidence-writer`` thread draws the defects on a copy (:mod:`daemon.draw`),
 the file atomically (temporary name, then rename) and, for the cameras listed in
 ``[evidence] publish``, publishes it on ``<prefix>/<station>/<camera>/evidence``.
 
+Frames the model was unsure about (``[evidence] uncertain_margin``: a score that close to its label's
+threshold, decided by :meth:`daemon.decision.Decider.near_threshold`) are offered with a
+:class:`Review`: the writer keeps them as they were shot, lossless (PNG, no drawing), under
+``<state>/evidence/<camera>/review/``, each with a JSON of what the model found (CVAT shapes, the
+model and its labels), for re-labelling: :mod:`daemon.review` turns them into a CVAT task. A review
+is kept beside the frame's evidence image, never instead of it, and goes through the same queue and
+drop policy; it does not change the result.
+
 Retention (:class:`EvidenceStore`): at most ``max_files`` files, ``max_bytes`` bytes and
-``max_age`` seconds, oldest first. The files also count against ``[spool] quota_bytes`` and go
-first when it is full: the spool calls :meth:`EvidenceStore.evict` before touching delivered
-results, and the writer does not write an image that would push results out (``skipped``).
+``max_age`` seconds, oldest first (a review image and its JSON count, and go, as one). The files
+also count against ``[spool] quota_bytes`` and go first when it is full: the spool calls
+:meth:`EvidenceStore.evict` before touching delivered results, and the writer does not write an
+image that would push results out (``skipped``).
 A file that cannot be written (disk full, read-only) is counted (``failed``) and logged once per
 change of state; its result names a file that does not exist.
 """
@@ -22,6 +31,7 @@ change of state; its result names a file that does not exist.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
 import threading
@@ -31,20 +41,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, NamedTuple, Protocol, Self
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from daemon.config import EvidenceConfig
+from daemon.cvat import cvat_shapes
 from daemon.draw import annotated_jpeg
 from daemon.result import Result, Verdict, utc_iso
+from ovedge.layouts import Detection
 
-__all__ = ["EvidenceStore", "EvidenceWriter", "SpoolSpace"]
+__all__ = ["REVIEW", "EvidenceStore", "EvidenceWriter", "Review", "SpoolSpace"]
 
 log = logging.getLogger(__name__)
 
 FOLDER = "evidence"
+REVIEW = "review"  # <state>/evidence/<camera>/review/: frames kept for re-labelling
+REVIEW_SCHEMA = "ovedge.review/1"
+
+
+class Review(NamedTuple):
+    """Why a frame is kept for re-labelling: everything the model found on it (not only what counted)."""
+
+    found: tuple[Detection, ...]
+    labels: tuple[str, ...]  # the model's labels: the CVAT task's label list
+    model: str  # "name vN"
 
 
 class SpoolSpace(Protocol):
@@ -82,10 +105,10 @@ class EvidenceStore:
         """Take stock of the files left by earlier runs (oldest first)."""
         found: list[_File] = []
         if self.root.is_dir():
-            for path in self.root.rglob("*.jpg"):
+            for path in (*self.root.rglob("*.jpg"), *self.root.rglob("*.png")):
                 with contextlib.suppress(OSError):
                     st = path.stat()
-                    found.append(_File(path, st.st_size, st.st_mtime))
+                    found.append(_File(path, st.st_size + _sidecar_size(path), st.st_mtime))
         found.sort(key=lambda f: (f.mtime, str(f.path)))
         with self._lock:
             self._files = deque(found)
@@ -129,7 +152,19 @@ class EvidenceStore:
         self._bytes -= f.size
         with contextlib.suppress(OSError):
             f.path.unlink()
+        if f.path.suffix == ".png":  # a review image: its JSON goes with it
+            with contextlib.suppress(OSError):
+                f.path.with_suffix(".json").unlink()
         return f.size
+
+
+def _sidecar_size(path: Path) -> int:
+    if path.suffix != ".png":
+        return 0
+    try:
+        return path.with_suffix(".json").stat().st_size
+    except OSError:
+        return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +174,7 @@ class _Job:
     verdict: Verdict
     draft: Result
     image: npt.NDArray[np.uint8]
+    review: Review | None = None  # set: keep the frame unmarked with what the model found, for re-labelling
 
 
 class EvidenceWriter:
@@ -156,6 +192,7 @@ class EvidenceWriter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="evidence-writer", daemon=True)
         self.written = 0
+        self.reviews = 0  # frames kept for re-labelling
         self.bytes_written = 0
         self.dropped = 0  # queue full: not saved, the result says evidence null
         self.skipped = 0  # not written: it would have pushed results out of the spool quota
@@ -175,8 +212,13 @@ class EvidenceWriter:
 
     # -- decide thread: decide and hand off -----------------------------------------------------
 
-    def offer(self, draft: Result, image: npt.NDArray[np.uint8]) -> Result:
-        """The draft, naming its evidence file when the frame is evidence and could be queued."""
+    def offer(self, draft: Result, image: npt.NDArray[np.uint8], review: Review | None = None) -> Result:
+        """The draft, naming its evidence file when the frame is evidence and could be queued; with
+        ``review``, the frame is also queued to be kept for re-labelling (the result is unchanged)."""
+        if review is not None:
+            stamp = utc_iso(draft.time).replace("-", "").replace(":", "")
+            self._queue_job(_Job(f"{FOLDER}/{draft.camera}/{REVIEW}/{stamp}-f{draft.frame_index}.png",
+                                 draft.camera, draft.verdict, draft, image, review))
         if draft.verdict is Verdict.OK:
             every = self._cfg.ok_every
             if not every:
@@ -189,19 +231,24 @@ class EvidenceWriter:
             return draft
         stamp = utc_iso(draft.time).replace("-", "").replace(":", "")
         name = f"{FOLDER}/{draft.camera}/{stamp}-f{draft.frame_index}.jpg"
+        if not self._queue_job(_Job(name, draft.camera, draft.verdict, draft, image)):
+            return draft
+        return draft._replace(evidence=name)
+
+    def _queue_job(self, job: _Job) -> bool:
         try:
-            self._queue.put_nowait(_Job(name, draft.camera, draft.verdict, draft, image))
+            self._queue.put_nowait(job)
         except queue.Full:
             self.dropped += 1
             if not self._dropping:
                 self._dropping = True
                 log.warning("evidence images are dropped: the writer is behind (%d queued, [evidence] queue); "
                             "their results say evidence null (%d dropped so far)", self._cfg.queue, self.dropped)
-            return draft
+            return False
         if self._dropping and self._queue.qsize() < self._cfg.queue // 2:
             self._dropping = False
             log.info("evidence images are saved again (%d were dropped)", self.dropped)
-        return draft._replace(evidence=name)
+        return True
 
     # -- evidence-writer ------------------------------------------------------------------------
 
@@ -220,33 +267,46 @@ class EvidenceWriter:
                 log.exception("bug while writing evidence image %s", job.name)
 
     def _write(self, job: _Job) -> None:
-        jpeg = annotated_jpeg(job.image, job.verdict, job.draft.defects, quality=self._cfg.quality)
-        if not self._make_room(len(jpeg)):
-            self.skipped += 1
-            self._trouble(f"the spool quota is taken by results ({len(jpeg)} B needed); results come first")
-            return
         path = self.store.state_dir / job.name
-        tmp = path.with_name(f".{path.name}.tmp")
+        files: list[tuple[Path, bytes]]
+        if job.review is None:
+            data = annotated_jpeg(job.image, job.verdict, job.draft.defects, quality=self._cfg.quality)
+            files = [(path, data)]
+        else:
+            ok, png = cv2.imencode(".png", job.image)
+            if not ok:
+                self.failed += 1
+                self._trouble(f"{job.name}: the frame could not be encoded as PNG")
+                return
+            data = png.tobytes()
+            # The image first: the store tracks (and expires) images; a JSON marks a review complete.
+            files = [(path, data), (path.with_suffix(".json"), _review_json(job))]
+        size = sum(len(b) for _, b in files)
+        if not self._make_room(size):
+            self.skipped += 1
+            self._trouble(f"the spool quota is taken by results ({size} B needed); results come first")
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("wb") as fh:
-                fh.write(jpeg)
-            tmp.replace(path)
+            for target, content in files:
+                _write_atomically(target, content)
         except OSError as exc:
             self.failed += 1
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            for target, _ in files:
+                with contextlib.suppress(OSError):
+                    target.unlink()
             self._trouble(f"{path.parent}: {exc.strerror or exc}")
             return
         if self._problem is not None:
             log.info("evidence images are written again")
             self._problem = None
-        self.store.add(path, len(jpeg))
+        self.store.add(path, size)
         self.written += 1
-        self.bytes_written += len(jpeg)
+        self.reviews += job.review is not None
+        self.bytes_written += size
         self.store.enforce()
-        if self._publish is not None and job.camera in self._publish_cameras:
-            self._publish(job.camera, job.name, jpeg)
+        if job.review is None and self._publish is not None and job.camera in self._publish_cameras:
+            self._publish(job.camera, job.name, data)
 
     def _make_room(self, size: int) -> bool:
         """Within the spool's quota: older evidence goes; results never do."""
@@ -264,7 +324,7 @@ class EvidenceWriter:
                       self.skipped)
 
     def stats(self) -> dict[str, int]:
-        return {"written": self.written, "bytes": self.store.nbytes, "files": len(self.store),
+        return {"written": self.written, "reviews": self.reviews, "bytes": self.store.nbytes, "files": len(self.store),
                 "dropped": self.dropped, "skipped": self.skipped, "failed": self.failed,
                 "evicted": self.store.evicted, "expired": self.store.expired}
 
@@ -273,3 +333,33 @@ def evidence_dir(state_dir: Path) -> Path:
     return state_dir / FOLDER
 
 
+def _write_atomically(path: Path, content: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(content)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _review_json(job: _Job) -> bytes:
+    """What the model found on a frame kept for re-labelling (read by :mod:`daemon.review`)."""
+    assert job.review is not None
+    draft = job.draft
+    body: dict[str, Any] = {
+        "schema": REVIEW_SCHEMA,
+        "station": draft.station,
+        "camera": draft.camera,
+        "time": utc_iso(draft.time),
+        "frame": {"index": draft.frame_index, "ref": draft.frame_ref, "captured": utc_iso(draft.captured),
+                  "width": draft.width, "height": draft.height},
+        "part_id": draft.part_id,
+        "model": job.review.model,
+        "labels": list(job.review.labels),
+        "verdict": draft.verdict.value,
+        "shapes": cvat_shapes(job.review.found, 0.0),  # all of them, best first: the pre-annotations
+    }
+    return json.dumps(body, ensure_ascii=False, indent=1).encode()

@@ -72,3 +72,18 @@ def test_rules_naming_unknown_labels_or_a_missing_mask_are_refused(tmp_path: Pat
         Decider.build(Rules(thresholds={"scrach": 0.5}), META, camera="c")
     with pytest.raises(ConfigError, match=r"ignore_mask .* is not a readable image"):
         Decider.build(Rules(ignore_mask=tmp_path / "nope.png"), META, camera="c")
+
+
+def test_near_threshold_is_a_score_within_the_margin_of_its_labels_threshold() -> None:
+    """The model was unsure: a finding (counted or not, OK labels included) within ``margin`` of its
+    label's threshold, on either side; ignored labels never make a frame uncertain."""
+    decider = Decider.build(Rules(min_score=0.5, thresholds={"scratch": 0.8}, ignore_labels=("spot",)), META,
+                            camera="c")
+    assert decider.near_threshold([_d("scratch", 0.75)], 0.1)  # below its 0.8: OK, but barely
+    assert decider.near_threshold([_d("scratch", 0.85)], 0.1)  # above: NG, but barely
+    assert not decider.near_threshold([_d("scratch", 0.95)], 0.1)
+    assert decider.near_threshold([_d("ok", 0.55, None)], 0.1)  # a classifier's OK, at 0.55 against 0.5
+    assert not decider.near_threshold([_d("ok", 0.97, None)], 0.1)
+    assert not decider.near_threshold([_d("spot", 0.5)], 0.1)  # ignored
+    assert decider.near_threshold([_d("ok", 0.97, None), _d("crack", 0.45)], 0.1)  # any one is enough
+    assert not decider.near_threshold([_d("scratch", 0.8)], 0.0)  # margin 0: off

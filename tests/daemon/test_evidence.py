@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -11,9 +12,10 @@ import cv2
 import numpy as np
 
 from daemon.config import EvidenceConfig, SpoolConfig
-from daemon.evidence import EvidenceStore, EvidenceWriter
+from daemon.evidence import EvidenceStore, EvidenceWriter, Review
 from daemon.result import DefectData, Result, Verdict
 from daemon.spool import ROW_OVERHEAD, Spool
+from ovedge.layouts import Detection
 
 
 def _draft(index: int, verdict: Verdict, camera: str = "cam0") -> Result:
@@ -149,3 +151,43 @@ def test_an_image_is_not_written_when_results_fill_the_quota(tmp_path: Path) -> 
             writer.offer(_draft(999, Verdict.NG), _image())
         assert writer.skipped == 1 and writer.written == 0
         assert spool.depth == fits
+
+
+def _review(*found: Detection) -> Review:
+    return Review(found, ("ok", "scratch"), "demo v1")
+
+
+def test_an_uncertain_frame_is_kept_unmarked_with_what_the_model_found(tmp_path: Path) -> None:
+    """Offered with a Review, a frame is kept as shot (PNG, pixel for pixel) under
+    evidence/<camera>/review/ with a JSON of every finding as CVAT shapes (best first), the model and
+    its labels; the result is unchanged (an OK one names no evidence; an NG one still gets its drawn
+    JPEG). Retention counts an image and its JSON as one file and removes both; a restart counts them."""
+    cfg = EvidenceConfig(enabled=True)
+    ok_frame, ng_frame = _image(1), _image(2)
+    with EvidenceWriter(cfg, EvidenceStore(tmp_path, cfg)) as writer:
+        ok = writer.offer(_draft(1, Verdict.OK), ok_frame,
+                          _review(Detection("ok", 0.55, None), Detection("scratch", 0.45, (4, 5, 20, 30))))
+        ng = writer.offer(_draft(2, Verdict.NG), ng_frame, _review(Detection("scratch", 0.52, (10, 10, 40, 30))))
+    assert ok == _draft(1, Verdict.OK)  # nothing in the result changes
+    assert ng.evidence is not None and ng.evidence.endswith("-f2.jpg")
+    reviews = sorted((tmp_path / "evidence" / "cam0" / "review").glob("*.png"))
+    assert [p.name.split("-f")[-1] for p in reviews] == ["1.png", "2.png"]
+    assert np.array_equal(cv2.imread(str(reviews[0])), ok_frame)  # unmarked and lossless
+    body = json.loads(reviews[0].with_suffix(".json").read_text())
+    assert body["schema"] == "ovedge.review/1" and body["camera"] == "cam0" and body["frame"]["index"] == 1
+    assert body["model"] == "demo v1" and body["labels"] == ["ok", "scratch"] and body["verdict"] == "OK"
+    assert body["shapes"] == [{"confidence": 0.55, "label": "ok", "points": [], "type": "tag"},
+                              {"confidence": 0.45, "label": "scratch", "points": [4, 5, 20, 30], "type": "rectangle"}]
+    assert writer.reviews == 2 and writer.written == 3
+
+    # Retention at the next start with max_files = 2: the oldest file (the first review) goes, its JSON too.
+    past = time.time() - 60
+    os.utime(reviews[0], (past, past))
+    store = EvidenceStore(tmp_path, EvidenceConfig(enabled=True, max_files=2))
+    store.scan()
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "evidence").rglob("*") if p.is_file())
+    assert len(store) == 3 and store.nbytes == on_disk  # an image and its JSON count as one file
+    assert store.enforce() == 1
+    assert not reviews[0].exists() and not reviews[0].with_suffix(".json").exists()
+    assert reviews[1].exists() and reviews[1].with_suffix(".json").exists()
+    assert store.nbytes == sum(p.stat().st_size for p in (tmp_path / "evidence").rglob("*") if p.is_file())
