@@ -53,7 +53,7 @@ from daemon.draw import annotated_jpeg
 from daemon.result import Result, Verdict, utc_iso
 from ovedge.layouts import Detection
 
-__all__ = ["REVIEW", "EvidenceStore", "EvidenceWriter", "Review", "SpoolSpace"]
+__all__ = ["FOLDER", "REVIEW", "REVIEW_SCHEMA", "EvidenceStore", "EvidenceWriter", "Review", "SpoolSpace"]
 
 log = logging.getLogger(__name__)
 
