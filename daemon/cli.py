@@ -143,11 +143,12 @@ def _export_review(config: Path, out: Path, *, cameras: Sequence[str], since: da
     if unknown:
         raise UnknownCamerasError(unknown, [c.id for c in cfg.cameras], config)
     kept, skipped = collect(cfg.state_dir(), cameras=cameras, since=since)
-    if not kept:
+    n = write_cvat_task(kept, out, name=f"{cfg.station.name} review", force=force) if kept else 0
+    if n == 0:
         raise NothingKeptError(cfg.state_dir())
-    n = write_cvat_task(kept, out, name=f"{cfg.station.name} review", force=force)
+    left_out = skipped + len(kept) - n  # unreadable, or expired before or while packing
     print(f"{out}: {n} frame(s) kept for re-labelling, as a CVAT for images 1.1 task"
-          + (f" ({skipped} left out: image expired or unreadable)" if skipped else ""))
+          + (f" ({left_out} left out: image expired or unreadable)" if left_out else ""))
     return 0
 
 

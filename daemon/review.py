@@ -170,20 +170,30 @@ def _shape(image: ET.Element, shape: dict[str, Any]) -> None:
 
 
 def write_cvat_task(kept: Sequence[Kept], out: Path, *, name: str, force: bool = False) -> int:
-    """``out`` (a zip) holding ``annotations.xml`` and ``images/`` (``kept`` must not be empty);
-    written under a temporary name and renamed, so a half-written task never lies there. Returns the
-    number of images."""
+    """``out`` (a zip) holding ``images/`` and ``annotations.xml`` for the images it holds; written
+    under a temporary name and renamed, so a half-written task never lies there. An image that
+    expired since :func:`collect` (the daemon keeps running) is left out of both. Returns the number
+    of images packed; with none, nothing is written and 0 is returned."""
     if out.exists() and not force:
         raise TaskExistsError(out)
     tmp = out.with_name(f".{out.name}.tmp")
+    packed: list[Kept] = []
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
-            zf.writestr("annotations.xml", annotations_xml(kept, name=name), compress_type=zipfile.ZIP_DEFLATED)
             for k in kept:
-                zf.write(k.image, f"images/{k.camera}/{k.image.name}")
+                try:
+                    data = k.image.read_bytes()
+                except FileNotFoundError:
+                    continue
+                zf.writestr(f"images/{k.camera}/{k.image.name}", data)
+                packed.append(k)
+            zf.writestr("annotations.xml", annotations_xml(packed, name=name), compress_type=zipfile.ZIP_DEFLATED)
+        if not packed:
+            tmp.unlink()
+            return 0
         tmp.replace(out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise TaskWriteError(out, str(exc.strerror or exc)) from exc
-    return len(kept)
+    return len(packed)
