@@ -85,8 +85,12 @@ def test_uncertain_frames_are_kept_and_exported_as_a_cvat_task(demo_store: Path,
     other = _ovedged("export-review", "--config", str(config), "--out", str(out), "--camera", "cam9")
     assert other.stderr.splitlines() == [
         f"ovedged: error: export-review: --camera cam9 is not in {config}; cameras there: cam0"]
-    assert _ovedged("export-review", "--config", str(config), "--out", str(out), "--force",
-                    "--camera", "cam0").returncode == 0
+    review_dir = tmp_path / "state" / "evidence" / "cam0" / "review"
+    (review_dir / "20260101T000000.000000Z-f99.json").write_text("{not json", encoding="utf-8")  # a torn file
+    forced = _ovedged("export-review", "--config", str(config), "--out", str(out), "--force", "--camera", "cam0")
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.strip() == (f"{out}: {FRAMES} frame(s) kept for re-labelling, as a CVAT for images 1.1 "
+                                     "task (1 left out: image expired or unreadable)")
     later = _ovedged("export-review", "--config", str(config), "--out", str(tmp_path / "none.zip"),
                      "--since", "2999-01-01T00:00:00Z")
     assert later.returncode != 0 and not (tmp_path / "none.zip").exists()
