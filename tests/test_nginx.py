@@ -50,11 +50,12 @@ def _until(predicate: Callable[[], object], what: str, procs: list[subprocess.Po
 def test_two_stations_behind_the_shipped_nginx_config(chrome: object, demo_store: Path, broker: Mosquitto,
                                                       tmp_path: Path, repo_root: Path,
                                                       write_config: Callable[..., Path]) -> None:
-    """station1 (with a bearer token) and station2, each an ovedged on its own loopback port, behind one
-    nginx: every endpoint answers under its station's prefix for that station only; the token passes
-    through (and is required: the daemon sees nginx's loopback address); an oversize upload gets the
-    daemon's 413 naming the setting, not nginx's page; each station's live page works under its prefix
-    (its data paths are relative); a station that is down gets a 502 naming it while the other goes on."""
+    """station1 (with a bearer token and its prefix as [http] root_path) and station2, each an ovedged
+    on its own loopback port, behind one nginx: every endpoint answers under its station's prefix for
+    that station only; the token passes through (and is required: the daemon sees nginx's loopback
+    address); station1's Swagger UI and OpenAPI document name its prefix; an oversize upload gets
+    nginx's JSON 413 naming both limits; each station's live page works under its prefix (its data
+    paths are relative); a station that is down gets a 502 naming it while the other goes on."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -70,7 +71,7 @@ def test_two_stations_behind_the_shipped_nginx_config(chrome: object, demo_store
             mqtt={"port": broker.port, "connect_timeout": 5},
             state={"dir": tmp_path / station},
             http={"enabled": True, "port": port,
-                  **({"token_file": tmp_path / "token"} if station == "station1" else {})},
+                  **({"token_file": tmp_path / "token", "root_path": "/station1"} if station == "station1" else {})},
             filename=f"{station}.toml",
         )
         for i, (station, port) in enumerate(ports.items())
@@ -92,6 +93,10 @@ def test_two_stations_behind_the_shipped_nginx_config(chrome: object, demo_store
         assert client.get("/station1/healthz").status_code == 200  # liveness needs no token
         moved = client.get("/station1", follow_redirects=False)
         assert moved.status_code == 301 and moved.headers["location"].endswith("/station1/")
+        # station1 knows its prefix ([http] root_path): Swagger UI asks for its OpenAPI document under
+        # it, and the document names it as the server; routing is unchanged (nginx strips the prefix).
+        assert "/station1/openapi.json" in client.get("/station1/docs", headers=auth).text
+        assert client.get("/station1/openapi.json", headers=auth).json()["servers"] == [{"url": "/station1"}]
 
         # The seed's /run through the proxy: a result of station2's model.
         answer = client.post("/station2/run", files={"file": ("part.jpg", synthetic_jpeg(1), "image/jpeg")})

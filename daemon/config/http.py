@@ -66,6 +66,12 @@ class HttpConfig(Section):
     retry_after: int = Field(1, ge=1, description="seconds sent in Retry-After with a 503")
     max_connections: int = Field(64, ge=1, description="open connections at once; beyond that uvicorn answers 503")
     jpeg_quality: int = Field(80, ge=1, le=100, description="JPEG quality of GET /cameras/{id}/latest.jpg")
+    root_path: str = Field(
+        "", pattern=r"^(/[A-Za-z0-9._~-]+)*$",
+        description="the URL prefix a reverse proxy serves this daemon under, e.g. \"/station1\" behind "
+        "deploy/nginx/ovedge.conf (which strips it): Swagger UI at /docs and the OpenAPI document then name it; "
+        "empty = served at the root",
+    )
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> HttpConfig:

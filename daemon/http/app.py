@@ -83,6 +83,11 @@ class MissingFileError(OvedgeError):
         super().__init__("multipart body has no complete file in field 'file' (missing, or the upload was cut short)")
 
 
+def _route(request: Request) -> str:
+    """The path the app routes on: without the prefix a reverse proxy serves it under ([http] root_path)."""
+    return str(request.scope["path"])
+
+
 def create_app(view: DaemonView, cfg: HttpConfig, *, token: str | None = None) -> FastAPI:
     """The HTTP API over ``view``; ``token`` (when given) is required everywhere but ``/healthz`` and ``/``."""
     app = FastAPI(
@@ -91,6 +96,7 @@ def create_app(view: DaemonView, cfg: HttpConfig, *, token: str | None = None) -
         version="1",
         docs_url="/docs",
         redoc_url=None,
+        root_path=cfg.root_path,  # behind a proxy's prefix: Swagger UI and the OpenAPI servers name it
     )
     runner = AdhocRunner(concurrency=cfg.infer_concurrency, queue=cfg.infer_queue, retry_after=cfg.retry_after)
     registry = CollectorRegistry(auto_describe=False)
@@ -170,7 +176,7 @@ def _inspection_routes(
                                 received_monotonic=received_mono)
 
         record = await runner.run(work)
-        http_counter.labels(request.url.path, "ok").inc()
+        http_counter.labels(_route(request), "ok").inc()
         return Response(record.to_json(), media_type="application/json")
 
     infer_doc = (
@@ -225,8 +231,8 @@ def _install_error_handlers(app: FastAPI, counter: Counter, retry_after: int) ->
     def handler(status: int | Callable[[Any], int], outcome: str) -> Callable[[Request, Exception], Any]:
         async def handle(request: Request, exc: Exception) -> JSONResponse:
             code = status(exc) if callable(status) else status
-            if request.url.path in ("/infer", "/run", "/cvat"):
-                counter.labels(request.url.path, outcome).inc()
+            if _route(request) in ("/infer", "/run", "/cvat"):
+                counter.labels(_route(request), outcome).inc()
             headers = {"Retry-After": str(retry_after)} if code == 503 else None
             return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
 
@@ -240,9 +246,9 @@ def _install_error_handlers(app: FastAPI, counter: Counter, retry_after: int) ->
     app.add_exception_handler(NotReadyError, handler(503, "not_ready"))
 
     async def bug(request: Request, exc: Exception) -> JSONResponse:
-        log.error("HTTP %s %s failed (bug)", request.method, request.url.path, exc_info=exc)
-        if request.url.path in ("/infer", "/run", "/cvat"):
-            counter.labels(request.url.path, "error").inc()
+        log.error("HTTP %s %s failed (bug)", request.method, _route(request), exc_info=exc)
+        if _route(request) in ("/infer", "/run", "/cvat"):
+            counter.labels(_route(request), "error").inc()
         return JSONResponse({"detail": "internal error; the daemon's log has the details"}, status_code=500)
 
     app.add_exception_handler(Exception, bug)
