@@ -216,8 +216,7 @@ class EvidenceWriter:
         """The draft, naming its evidence file when the frame is evidence and could be queued; with
         ``review``, the frame is also queued to be kept for re-labelling (the result is unchanged)."""
         if review is not None:
-            stamp = utc_iso(draft.time).replace("-", "").replace(":", "")
-            self._queue_job(_Job(f"{FOLDER}/{draft.camera}/{REVIEW}/{stamp}-f{draft.frame_index}.png",
+            self._queue_job(_Job(f"{FOLDER}/{draft.camera}/{REVIEW}/{_stem(draft)}.png",
                                  draft.camera, draft.verdict, draft, image, review))
         if draft.verdict is Verdict.OK:
             every = self._cfg.ok_every
@@ -229,8 +228,7 @@ class EvidenceWriter:
                 return draft
         elif draft.verdict is not Verdict.NG:
             return draft
-        stamp = utc_iso(draft.time).replace("-", "").replace(":", "")
-        name = f"{FOLDER}/{draft.camera}/{stamp}-f{draft.frame_index}.jpg"
+        name = f"{FOLDER}/{draft.camera}/{_stem(draft)}.jpg"
         if not self._queue_job(_Job(name, draft.camera, draft.verdict, draft, image)):
             return draft
         return draft._replace(evidence=name)
@@ -331,6 +329,11 @@ class EvidenceWriter:
 
 def evidence_dir(state_dir: Path) -> Path:
     return state_dir / FOLDER
+
+
+def _stem(draft: Result) -> str:
+    """``<UTC time>-f<frame index>``: an evidence or review file's name without its suffix."""
+    return f"{utc_iso(draft.time).replace('-', '').replace(':', '')}-f{draft.frame_index}"
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

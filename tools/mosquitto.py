@@ -78,6 +78,18 @@ def wait_listening(proc: subprocess.Popen[bytes], port: int, what: str, log: Pat
     raise RuntimeError(f"{what} did not listen on {port} within {seconds:g} s")
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM ``proc`` (if it still runs) and wait; SIGKILL after ``grace`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Mosquitto:
     """``with Mosquitto() as broker: broker.port`` — started, ready, stopped and cleaned up."""
 
@@ -151,12 +163,7 @@ class Mosquitto:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)  # a frozen broker cannot act on SIGTERM
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 5.0)
         self.proc = None
 
     def __enter__(self) -> Self:

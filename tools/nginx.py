@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Self
 
-from tools.mosquitto import free_port, wait_listening
+from tools.mosquitto import free_port, terminate, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "deploy" / "nginx" / "ovedge.conf"
@@ -78,13 +78,7 @@ class Nginx:
         wait_listening(self.proc, self.port, "nginx", self.dir / "error.log")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 10.0)
         self.proc = None
 
     def __enter__(self) -> Self:
