@@ -116,20 +116,33 @@ class Alarms:
             listener(kind, True, reason)
 
 
-class _RateMeter:
-    """Deliveries per second over the last :data:`RATE_WINDOW` seconds."""
+class RateMeter:
+    """Events per second over the last ``window`` seconds, counted in one-second buckets.
 
-    def __init__(self) -> None:
-        self._samples: deque[tuple[float, int]] = deque()
+    Thread-safe: the mqtt-acks thread adds while any thread building a status (a camera's, the
+    HTTP server's, the periodic one) reads; memory is one bucket per second of the window.
+    """
+
+    def __init__(self, window: float = RATE_WINDOW) -> None:
+        self._window = window
+        self._lock = threading.Lock()
+        self._buckets: deque[list[int]] = deque()  # [second, count], oldest first
 
     def add(self, n: int) -> None:
-        self._samples.append((time.monotonic(), n))
+        second = int(time.monotonic())
+        with self._lock:
+            if self._buckets and self._buckets[-1][0] == second:
+                self._buckets[-1][1] += n
+            else:
+                self._buckets.append([second, n])
 
     def rate(self) -> float:
         now = time.monotonic()
-        while self._samples and self._samples[0][0] < now - RATE_WINDOW:
-            self._samples.popleft()
-        return sum(n for _, n in self._samples) / RATE_WINDOW
+        first = int(now) - int(self._window) + 1  # the window's whole seconds and the current one
+        with self._lock:
+            while self._buckets and self._buckets[0][0] < first:
+                self._buckets.popleft()
+            return sum(n for _, n in self._buckets) / max(now - first, 1.0)
 
 
 class Publisher:
@@ -166,7 +179,7 @@ class Publisher:
         self._inflight: dict[int, tuple[int, str]] = {}  # mid -> (seq, camera) of spool rows
         self._props: dict[tuple[str, str, int], Properties] = {}
         self._live_credits = 0  # rows stored while connected, not yet matched by a send (pacing)
-        self._rate = _RateMeter()
+        self._rate = RateMeter()
         self._connected = threading.Event()
         self._answered = threading.Event()  # first CONNACK, success or not
         self._connect_error: str | None = None

@@ -6,13 +6,14 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from daemon.config import DaemonConfig, load_config
-from daemon.publisher import Publisher, probe_broker
+from daemon.publisher import Publisher, RateMeter, probe_broker
 from daemon.result import FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict
 from ovedge.errors import PublishError
 from tests.configs import write_config
@@ -215,3 +216,49 @@ def test_no_subscriber_summary_is_periodic_and_only_when_the_count_moved(
     counted = sum(int(s.split()[0]) for s in summaries)
     assert counted == 29  # every 0x10 after the first is in exactly one summary
     assert pub.counters.no_subscribers == 30
+
+
+def test_the_delivery_rate_is_counted_over_its_window() -> None:
+    """50 deliveries just now read as 50 over the last 9-10 s (the window's whole seconds and this one)."""
+    meter = RateMeter(window=10.0)
+    assert meter.rate() == 0.0
+    meter.add(20)
+    meter.add(30)
+    assert 50 / 10 <= meter.rate() <= 50 / 9
+
+
+def test_the_delivery_rate_is_read_safely_while_pubacks_add_to_it() -> None:
+    """The mqtt-acks thread adds while status builders in other threads read (a camera ending, GET
+    /status, the periodic status): no reader may fail and no delivery may be missed. The switch
+    interval is cut so the threads interleave inside the meter's methods."""
+    meter = RateMeter(window=10.0)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def add() -> None:
+        for _ in range(20_000):
+            meter.add(1)
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                meter.rate()
+        except BaseException as exc:  # the test's subject: any failure of a reader
+            failures.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        adders = [threading.Thread(target=add) for _ in range(2)]
+        for t in readers + adders:
+            t.start()
+        for t in adders:
+            t.join()
+        stop.set()
+        for t in readers:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert 40_000 / 10 <= meter.rate() <= 40_000 / 9
