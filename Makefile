@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_IR := ir_models/demo/.converted-stamp
 DEMO_CKPT := models/demo/defectnet.pt
 
-.PHONY: install demo demo-model test lint typecheck bench bench-quick bench-convert bench-http clean
+.PHONY: install demo demo-model test lint typecheck bench bench-quick bench-stages bench-convert bench-http clean
 
 # The venv: the project with the converter extra (torch CPU build pinned by constraints.txt) and the
 # camera SDK extras, whose tests run against pylon's emulated cameras and the simulated GenTL producer.
@@ -51,6 +51,9 @@ bench: $(STAMP) $(DEMO_IR)
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick --out .bench
+
+bench-stages: $(STAMP) $(DEMO_IR)
+	$(BIN)/python benchmarks/stages.py ir_models demo 1
 
 bench-convert: $(STAMP)
 	$(BIN)/python benchmarks/convert_bench.py

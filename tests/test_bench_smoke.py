@@ -39,3 +39,34 @@ def test_quick_engine_rows_write_wellformed_json_and_markdown(tmp_path: Path) ->
     table = [line for line in md.splitlines() if line.startswith("| demo |")]
     assert len(table) == 2
     assert all(line.count("|") == 10 for line in table)
+
+
+@pytest.mark.slow
+def test_stages_cut_the_real_daemon_and_write_wellformed_json_and_markdown(tmp_path: Path, demo_store: Path) -> None:
+    """`stages.py` runs benchmark_app, the engine loop, the daemon cut after inference and after judging,
+    and the whole daemon through Mosquitto, each on the same IR, and tables their ratios."""
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "stages.py"), str(demo_store), "demo", "1",
+         "--frames", "4000", "--rounds", "1", "--bapp-seconds", "2", "--out", str(out)],
+        capture_output=True, text=True, check=False, cwd=tmp_path, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    doc = json.loads((out / "stages.json").read_text(encoding="utf-8"))
+    (only,) = doc["rounds"]
+    assert set(only["ratios"]) == {"infer", "capture+infer", "+judge", "e2e"}
+    for stage in ("benchmark_app", "infer", "capture+infer", "+judge", "e2e"):
+        assert only[stage]["fps"] > 0 and only[stage]["cpu_ms_per_frame"] > 0, stage
+    # The cut stages ran the daemon's own threads; only the whole daemon ran the delivery threads.
+    for stage in ("capture+infer", "+judge"):
+        threads = only[stage]["thread_cpu_ms_per_frame"]
+        assert threads["camera-cam0"] > 0 and threads["dispatch"] > 0
+        assert threads.get("spool-writer", 0.0) < 0.01  # idle: wakes only to look at an empty queue
+    assert only["e2e"]["thread_cpu_ms_per_frame"]["spool-writer"] > 0
+    assert set(only["e2e"]["verdicts"]) <= {"OK", "NG"}
+
+    md = (out / "stages.md").read_text(encoding="utf-8")
+    stages = ("| infer |", "| capture+infer |", "| +judge |", "| e2e |")
+    rows = [line for line in md.splitlines() if line.startswith(stages)]
+    assert len(rows) == 4 and all(line.count("|") == 4 for line in rows)
