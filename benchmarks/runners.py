@@ -6,6 +6,7 @@ Nothing here asserts on time; figures are reported, targets are judged in ``repo
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -136,6 +137,18 @@ class ThreadCPU:
 def load() -> float:
     """1-minute load average (the machine is shared: every row records it)."""
     return round(os.getloadavg()[0], 2)
+
+
+def model_pass_parser(doc: str | None, *, frames: int) -> argparse.ArgumentParser:
+    """The arguments of a one-model pass script (``thread_cpu.py``, ``stages.py``): the store, the
+    model's name and version, the camera's frame size and the number of frames."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("store", type=Path)
+    ap.add_argument("name")
+    ap.add_argument("version", type=int)
+    ap.add_argument("--size", default="256x256", help="camera frame WxH")
+    ap.add_argument("--frames", type=int, default=frames)
+    return ap
 
 
 # -- benchmark_app ------------------------------------------------------------------------------

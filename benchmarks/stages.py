@@ -154,12 +154,7 @@ def table(rounds: list[dict[str, Any]]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("store", type=Path)
-    ap.add_argument("name")
-    ap.add_argument("version", type=int)
-    ap.add_argument("--size", default="256x256", help="camera frame WxH")
-    ap.add_argument("--frames", type=int, default=12000)
+    ap = runners.model_pass_parser(__doc__, frames=12000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bapp-seconds", type=int, default=10)
     ap.add_argument("--out", type=Path, default=HERE / "results")

@@ -9,7 +9,6 @@ every 0.1 s) printed thread by thread. ``run.py`` records the same figures for e
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -23,12 +22,7 @@ import runners  # noqa: E402
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("store", type=Path)
-    ap.add_argument("name")
-    ap.add_argument("version", type=int)
-    ap.add_argument("--size", default="256x256", help="camera frame WxH")
-    ap.add_argument("--frames", type=int, default=2000)
+    ap = runners.model_pass_parser(__doc__, frames=2000)
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     frames = run.render(5, (h, w), 16)
