@@ -417,8 +417,9 @@ class Daemon:
             waiting = pub.outstanding()
             problems.append(f"MQTT broker {self.cfg.mqtt.host}:{self.cfg.mqtt.port} not connected"
                             + (f" ({waiting} results waiting)" if waiting else ""))
-        if pub is not None and pub.health[0] == "degraded":
-            problems.append(f"results not stored: {pub.health[1]}")
+        health, problem = pub.health if pub is not None else ("online", None)  # one read: the spool writer sets it
+        if health == "degraded":
+            problems.append(f"results not stored: {problem}")
         problems += [f"camera {w.cfg.id}: {w.last_error}" for w in self._workers if w.last_error is not None]
         engine = self._engine
         model = ""

@@ -77,8 +77,9 @@ class LiveView:
         if not connected:
             reasons.append("not connected to the MQTT broker")
         reasons += [f"camera {c.id}: {c.error}" for c in cameras if c.state == "reconnecting"]
-        if pub is not None and pub.health[0] == "degraded":
-            reasons.append(f"results cannot be stored: {pub.health[1]}")
+        health, problem = pub.health if pub is not None else ("online", None)  # one read: the spool writer sets it
+        if health == "degraded":
+            reasons.append(f"results cannot be stored: {problem}")
         model = engine.model.loaded if engine is not None else None
         return Readiness(
             ready=not reasons,

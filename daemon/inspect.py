@@ -81,11 +81,16 @@ class InspectRequests:
         return draft._replace(frame_ref=w.part_id, part_id=w.part_id)
 
     def stored(self, records: Sequence[Publishable]) -> None:
-        """After a batch is numbered (stored or not): answer the requests whose frame it holds."""
-        if not self._claimed and not self._triggered:
-            return
+        """After a batch is numbered (stored or not): answer the requests whose frame it holds.
+
+        Even "nothing waits" is looked at under the lock (once per batch, in the spool writer):
+        :meth:`triggered` registers its request after the trigger call returns, so the result of
+        a fast pipeline can be stored before; the lock makes this wait for the registration.
+        """
         done: list[tuple[_Waiting, Result]] = []
         with self._lock:
+            if not self._claimed and not self._triggered:
+                return
             for r in records:
                 if not isinstance(r, Result):
                     continue  # the daemon's records are Results; anything else carries no frame

@@ -1,11 +1,12 @@
 """Prometheus metrics read from the counters the pipeline already keeps.
 
-Nothing on the hot path talks to ``prometheus_client``: the camera threads, the decide thread and
-the MQTT thread keep plain integers (each written by one thread only), and
+Nothing on the hot path talks to ``prometheus_client``: the camera threads, the spool writer and
+the MQTT threads keep plain integers (each written by one thread only), and
 :class:`SnapshotCollector` turns a :class:`MetricsSnapshot` into metric families when
 ``GET /metrics`` is scraped. The one per-frame addition is :class:`LatencyHistogram.observe`, a
-bisect and two additions in the decide thread, without a lock (one writer; a scrape may read a
-count one frame old, never a torn one).
+bisect and two additions in the ``spool-writer`` thread (which notes each numbered result), without
+a lock: one writer; a scrape copies the bucket list in one C call, so it may read the sum one
+frame apart from the counts, never a torn list.
 """
 
 from __future__ import annotations
@@ -80,9 +81,10 @@ class HistogramSnapshot:
 
 
 class CameraTally:
-    """What the decide thread notes per judged frame of one camera: counts, latency, the last frame.
+    """What the spool writer notes per numbered result of one camera: counts, latency, the last frame.
 
-    One writer (the decide thread), plain attribute writes, no lock. ``latest`` keeps a reference
+    One writer (the ``spool-writer`` thread), plain attribute writes, no lock; ``verdicts`` has its
+    three keys from the start, so a reader's ``dict(verdicts)`` never meets a dict growing. ``latest`` keeps a reference
     to the frame and its record; nothing is copied or encoded here (``GET .../latest.jpg`` draws
     and encodes on request). ``recent_not_ok`` holds the records (not the frames) of the last
     :data:`RECENT_NOT_OK` results that were NG or ERROR, oldest first: a new tuple replaces the old

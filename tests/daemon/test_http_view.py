@@ -16,6 +16,7 @@ from daemon.http_view import LiveView
 from daemon.metrics import CameraTally
 from daemon.slots import FrameHub
 from tests.daemon.http_parts import load_demo
+from tests.racing import interleave
 from tests.waiting import wait_until
 
 
@@ -134,3 +135,29 @@ def test_readiness_says_when_results_cannot_be_stored(write_config: Callable[...
     assert "results cannot be stored: disk full under /var/lib/ovedge" in ready.reasons
     doc = view.status()
     assert (doc["state"], doc["reason"]) == ("degraded", "disk full under /var/lib/ovedge")
+
+
+def test_readiness_names_the_storage_problem_it_saw_while_the_health_changes(
+        write_config: Callable[..., Path]) -> None:
+    """The spool writer turns the publisher's health degraded (with the reason) and online again
+    while /readyz is answered in an HTTP thread: a reason is only ever the one that was set, never
+    "results cannot be stored: None" from a health that turned online between two reads. The
+    switch interval is cut so that the writer interleaves with the readers inside ``readiness`` (tests/racing.py)."""
+    from daemon.publisher import Publisher
+
+    cfg = load_config(write_config(http={"enabled": True}))
+    pub = Publisher(cfg, dict)  # never connected: set_health only records (nothing to publish to)
+    view = LiveView(cfg, workers=[], hub=FrameHub(), tallies={}, engine=lambda: None, publisher=lambda: pub,
+                    status=dict)
+    expected = {"the model is not loaded yet", "not connected to the MQTT broker",
+                "results cannot be stored: disk full"}
+
+    def storage() -> None:
+        pub.set_health("degraded", "disk full")
+        pub.set_health("online", None)
+
+    def read() -> None:
+        reasons = set(view.readiness().reasons)
+        assert reasons <= expected, reasons
+
+    assert interleave([storage], read) == []
