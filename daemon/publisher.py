@@ -291,8 +291,9 @@ class Publisher:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         deadline = time.monotonic() + self._flush_timeout
-        self._idle.clear()
-        self._rewind = True  # one more attempt for every undelivered row, within the bound
+        with self._lock:  # the sender checks _rewind and sets _idle under it: never idle past this
+            self._idle.clear()
+            self._rewind = True  # one more attempt for every undelivered row, within the bound
         self._wake.set()
         while time.monotonic() < deadline and not self._settled():
             time.sleep(0.02)
@@ -336,10 +337,10 @@ class Publisher:
 
     def wake(self, stored: int = 0) -> None:
         """``stored`` new rows are in the spool (the spool writer, after a commit): one send credit each."""
-        if stored and self._connected.is_set():
-            with self._lock:
+        with self._lock:  # with the sender's idle check: new rows are never left behind an idle flag
+            if stored and self._connected.is_set():
                 self._live_credits += stored
-        self._idle.clear()
+            self._idle.clear()
         self._wake.set()
 
     def publish_results(self, records: Sequence[Publishable]) -> None:
@@ -515,8 +516,9 @@ class Publisher:
                 continue
             rows = spool.pending(cursor, n, skip)
             if not rows:
-                if not skip and not self._rewind:
-                    self._idle.set()
+                with self._lock:  # atomic with wake() and __exit__, which clear it
+                    if not skip and not self._rewind:
+                        self._idle.set()
                 continue
             self._idle.clear()
             for row in rows:
