@@ -6,8 +6,8 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from daemon.publisher import Publisher, RateMeter, probe_broker
 from daemon.result import FrameOut, ModelOut, ResultRecord, TimingsOut, Verdict
 from ovedge.errors import PublishError
 from tests.configs import write_config
+from tests.racing import interleave
 from tests.waiting import wait_until
 from tools.mosquitto import Mosquitto, free_port
 from tools.subscriber import Subscriber
@@ -229,36 +230,18 @@ def test_the_delivery_rate_is_counted_over_its_window() -> None:
 
 def test_the_delivery_rate_is_read_safely_while_pubacks_add_to_it() -> None:
     """The mqtt-acks thread adds while status builders in other threads read (a camera ending, GET
-    /status, the periodic status): no reader may fail and no delivery may be missed. The switch
-    interval is cut so the threads interleave inside the meter's methods."""
+    /status, the periodic status): no reader may fail and no delivery may be missed. The threads
+    interleave inside the meter's methods (tests/racing.py)."""
     meter = RateMeter(window=10.0)
-    failures: list[BaseException] = []
-    stop = threading.Event()
+    added = [0, 0]  # one count per writer thread
 
-    def add() -> None:
-        for _ in range(20_000):
+    def adder(i: int) -> Callable[[], None]:
+        def add() -> None:
             meter.add(1)
+            added[i] += 1
+        return add
 
-    def read() -> None:
-        try:
-            while not stop.is_set():
-                meter.rate()
-        except BaseException as exc:  # the test's subject: any failure of a reader
-            failures.append(exc)
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        readers = [threading.Thread(target=read) for _ in range(3)]
-        adders = [threading.Thread(target=add) for _ in range(2)]
-        for t in readers + adders:
-            t.start()
-        for t in adders:
-            t.join()
-        stop.set()
-        for t in readers:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert failures == []
-    assert 40_000 / 10 <= meter.rate() <= 40_000 / 9
+    assert interleave([adder(0), adder(1)], meter.rate, reads=2000, readers=3) == []
+    total = sum(added)
+    assert total > 0
+    assert total / 10 <= meter.rate() <= total / 9
