@@ -84,11 +84,11 @@ class CameraTally:
     """What the spool writer notes per numbered result of one camera: counts, latency, the last frame.
 
     One writer (the ``spool-writer`` thread), plain attribute writes, no lock; ``verdicts`` has its
-    three keys from the start, so a reader's ``dict(verdicts)`` never meets a dict growing. ``latest`` keeps a reference
-    to the frame and its record; nothing is copied or encoded here (``GET .../latest.jpg`` draws
-    and encodes on request). ``recent_not_ok`` holds the records (not the frames) of the last
-    :data:`RECENT_NOT_OK` results that were NG or ERROR, oldest first: a new tuple replaces the old
-    one, so a reader in another thread always sees a whole one.
+    three keys from the start, so a reader's ``dict(verdicts)`` never meets a dict growing.
+    ``latest`` keeps a reference to the frame and its record; nothing is copied or encoded here
+    (``GET .../latest.jpg`` draws and encodes on request). ``recent_not_ok`` holds the records (not
+    the frames) of the last :data:`RECENT_NOT_OK` results that were NG or ERROR, oldest first: a new
+    tuple replaces the old one, so a reader in another thread always sees a whole one.
     """
 
     __slots__ = ("inferred", "latency", "latest", "recent_not_ok", "verdicts")
