@@ -192,7 +192,10 @@ class CameraWorker:
 
     def _changed(self) -> None:
         if self._on_change is not None:
-            self._on_change()
+            try:
+                self._on_change()
+            except Exception:  # telling the state is bookkeeping: a bug in it never stops capture
+                log.exception("camera %s: bug while announcing its state (capture goes on)", self.cfg.id)
 
     def _run(self) -> None:
         backoff = BACKOFF_START

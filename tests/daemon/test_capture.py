@@ -171,3 +171,32 @@ def test_an_outage_is_logged_once_however_many_attempts(tmp_path: Path, caplog: 
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "daemon.capture"]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert "back-off" in errors[0].getMessage()
+
+
+def test_a_failing_state_listener_neither_stops_capture_nor_escapes_the_thread(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``on_change`` (the daemon republishing the camera's status) raising is a bug in bookkeeping:
+    it is logged with its traceback, every frame is still delivered and the camera still ends
+    normally, and nothing escapes to the thread's own excepthook."""
+    gen = DefectGenerator(1, 64, 48, 0.5)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"p{i}.png"), gen.render(i)[0])
+    escaped: list[threading.ExceptHookArgs] = []
+    hook, threading.excepthook = threading.excepthook, escaped.append
+
+    def broken() -> None:
+        raise RuntimeError("status publisher bug")
+
+    try:
+        worker, hub, _stop = _worker({"type": "folder", "path": str(tmp_path)}, tmp_path, on_change=broken)
+        with caplog.at_level(logging.ERROR, logger="daemon.capture"):
+            worker.start()
+            got = _take(hub, lambda: worker.finished.is_set() and hub.is_empty())
+            worker.join()
+    finally:
+        threading.excepthook = hook
+    assert [f.source_ref for _, f in got] == ["p0.png", "p1.png", "p2.png"]
+    assert worker.health is Health.ENDED and worker.last_error is None
+    assert escaped == []
+    bugs = [r for r in caplog.records if "bug while announcing its state" in r.getMessage()]
+    assert bugs and all(r.exc_info and "status publisher bug" in str(r.exc_info[1]) for r in bugs)
