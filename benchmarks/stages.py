@@ -66,7 +66,6 @@ class CutDaemon(Daemon):
         self.taken = 0
 
     def _decide_loop(self, engine: Engine, delivery: Delivery) -> None:
-        size = 0
         while True:
             items = engine.take_batch(timeout=0.1)
             if not items:
@@ -75,7 +74,7 @@ class CutDaemon(Daemon):
                 continue
             if self.judge_results:
                 for item in items:
-                    size += len(self.assess(item)[0].to_json())
+                    self.assess(item)[0].to_json()
             now = time.perf_counter()
             self.taken += len(items)
             if self.steady_at:
@@ -83,7 +82,6 @@ class CutDaemon(Daemon):
                 self.last_at = now
             elif self.shape in engine.static_shapes:
                 self.steady_at = now
-        self.bytes = size
 
 
 def cut_pass(store: Path, name: str, version: int, video: Path, frames: int, *, judge: bool,
