@@ -317,9 +317,10 @@ def camera_rate(video: Path, limit: int = 300) -> dict[str, Any]:
     return {"fps": n / dt, "frames": n}
 
 
-def _config_text(
+def config_text(
     store: Path, name: str, version: int, hint: str, video: Path, fps: float, port: int, state: Path
 ) -> str:
+    """The daemon's config for one e2e pass: one ``every-frame`` video camera, the broker on ``port``."""
     return f"""
 [station]
 name = "bench"
@@ -427,7 +428,7 @@ def daemon_e2e(
     with Mosquitto() as broker:
         cfg_path = workdir / "config.toml"
         cfg_path.write_text(
-            _config_text(store, name, version, hint, video, fps, broker.port, workdir / "state"), encoding="utf-8"
+            config_text(store, name, version, hint, video, fps, broker.port, workdir / "state"), encoding="utf-8"
         )
         # OVEDGE_BENCH_SET="model.static_shapes=false;spool.batch_ms=2": --set overrides for A/B runs.
         cfg = load_config(cfg_path, [o for o in os.environ.get("OVEDGE_BENCH_SET", "").split(";") if o])

@@ -89,7 +89,7 @@ def cut_pass(store: Path, name: str, version: int, video: Path, frames: int, *, 
     workdir.mkdir(parents=True, exist_ok=True)
     with Mosquitto() as broker:  # the publisher still connects (status, commands); no result goes out
         cfg_path = workdir / "config.toml"
-        cfg_path.write_text(runners._config_text(store, name, version, "throughput", video, 0.0, broker.port,
+        cfg_path.write_text(runners.config_text(store, name, version, "throughput", video, 0.0, broker.port,
                                                  workdir / "state"), encoding="utf-8")
         cfg = load_config(cfg_path)
         daemon = CutDaemon(cfg, until_sources_end=True, judge=judge, shape=shape)
